@@ -1,0 +1,80 @@
+// The MLS ciphersuites (RFC 9420 §17.1) and what each means for the TLS record layer (decision 4):
+// the record layer uses the suite's hash for HKDF and the suite's AEAD for records.
+
+export type HashName = "sha256" | "sha384" | "sha512";
+export type AeadName = "aes-128-gcm" | "aes-256-gcm" | "chacha20-poly1305";
+
+export interface SuiteParams {
+  /** MLS ciphersuite code point. */
+  readonly id: number;
+  /** MLS ciphersuite name, as RFC 9420 and ts-mls spell it. */
+  readonly name: string;
+  readonly hash: HashName;
+  /** Hash output length Nh in bytes. */
+  readonly hashLen: number;
+  readonly aead: AeadName;
+  readonly keyLen: number;
+  /** The TLS 1.3 cipher suite with the same record protection, for getCipher().standardName. */
+  readonly tlsName: string;
+  /** Whether this build can run MLS with this suite (ts-mls plus the installed peer packages). */
+  readonly mlsSupported: boolean;
+}
+
+function suite(
+  id: number,
+  name: string,
+  hash: HashName,
+  aead: AeadName,
+  mlsSupported: boolean,
+): SuiteParams {
+  const hashLen = hash === "sha256" ? 32 : hash === "sha384" ? 48 : 64;
+  const keyLen = aead === "aes-128-gcm" ? 16 : 32;
+  const tlsName =
+    aead === "chacha20-poly1305"
+      ? "TLS_CHACHA20_POLY1305_SHA256"
+      : aead === "aes-128-gcm"
+        ? "TLS_AES_128_GCM_SHA256"
+        : "TLS_AES_256_GCM_SHA384";
+  return Object.freeze({ id, name, hash, hashLen, aead, keyLen, tlsName, mlsSupported });
+}
+
+export const SUITES: readonly SuiteParams[] = Object.freeze([
+  suite(1, "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519", "sha256", "aes-128-gcm", true),
+  suite(2, "MLS_128_DHKEMP256_AES128GCM_SHA256_P256", "sha256", "aes-128-gcm", true),
+  suite(3, "MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519", "sha256", "chacha20-poly1305", true),
+  suite(4, "MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448", "sha512", "aes-256-gcm", false),
+  suite(5, "MLS_256_DHKEMP521_AES256GCM_SHA512_P521", "sha512", "aes-256-gcm", false),
+  suite(6, "MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448", "sha512", "chacha20-poly1305", false),
+  suite(7, "MLS_256_DHKEMP384_AES256GCM_SHA384_P384", "sha384", "aes-256-gcm", true),
+]);
+
+/** Suites offered/accepted by default, in preference order. */
+export const DEFAULT_SUITES: readonly number[] = [1, 3, 2, 7];
+
+export function suiteById(id: number): SuiteParams | undefined {
+  return SUITES.find((s) => s.id === id);
+}
+
+export function suiteByName(name: string): SuiteParams | undefined {
+  return SUITES.find((s) => s.name === name);
+}
+
+/** Accepts a suite id, an MLS suite name, or a colon-separated list of names (node's `ciphersuites` style). */
+export function parseSuiteList(spec: string | number | readonly (string | number)[] | undefined): number[] {
+  if (spec === undefined) return [...DEFAULT_SUITES];
+  const items = Array.isArray(spec)
+    ? spec
+    : typeof spec === "number"
+      ? [spec]
+      : (spec as string).split(":").map((s) => s.trim()).filter((s) => s.length > 0);
+  const out: number[] = [];
+  for (const item of items) {
+    const s = typeof item === "number" ? suiteById(item) : suiteByName(item) ?? suiteById(Number(item));
+    if (s === undefined || !s.mlsSupported) {
+      throw new TypeError(`unsupported MLS ciphersuite: ${String(item)}`);
+    }
+    if (!out.includes(s.id)) out.push(s.id);
+  }
+  if (out.length === 0) throw new TypeError("ciphersuites must name at least one MLS ciphersuite");
+  return out;
+}
