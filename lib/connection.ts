@@ -320,6 +320,20 @@ export abstract class Connection {
     return out;
   }
 
+  /**
+   * Processes the peer's commit under the ConnectionUpdate policy (decision 7), derives the new epoch's secrets and
+   * adopts the new MLS state. Switching keys is left to the caller: which direction moves when differs by role.
+   */
+  protected async processPeerCommit(commit: Uint8Array): Promise<{ epoch: bigint; client: Uint8Array; server: Uint8Array }> {
+    const next = await this.session!.processUpdate(commit, {
+      validate: this.opts.validatePeer,
+      allowIdentityChange: this.opts.allowIdentityChange,
+    });
+    const secrets = await this.epochSecrets(next);
+    this.adoptSession(next);
+    return { epoch: next.epoch, ...secrets };
+  }
+
   protected connectionContext(): Uint8Array {
     return connectionContext(this.clientRandom!, this.serverRandom!);
   }

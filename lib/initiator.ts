@@ -136,13 +136,8 @@ export class Initiator extends Connection {
   }
 
   private async onPeerUpdate(commit: Uint8Array): Promise<void> {
-    const next = await this.session!.processUpdate(commit, {
-      validate: this.opts.validatePeer,
-      allowIdentityChange: this.opts.allowIdentityChange,
-    });
-    const { client, server } = await this.epochSecrets(next);
-    this.adoptSession(next);
-    this.sendHandshake({ type: "epoch_key_update", epoch: next.epoch });
+    const { epoch, client, server } = await this.processPeerCommit(commit);
+    this.sendHandshake({ type: "epoch_key_update", epoch });
     this.installSend(client);
     this.pendingRecvSecret = server;
     this._state = "wait_peer_epoch_key_update";

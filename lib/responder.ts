@@ -157,17 +157,12 @@ export class Responder extends Connection {
   }
 
   private async onPeerUpdate(commit: Uint8Array): Promise<void> {
-    const next = await this.session!.processUpdate(commit, {
-      validate: this.opts.validatePeer,
-      allowIdentityChange: this.opts.allowIdentityChange,
-    });
-    const { client, server } = await this.epochSecrets(next);
-    this.adoptSession(next);
+    const { epoch, client, server } = await this.processPeerCommit(commit);
     // The initiator switched its send key right after its ConnectionUpdate.
     this.installRecv(client);
-    this.sendHandshake({ type: "epoch_key_update", epoch: next.epoch });
+    this.sendHandshake({ type: "epoch_key_update", epoch });
     this.installSend(server);
-    this.epochConfirmed(next.epoch, "peer");
+    this.epochConfirmed(epoch, "peer");
   }
 
   private async onConfirmation(epoch: bigint): Promise<void> {
