@@ -117,6 +117,8 @@ export abstract class Connection {
   private drainScheduled = false;
   private dead: MlsTlsError | undefined;
   private _established = false;
+  /** This connection was resumed from a stored session (draft §4.5) rather than a full handshake. */
+  protected resumed = false;
   /** We sent close_notify: nothing more may be sent. */
   protected writeClosed = false;
   /** The peer sent close_notify: nothing more will be read. */
@@ -157,6 +159,13 @@ export abstract class Connection {
   }
   get alpnProtocol(): string | null | undefined {
     return this.session?.alpnProtocol;
+  }
+  get isResumed(): boolean {
+    return this.resumed;
+  }
+  /** The MLS group id: what identifies the session on the server. */
+  get groupId(): Uint8Array | undefined {
+    return this.session?.groupId;
   }
   get isWriteClosed(): boolean {
     return this.writeClosed;
@@ -332,6 +341,15 @@ export abstract class Connection {
     const secrets = await this.epochSecrets(next);
     this.adoptSession(next);
     return { epoch: next.epoch, ...secrets };
+  }
+
+  /** A resumed session's peer is checked again, with today's validator (trust may have changed since). */
+  protected async revalidatePeer(session: MlsSession): Promise<void> {
+    const validate = this.opts.validatePeer;
+    if (validate === undefined) return;
+    if (!(await validate(session.peerCredential))) {
+      throw this.error("ERR_MLSTLS_BAD_CREDENTIAL", "the stored session's peer credential is no longer accepted");
+    }
   }
 
   protected connectionContext(): Uint8Array {

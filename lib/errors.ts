@@ -65,6 +65,12 @@ export const ERROR_ALERTS = {
   ERR_MLSTLS_IDENTITY_CHANGED: "bad_certificate",
   ERR_MLSTLS_NO_APPLICATION_PROTOCOL: "no_application_protocol",
   ERR_MLSTLS_UNRECOGNIZED_NAME: "unrecognized_name",
+  // Resumption (draft §4.5): unknown_psk_identity tells the client the session is unusable, so it may fall back to
+  // a full handshake; a replay gets handshake_failure, since no genuine client ever repeats a Resumption.
+  ERR_MLSTLS_UNKNOWN_SESSION: "unknown_psk_identity",
+  ERR_MLSTLS_STALE_SESSION: "unknown_psk_identity",
+  ERR_MLSTLS_EPOCH_GAP: "unknown_psk_identity",
+  ERR_MLSTLS_RESUMPTION_REPLAYED: "handshake_failure",
   ERR_MLSTLS_SEQUENCE_EXHAUSTED: "internal_error",
   ERR_MLSTLS_INTERNAL: "internal_error",
 } as const satisfies Record<string, AlertName>;
@@ -75,6 +81,7 @@ export type OtherErrorCode =
   | "ERR_MLSTLS_PEER_ALERT" // the peer sent a fatal alert
   | "ERR_MLSTLS_CLOSED" // operation on a closed connection
   | "ERR_MLSTLS_TRUNCATED" // transport ended without close_notify
+  | "ERR_MLSTLS_BAD_SESSION" // a session blob that cannot be decoded
   | "ERR_TLS_INVALID_STATE"; // API used in the wrong state (node's code)
 
 export type MlsTlsErrorCode = LocalErrorCode | OtherErrorCode;

@@ -7,6 +7,10 @@
 //   wait_confirmation (2) ──ConnectionUpdate from responder──▶ dropped (the initiator's update wins)
 //   default (1) ──ConnectionUpdate from responder / send EpochKeyUpdate, switch send key──▶ wait_peer_epoch_key_update (3)
 //   wait_peer_epoch_key_update (3) ──EpochKeyUpdate(epoch)──▶ default (1)   (switch receive key)
+//
+// Resumption (draft §4.5):
+//   start ──Resumption──▶ wait_resumption_accept ──ResumptionAccept / EpochKeyUpdate(confirm)──▶ wait_confirmation (2)
+//   wait_confirmation (2) ──EpochKeyUpdate(epoch)──▶ default (1), established
 
 import { Connection, type ConnectionCallbacks, type ConnectionOptions, type Role } from "./connection.js";
 import type { HandshakeMessage } from "./messages.js";
@@ -17,12 +21,13 @@ import {
   joinFromWelcome,
   type HelloExtensions,
   type PendingJoin,
-  type PendingUpdate,
 } from "./mls-session.js";
+import { type InitiatorDraftState, decodeClientSession, encodeClientSession, prepareResumption } from "./resumption.js";
 
 export type InitiatorState =
   | "start"
   | "wait_server_hello"
+  | "wait_resumption_accept"
   | "default"
   | "wait_confirmation"
   | "wait_peer_epoch_key_update";
@@ -32,22 +37,33 @@ export interface InitiatorOptions extends ConnectionOptions {
   serverName?: string;
   /** Sent as the ALPN KeyPackage extension. */
   alpnProtocols?: readonly string[];
+  /** A session saved from an earlier connection: resume it (draft §4.5) instead of a full handshake. */
+  session?: Uint8Array;
+  /**
+   * Receives the session after every change that matters for resumption, and is awaited before the message that
+   * depends on it is sent (write-ahead, decision 10).
+   */
+  saveSession?: (session: Uint8Array) => void | Promise<void>;
 }
 
 export class Initiator extends Connection {
   readonly role: Role = "initiator";
   private _state: InitiatorState = "start";
   private pendingJoin: PendingJoin | undefined;
-  /** Our ConnectionUpdate in flight (state 2): kept for resumption (draft §4.5 re-sends the same bytes). */
-  private ownUpdate: PendingUpdate | undefined;
-  private readonly serverName: string | undefined;
+  /** Our ConnectionUpdate commit in flight (state 2): kept for resumption (draft §4.5 re-sends the same bytes). */
+  private ownCommit: Uint8Array | undefined;
+  private serverName: string | undefined;
+  private readonly alpnOffers: readonly string[];
+  private readonly iopts: InitiatorOptions;
+  /** In wait_confirmation after a Resumption: the responder's EpochKeyUpdate completes the resumption. */
+  private resuming = false;
 
   constructor(opts: InitiatorOptions, cb: ConnectionCallbacks) {
     super(opts, cb);
+    this.iopts = opts;
     this.serverName = opts.serverName;
     this.alpnOffers = opts.alpnProtocols ?? [];
   }
-  private readonly alpnOffers: readonly string[];
 
   get state(): InitiatorState {
     return this._state;
@@ -60,13 +76,14 @@ export class Initiator extends Connection {
 
   /** The ConnectionUpdate commit bytes in flight, if any (for resumption from state 2). */
   get pendingUpdateCommit(): Uint8Array | undefined {
-    return this.ownUpdate?.commit;
+    return this.ownCommit;
   }
 
-  /** Sends the ClientHello: one KeyPackage for our first suite (decision 9). */
+  /** Sends the ClientHello (one KeyPackage for our first suite, decision 9), or the Resumption. */
   start(): void {
     this.enqueue(async () => {
       if (this._state !== "start") throw this.unexpected("start");
+      if (this.iopts.session !== undefined) return this.startResumption(this.iopts.session);
       const suite = this.suites()[0]!;
       this.setSuite(suite);
       const identity = (await this.resolveIdentity(suite, this.serverName)) ?? (await generateIdentity(suite));
@@ -88,11 +105,14 @@ export class Initiator extends Connection {
       case "wait_server_hello":
         if (msg.type !== "server_hello" || encrypted) throw this.unexpected(msg);
         return this.onServerHello(msg.random, msg.welcome);
+      case "wait_resumption_accept":
+        if (msg.type !== "resumption_accept" || encrypted) throw this.unexpected(msg);
+        return this.onResumptionAccept(msg.random);
       case "default":
         if (msg.type !== "connection_update" || !encrypted) throw this.unexpected(msg);
         return this.onPeerUpdate(msg.commit);
       case "wait_confirmation":
-        if (msg.type === "connection_update" && encrypted) {
+        if (msg.type === "connection_update" && encrypted && !this.resuming) {
           // Concurrent updates: the initiator's has priority, so the responder's is dropped (§4.4.1).
           return;
         }
@@ -114,6 +134,7 @@ export class Initiator extends Connection {
     this.serverRandom = serverRandom;
     const { client, server } = await this.epochSecrets(session);
     await this.deriveExporterSecret(session);
+    await this.save(1);
     this.installRecv(server);
     this.installSend(client);
     // Key confirmation (decision 6): our first protected message proves we joined this epoch.
@@ -122,13 +143,43 @@ export class Initiator extends Connection {
     this.markEstablished();
   }
 
+  private async startResumption(blob: Uint8Array): Promise<void> {
+    const stored = decodeClientSession(blob);
+    this.setSuite(stored.session.suite);
+    this.serverName ??= stored.serverName;
+    await this.revalidatePeer(stored.session);
+    const { session, commit } = await prepareResumption(stored);
+    if (session !== stored.session) stored.session.dispose();
+    this.adoptSession(session);
+    this.ownCommit = commit;
+    this.clientRandom = this.random(RANDOM_LEN);
+    // Write-ahead: if we break off from here on, the next Resumption re-sends these exact bytes.
+    await this.save(2);
+    this.sendHandshake({ type: "resumption", random: this.clientRandom, commit });
+    this._state = "wait_resumption_accept";
+  }
+
+  private async onResumptionAccept(serverRandom: Uint8Array): Promise<void> {
+    const session = this.session!;
+    this.serverRandom = serverRandom;
+    const { client, server } = await this.epochSecrets(session);
+    await this.deriveExporterSecret(session);
+    this.installRecv(server);
+    this.installSend(client);
+    // Key confirmation for the resumed connection, as after a full handshake (decision 6).
+    this.sendHandshake({ type: "epoch_key_update", epoch: session.epoch });
+    this.resuming = true;
+    this._state = "wait_confirmation";
+  }
+
   protected async issueUpdate(): Promise<void> {
     const update = await this.session!.createUpdate();
     // The initiator's own commit always wins a race, so it applies it at once.
     const next = update.apply();
     const { client, server } = await this.epochSecrets(next);
-    this.ownUpdate = update;
+    this.ownCommit = update.commit;
     this.adoptSession(next);
+    await this.save(2);
     this.sendHandshake({ type: "connection_update", commit: update.commit });
     this.installSend(client);
     this.pendingRecvSecret = server;
@@ -137,27 +188,52 @@ export class Initiator extends Connection {
 
   private async onPeerUpdate(commit: Uint8Array): Promise<void> {
     const { epoch, client, server } = await this.processPeerCommit(commit);
+    await this.save(3);
     this.sendHandshake({ type: "epoch_key_update", epoch });
     this.installSend(client);
     this.pendingRecvSecret = server;
     this._state = "wait_peer_epoch_key_update";
   }
 
-  private onConfirmation(epoch: bigint, initiatedBy: "local" | "peer"): void {
+  private async onConfirmation(epoch: bigint, initiatedBy: "local" | "peer"): Promise<void> {
     const current = this.session!.epoch;
     if (epoch !== current) {
       throw this.error("ERR_MLSTLS_WRONG_EPOCH", `EpochKeyUpdate for epoch ${epoch}, expected ${current}`);
     }
+    this.ownCommit = undefined;
+    if (this.resuming) {
+      // The receive key was installed with the ResumptionAccept; this proves the responder is in our epoch.
+      this.resuming = false;
+      this.resumed = true;
+      this._state = "default";
+      await this.save(1);
+      this.markEstablished();
+      return;
+    }
     const secret = this.pendingRecvSecret!;
     this.pendingRecvSecret = undefined;
     this.installRecv(secret);
-    this.ownUpdate = undefined;
     this._state = "default";
+    await this.save(1);
     this.epochConfirmed(current, initiatedBy);
   }
 
+  /** Hands the session to the application, awaited before the message that depends on it goes out. */
+  private async save(draftState: InitiatorDraftState): Promise<void> {
+    const sink = this.iopts.saveSession;
+    if (sink === undefined) return;
+    const blob = encodeClientSession({
+      draftState,
+      session: this.session!,
+      pendingCommit: draftState === 2 ? this.ownCommit : undefined,
+      serverName: this.serverName,
+    });
+    await sink(blob);
+  }
+
   protected override disposeRoleSecrets(): void {
-    this.ownUpdate = undefined;
+    this.ownCommit = undefined;
+    this.pendingJoin?.dispose();
     this.pendingJoin = undefined;
   }
 }

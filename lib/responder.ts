@@ -6,6 +6,9 @@
 //   wait_confirmation (2) ──EpochKeyUpdate(new epoch) / apply, send EpochKeyUpdate──▶ default (1)
 //   wait_confirmation (2) ──ConnectionUpdate from initiator / discard ours, process theirs──▶ default (1), ours re-issued
 //   default (1) ──ConnectionUpdate from initiator / apply, send EpochKeyUpdate──▶ default (1)
+//
+// Resumption (draft §4.5; the +0/+1/+2 repair is in resumption.ts):
+//   wait_client_hello ──Resumption / ResumptionAccept, EpochKeyUpdate──▶ wait_key_confirmation ──EpochKeyUpdate──▶ default (1)
 
 import { Connection, type ConnectionCallbacks, type ConnectionOptions, type Role } from "./connection.js";
 import type { HandshakeMessage } from "./messages.js";
@@ -17,6 +20,16 @@ import {
   type LocalIdentity,
   type PendingUpdate,
 } from "./mls-session.js";
+import {
+  commitDigest,
+  decodeServerSession,
+  encodeServerSession,
+  isReplayed,
+  rememberRandom,
+  repairEpoch,
+  resumptionTarget,
+} from "./resumption.js";
+import { MlsTlsError } from "./errors.js";
 
 export type ResponderState = "wait_client_hello" | "wait_key_confirmation" | "default" | "wait_confirmation";
 
@@ -31,6 +44,16 @@ export interface ResponderOptions extends ConnectionOptions {
   alpnProtocols?: readonly string[];
   /** Chooses the ALPN protocol; overrides alpnProtocols. Return null/undefined for none. */
   selectAlpn?: (info: ClientHelloInfo) => string | null | undefined;
+  /**
+   * Where sessions live, by MLS group id. Saves are awaited before the message that depends on them is sent
+   * (write-ahead, decision 10). Without it, the server keeps no sessions and refuses every Resumption.
+   */
+  sessions?: SessionPersistence;
+}
+
+export interface SessionPersistence {
+  load(groupId: Uint8Array): Promise<Uint8Array | undefined>;
+  save(groupId: Uint8Array, session: Uint8Array): Promise<void>;
 }
 
 /** Anonymous server identities are generated once per suite per process, as a convenience for tests and demos. */
@@ -46,8 +69,15 @@ function anonymousIdentity(suite: number): Promise<LocalIdentity> {
 export class Responder extends Connection {
   readonly role: Role = "responder";
   private _state: ResponderState = "wait_client_hello";
-  /** Our ConnectionUpdate, created but not applied until confirmed (state 2). */
+  /**
+   * Our ConnectionUpdate, created but not applied until confirmed (state 2). After a +0 resumption it may also be
+   * held in state 1: never sent on this connection, it is what the next update re-sends.
+   */
   private ownUpdate: PendingUpdate | undefined;
+  /** Digest of the initiator's last commit we applied (the +0 resumption case must repeat it). */
+  private lastPeerCommit: Uint8Array | undefined;
+  private seenRandoms: Uint8Array[] = [];
+  private repair: 0 | 1 | 2 | undefined;
   private _serverName: string | undefined;
   private readonly ropts: ResponderOptions;
 
@@ -68,6 +98,11 @@ export class Responder extends Connection {
     return this._state === "default" ? 1 : this._state === "wait_confirmation" ? 2 : undefined;
   }
 
+  /** On a resumed connection, which repair of draft §4.5 it needed: +0, +1 or +2 epochs. */
+  get resumptionRepair(): 0 | 1 | 2 | undefined {
+    return this.repair;
+  }
+
   /** The server_name the client sent, if any. */
   get serverName(): string | undefined {
     return this._serverName;
@@ -81,6 +116,7 @@ export class Responder extends Connection {
     switch (this._state) {
       case "wait_client_hello":
         if (msg.type === "client_hello" && !encrypted) return this.onClientHello(msg.random, msg.keyPackage);
+        if (msg.type === "resumption" && !encrypted) return this.onResumption(msg.random, msg.commit);
         throw this.unexpected(msg);
       case "wait_key_confirmation":
         if (msg.type !== "epoch_key_update" || !encrypted) throw this.unexpected(msg);
@@ -128,10 +164,72 @@ export class Responder extends Connection {
     this.serverRandom = this.random(RANDOM_LEN);
     const { client, server } = await this.epochSecrets(session);
     await this.deriveExporterSecret(session);
+    await this.save();
     this.sendHandshake({ type: "server_hello", random: this.serverRandom, welcome });
     this.installSend(server);
     this.installRecv(client);
     this._state = "wait_key_confirmation";
+  }
+
+  private async onResumption(clientRandom: Uint8Array, commit: Uint8Array): Promise<void> {
+    const store = this.ropts.sessions;
+    if (store === undefined) throw this.error("ERR_MLSTLS_UNKNOWN_SESSION", "this server keeps no sessions");
+    const { groupId } = resumptionTarget(commit);
+    const blob = await store.load(groupId);
+    if (blob === undefined) throw this.error("ERR_MLSTLS_UNKNOWN_SESSION", "no session with this group id");
+    let record;
+    try {
+      record = decodeServerSession(blob);
+    } catch (e) {
+      throw new MlsTlsError("ERR_MLSTLS_UNKNOWN_SESSION", "the stored session cannot be read", { cause: e });
+    }
+    if (isReplayed(record, clientRandom)) {
+      throw this.error("ERR_MLSTLS_RESUMPTION_REPLAYED", "this Resumption was seen before: a replay");
+    }
+    const suite = record.session.suite;
+    if (!this.suites().includes(suite)) {
+      throw this.error("ERR_MLSTLS_CIPHERSUITE_MISMATCH", `the session's MLS suite ${suite} is no longer accepted`);
+    }
+    this.setSuite(suite);
+    await this.revalidatePeer(record.session);
+    const repaired = await repairEpoch(record, commit, {
+      validate: this.opts.validatePeer,
+      allowIdentityChange: this.opts.allowIdentityChange,
+    });
+    if (repaired.session !== record.session) record.session.dispose();
+    rememberRandom(record, clientRandom);
+    this.seenRandoms = record.seenRandoms;
+    this.lastPeerCommit = repaired.lastPeerCommit;
+    this.repair = repaired.repaired;
+    this.ownUpdate = repaired.pending;
+    this.adoptSession(repaired.session);
+    this.resumed = true;
+    this.clientRandom = clientRandom;
+    this.serverRandom = this.random(RANDOM_LEN);
+    const session = repaired.session;
+    const { client, server } = await this.epochSecrets(session);
+    await this.deriveExporterSecret(session);
+    await this.save();
+    this.sendHandshake({ type: "resumption_accept", random: this.serverRandom });
+    this.installSend(server);
+    this.installRecv(client);
+    // Tells the initiator we are in its epoch (draft §4.5); its own EpochKeyUpdate is the key confirmation.
+    this.sendHandshake({ type: "epoch_key_update", epoch: session.epoch });
+    this._state = "wait_key_confirmation";
+  }
+
+  /** Persists the session before the message that depends on it is sent (decision 10). */
+  private async save(): Promise<void> {
+    const store = this.ropts.sessions;
+    if (store === undefined) return;
+    const session = this.session!;
+    const blob = encodeServerSession({
+      session,
+      pending: this.ownUpdate,
+      lastPeerCommit: this.lastPeerCommit,
+      seenRandoms: this.seenRandoms,
+    });
+    await store.save(session.groupId, blob);
   }
 
   private chooseAlpn(info: ClientHelloInfo): string | null {
@@ -149,15 +247,21 @@ export class Responder extends Connection {
   }
 
   protected async issueUpdate(): Promise<void> {
-    // Created but not applied: the responder only moves once the initiator confirms (§4.4.2).
-    const update = await this.session!.createUpdate();
-    this.ownUpdate = update;
-    this.sendHandshake({ type: "connection_update", commit: update.commit });
+    // Created but not applied: the responder only moves once the initiator confirms (§4.4.2). A commit kept from a
+    // resumption is re-sent as is: this epoch may not make a second one.
+    this.ownUpdate ??= await this.session!.createUpdate();
+    await this.save();
+    this.sendHandshake({ type: "connection_update", commit: this.ownUpdate.commit });
     this._state = "wait_confirmation";
   }
 
   private async onPeerUpdate(commit: Uint8Array): Promise<void> {
+    // A commit kept from a resumption (state 1) is for the epoch this one replaces: drop it.
+    this.ownUpdate?.discard();
+    this.ownUpdate = undefined;
     const { epoch, client, server } = await this.processPeerCommit(commit);
+    this.lastPeerCommit = commitDigest(commit);
+    await this.save();
     // The initiator switched its send key right after its ConnectionUpdate.
     this.installRecv(client);
     this.sendHandshake({ type: "epoch_key_update", epoch });
@@ -174,6 +278,7 @@ export class Responder extends Connection {
     const { client, server } = await this.epochSecrets(next);
     this.ownUpdate = undefined;
     this.adoptSession(next);
+    await this.save();
     // The initiator switched its send key right after its EpochKeyUpdate.
     this.installRecv(client);
     this.sendHandshake({ type: "epoch_key_update", epoch: next.epoch });
