@@ -126,6 +126,9 @@ export abstract class Connection {
   /** Set by installRecv: the message just processed changed the receive key, so it must end its record. */
   private recvKeyChanged = false;
   private handshakeWithoutData = 0;
+  /** We sent update_requested and the peer's answering KeyUpdate has not arrived yet. */
+  private awaitingKeyUpdateAnswer = false;
+  private keylogOn: boolean;
   private owedKeyUpdate = false;
   private keyUpdateWaiters: Waiter[] = [];
   /** connectionUpdate() calls not yet carried by a commit. */
@@ -138,6 +141,12 @@ export abstract class Connection {
   constructor(opts: ConnectionOptions, cb: ConnectionCallbacks) {
     this.opts = opts;
     this.cb = cb;
+    this.keylogOn = opts.keylog === true;
+  }
+
+  /** Turns the 'keylog' events on or off, e.g. when a listener is attached after the connection started. */
+  setKeylog(on: boolean): void {
+    this.keylogOn = on;
   }
 
   // ---------------------------------------------------------------- public API
@@ -156,6 +165,10 @@ export abstract class Connection {
   }
   get peerCredential(): PeerCredential | undefined {
     return this.session?.peerCredential;
+  }
+  /** Our own credential in the group. */
+  get ownCredential(): PeerCredential | undefined {
+    return this.session?.ownCredential;
   }
   get alpnProtocol(): string | null | undefined {
     return this.session?.alpnProtocol;
@@ -471,7 +484,7 @@ export abstract class Connection {
   }
 
   private keylog(label: string, secret: Uint8Array): void {
-    if (this.opts.keylog !== true || this.clientRandom === undefined) return;
+    if (!this.keylogOn || this.clientRandom === undefined) return;
     const line = `${label} ${Buffer.from(this.clientRandom).toString("hex")} ${Buffer.from(secret).toString("hex")}\n`;
     this.cb.event({ type: "keylog", line });
   }
@@ -498,6 +511,7 @@ export abstract class Connection {
     prot.update();
     this.keylog(this.dirLabel("send") + "_" + this.sendGeneration++, prot.trafficSecret!);
     this.owedKeyUpdate = false;
+    if (requestPeer) this.awaitingKeyUpdateAnswer = true;
     this.cb.event({ type: "keyUpdate", direction: "send", requested: requestPeer, automatic });
   }
 
@@ -588,17 +602,8 @@ export abstract class Connection {
     for (;;) {
       const raw = this.hsReader.next();
       if (raw === null) return;
-      if (this._established) {
-        this.handshakeWithoutData++;
-        const cap = this.opts.maxHandshakeMessagesWithoutData ?? DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA;
-        if (this.handshakeWithoutData > cap) {
-          throw this.error(
-            "ERR_MLSTLS_HANDSHAKE_FLOOD",
-            `more than ${cap} post-handshake messages without application data`,
-          );
-        }
-      }
       const msg = decodeHandshakeBody(raw.type, raw.body);
+      if (this._established) this.countUnsolicited(msg);
       this.recvKeyChanged = false;
       if (msg.type === "key_update") {
         if (!encrypted || !this._established) throw this.unexpected(msg);
@@ -615,6 +620,24 @@ export abstract class Connection {
           `${handshakeTypeName(raw.type)} changed keys but did not end its record`,
         );
       }
+    }
+  }
+
+  /**
+   * The flood cap counts what the peer starts on its own (ConnectionUpdates, which cost us MLS work, and
+   * KeyUpdates), not the EpochKeyUpdates that finish a flow or the KeyUpdate that answers our own request: a
+   * peer that only receives data must be able to confirm any number of our updates.
+   */
+  private countUnsolicited(msg: HandshakeMessage): void {
+    if (msg.type === "epoch_key_update") return;
+    if (msg.type === "key_update" && this.awaitingKeyUpdateAnswer) {
+      this.awaitingKeyUpdateAnswer = false;
+      return;
+    }
+    this.handshakeWithoutData++;
+    const cap = this.opts.maxHandshakeMessagesWithoutData ?? DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA;
+    if (this.handshakeWithoutData > cap) {
+      throw this.error("ERR_MLSTLS_HANDSHAKE_FLOOD", `more than ${cap} post-handshake messages without application data`);
     }
   }
 

@@ -188,6 +188,18 @@ describe("adversarial: messages", () => {
     expectFatal(p.server, "ERR_MLSTLS_HANDSHAKE_FLOOD");
   });
 
+  it("replies to our own requests never count toward the cap (a peer that only receives data)", async () => {
+    const p = new Pair({ client: { maxHandshakeMessagesWithoutData: 4 }, server: { maxHandshakeMessagesWithoutData: 4 } });
+    await p.handshake();
+    for (let i = 0; i < 12; i++) {
+      p.client.conn.write(Buffer.from([i]));
+      await Promise.all([p.client.conn.connectionUpdate(), p.settle()]);
+      await Promise.all([p.client.conn.keyUpdate({ requestPeer: true }), p.settle()]);
+    }
+    expect(p.client.errors).to.have.length(0);
+    expect(p.server.errors).to.have.length(0);
+  });
+
   it("application data resets the flood counter", async () => {
     const p = new Pair({ manual: true, server: { maxHandshakeMessagesWithoutData: 4 } });
     await p.handshake();
