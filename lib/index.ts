@@ -1,0 +1,67 @@
+// mlstls: node:tls's API with MLS as the handshake. `import * as mlstls from "mlstls"` in place of node:tls.
+
+import { checkServerIdentity as nodeCheckServerIdentity } from "node:tls";
+import { DEFAULT_SUITES as DEFAULT_SUITE_IDS, SUITES } from "./cipher-suites.js";
+import { ERROR_ALERTS, type OtherErrorCode } from "./errors.js";
+
+export { connect, type ConnectOptions } from "./connect.js";
+export { Server, createServer, type ServerOptions, type SecureConnectionListener } from "./server.js";
+export {
+  MlsTlsSocket,
+  MlsTlsSocket as TLSSocket,
+  DEFAULT_AUTO_CONNECTION_UPDATE,
+  DEFAULT_AUTO_KEY_UPDATE,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  type AlpnProtocols,
+  type BasicPeerCertificate,
+  type ConnectionUpdateEvent,
+  type KeyUpdateEvent,
+  type MlsPeerCertificate,
+  type MlsTlsCommonOptions,
+  type MlsTlsSocketOptions,
+  type UpdatePolicy,
+} from "./socket.js";
+export { MlsTlsError, isMlsTlsError, ERROR_ALERTS, type MlsTlsErrorCode } from "./errors.js";
+export type { CredentialInfo, CredentialValidator, LocalIdentity, PeerCredential } from "./mls-session.js";
+export type { IdentitySource } from "./connection.js";
+
+/** The MLS ciphersuites this build runs, by name. */
+export const SUITE_NAMES: readonly string[] = Object.freeze(SUITES.filter((s) => s.mlsSupported).map((s) => s.name));
+
+/** Suites offered (client: the first) and accepted (server) by default, in preference order. */
+export const DEFAULT_SUITES: readonly string[] = Object.freeze(
+  DEFAULT_SUITE_IDS.map((id) => SUITES.find((s) => s.id === id)!.name),
+);
+
+/** DEFAULT_SUITES in the colon-separated form of the `ciphersuites` option, as node's tls.DEFAULT_CIPHERS. */
+export const DEFAULT_CIPHERSUITES: string = DEFAULT_SUITES.join(":");
+
+/** Like tls.getCiphers(): the names accepted by the `ciphersuites` option. */
+export function getCiphers(): string[] {
+  return [...SUITE_NAMES];
+}
+
+/** Completeness is checked by the compiler: a code added to errors.ts must be listed here. */
+const OTHER_CODES: Record<OtherErrorCode, true> = {
+  ERR_MLSTLS_PEER_ALERT: true,
+  ERR_MLSTLS_CLOSED: true,
+  ERR_MLSTLS_TRUNCATED: true,
+  ERR_MLSTLS_BAD_SESSION: true,
+  ERR_TLS_INVALID_STATE: true,
+};
+
+/**
+ * Every error code mlstls reports: our ERR_MLSTLS_* family plus node's codes where the meaning is the same
+ * (ERR_TLS_INVALID_STATE, ERR_TLS_HANDSHAKE_TIMEOUT, ECONNRESET, ABORT_ERR). Transport errors (ECONNREFUSED,
+ * EPIPE, ...) pass through from node:net unchanged and are not listed.
+ */
+export const ERROR_CODES: readonly string[] = Object.freeze([
+  ...Object.keys(ERROR_ALERTS),
+  ...Object.keys(OTHER_CODES),
+  "ERR_TLS_HANDSHAKE_TIMEOUT",
+  "ECONNRESET",
+  "ABORT_ERR",
+]);
+
+/** node:tls's hostname check, for code that calls tls.checkServerIdentity directly. */
+export const checkServerIdentity = nodeCheckServerIdentity;

@@ -1,0 +1,1041 @@
+// MlsTlsSocket: the stream.Duplex that node:tls users see, a thin adapter between a transport (usually a TCP
+// net.Socket) and the sans-I/O engine. Transport bytes go to engine.receive(); engine output goes to the
+// transport; decrypted data is pushed to the readable side; writes are coalesced into full records.
+//
+// Lifecycle rules that keep it a drop-in for tls.TLSSocket (see README "From node:tls to mlstls"):
+// - Writes before the handshake are held and flushed once the engine is established.
+// - A write callback runs only once the transport accepted the ciphertext of that write.
+// - end() sends close_notify, then FIN. FIN without close_notify is truncation (ERR_MLSTLS_TRUNCATED).
+// - Before the handshake, errors on server sockets go to the server's 'tlsClientError'; client sockets get node's
+//   ECONNRESET "Client network socket disconnected before secure TLS connection was established".
+
+import { createHash, X509Certificate } from "node:crypto";
+import type * as net from "node:net";
+import { Duplex } from "node:stream";
+import type * as tls from "node:tls";
+import { type SuiteParams, parseSuiteList } from "./cipher-suites.js";
+import {
+  type Connection,
+  type ConnectionCallbacks,
+  type ConnectionEvent,
+  DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA,
+  type IdentitySource,
+} from "./connection.js";
+import { AlertDescription, MlsTlsError, alertName } from "./errors.js";
+import { Initiator } from "./initiator.js";
+import type { CredentialValidator, PeerCredential } from "./mls-session.js";
+import { MAX_PLAINTEXT } from "./record-layer.js";
+import { type ClientHelloInfo, Responder } from "./responder.js";
+
+/** ALPN protocols as node:tls accepts them: names, or the RFC 7301 wire format in one buffer. */
+export type AlpnProtocols = readonly (string | Uint8Array)[] | Uint8Array;
+
+/**
+ * When to update automatically. Each trigger counts only since the last update of the same kind; a timer fires
+ * only if application data was sent since then, so idle connections stay quiet.
+ */
+export interface UpdatePolicy {
+  /** Plaintext bytes sent. */
+  bytes?: number;
+  /** Records sent. */
+  records?: number;
+  /** Milliseconds. */
+  intervalMs?: number;
+}
+
+/** KeyUpdate (forward secrecy of our send direction): every GiB sent, and every 10 minutes of sending. */
+export const DEFAULT_AUTO_KEY_UPDATE: Readonly<UpdatePolicy> = Object.freeze({ bytes: 2 ** 30, intervalMs: 10 * 60_000 });
+/** ConnectionUpdate (post-compromise security of our MLS leaf): hourly while sending. */
+export const DEFAULT_AUTO_CONNECTION_UPDATE: Readonly<UpdatePolicy> = Object.freeze({ intervalMs: 60 * 60_000 });
+
+/** node:tls's default handshake timeout. */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
+
+/**
+ * Automatic ConnectionUpdates allowed in a row while the peer sends no application data. Each one makes the peer
+ * answer with an EpochKeyUpdate, which the engine counts toward its cap on handshake messages without data
+ * (DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA, 64); a one-way bulk sender would otherwise trip it and fail.
+ */
+const AUTO_UPDATES_WITHOUT_PEER_DATA = DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA / 2;
+
+/** How long a closing transport may take to flush our last records before it is destroyed. */
+const LINGER_MS = 2_000;
+
+/** Options shared by clients, servers and `new MlsTlsSocket()`. */
+export interface MlsTlsCommonOptions {
+  /** MLS ciphersuites: names or ids, colon-separated like node's `ciphersuites`. The client offers the first. */
+  ciphersuites?: string | number | readonly (string | number)[];
+  ALPNProtocols?: AlpnProtocols;
+  /** Our MLS identity. Default: a fresh anonymous basic credential. */
+  identity?: IdentitySource;
+  /** Called for every credential the peer presents, at the handshake and on every ConnectionUpdate. */
+  validatePeer?: CredentialValidator;
+  /** Allow the peer's credential identity to change in a ConnectionUpdate. Default false. */
+  allowIdentityChange?: boolean;
+  /** Default DEFAULT_AUTO_CONNECTION_UPDATE; false disables. */
+  autoConnectionUpdate?: UpdatePolicy | false;
+  /** Default DEFAULT_AUTO_KEY_UPDATE; false disables. The AES-GCM record limit is enforced regardless. */
+  autoKeyUpdate?: UpdatePolicy | false;
+  /** Default false, as in net and tls. */
+  allowHalfOpen?: boolean;
+  highWaterMark?: number;
+  readableHighWaterMark?: number;
+  writableHighWaterMark?: number;
+  /** Aborting destroys the socket with an AbortError (code ABORT_ERR). */
+  signal?: AbortSignal;
+}
+
+export interface MlsTlsSocketOptions extends MlsTlsCommonOptions {
+  isServer?: boolean;
+  /** Server sockets: pre-handshake errors go to this server's 'tlsClientError', keylog lines to its 'keylog'. */
+  server?: net.Server;
+  /** Client: the server name sent in the ClientHello. */
+  servername?: string;
+  /** Server: like node's ALPNCallback; returning undefined rejects the client with no_application_protocol. */
+  ALPNCallback?: (arg: { servername: string | undefined; protocols: string[] }) => string | undefined;
+  /** Server sockets: ms until an unfinished handshake fails with ERR_TLS_HANDSHAKE_TIMEOUT. 0: none. */
+  handshakeTimeout?: number;
+  /** Client sockets made by connect(): the properties of node's ECONNRESET error. */
+  connectTarget?: ConnectTarget;
+}
+
+export interface ConnectionUpdateEvent {
+  epoch: bigint;
+  initiatedBy: "local" | "peer";
+}
+
+export interface KeyUpdateEvent {
+  direction: "send" | "receive";
+  /** The KeyUpdate asked the other side to update too. */
+  requested: boolean;
+  /** Sent by policy (autoKeyUpdate or the AEAD limit), not by a keyUpdate() call or a peer request. */
+  automatic: boolean;
+}
+
+/** getPeerCertificate() for a basic (pinned-key) credential. */
+export interface BasicPeerCertificate {
+  credentialType: "basic";
+  identity: Buffer;
+  /** The MLS signature public key (see PeerCredential for its encoding). */
+  pubkey: Buffer;
+  /** SHA-256 of `pubkey`, colon-separated upper-case hex like node's fingerprint256. */
+  fingerprint256: string;
+}
+
+export type MlsPeerCertificate =
+  | Record<string, never>
+  | BasicPeerCertificate
+  | (tls.PeerCertificate & { credentialType: "x509" })
+  | (tls.DetailedPeerCertificate & { credentialType: "x509" });
+
+/** What connect() records for node's ECONNRESET error properties. */
+export interface ConnectTarget {
+  host?: string;
+  port?: number;
+  path?: string;
+  localAddress?: string;
+}
+
+type WriteCallback = (error?: Error | null) => void;
+type Chunk = { chunk: Buffer };
+
+/** The transport's net.Socket methods and properties, when it has them. */
+type Transport = Duplex & Partial<Omit<net.Socket, keyof Duplex>> & { connecting?: boolean };
+
+function codeError(code: string, message: string, props: Record<string, unknown> = {}): Error {
+  return Object.assign(new Error(message), { code }, props);
+}
+
+class AbortError extends Error {
+  readonly code = "ABORT_ERR";
+  constructor(cause: unknown) {
+    super("The operation was aborted", { cause });
+    this.name = "AbortError";
+  }
+}
+
+function ignore(): void {}
+
+function destroyedError(): Error {
+  return codeError("ERR_STREAM_DESTROYED", "Cannot call write after a stream was destroyed");
+}
+
+/** Converts node's ALPNProtocols forms (names, buffers, wire format) to names. */
+export function alpnNames(p: AlpnProtocols | undefined): string[] | undefined {
+  if (p === undefined) return undefined;
+  if (p instanceof Uint8Array) {
+    const out: string[] = [];
+    for (let i = 0; i < p.length; ) {
+      const n = p[i]!;
+      if (n === 0 || i + 1 + n > p.length) throw new TypeError("ALPNProtocols: malformed wire-format protocol list");
+      out.push(Buffer.from(p.subarray(i + 1, i + 1 + n)).toString("latin1"));
+      i += 1 + n;
+    }
+    return out;
+  }
+  return p.map((x) => (typeof x === "string" ? x : Buffer.from(x).toString("latin1")));
+}
+
+function colonHex(b: Uint8Array): string {
+  return (Buffer.from(b).toString("hex").toUpperCase().match(/../g) ?? []).join(":");
+}
+
+function describePeer(peer: PeerCredential, detailed: boolean): MlsPeerCertificate {
+  const c = peer.credential;
+  if (c.type === "basic") {
+    const pubkey = Buffer.from(peer.signaturePublicKey);
+    return {
+      credentialType: "basic",
+      identity: Buffer.from(c.identity),
+      pubkey,
+      fingerprint256: colonHex(createHash("sha256").update(pubkey).digest()),
+    };
+  }
+  const certs = c.certificates.map((der) => new X509Certificate(der).toLegacyObject());
+  const leaf = certs[0] as tls.DetailedPeerCertificate;
+  if (detailed) {
+    // Node links each certificate to its issuer; the last one points at itself when self-signed.
+    for (let i = 0; i < certs.length; i++) {
+      (certs[i] as tls.DetailedPeerCertificate).issuerCertificate = (certs[i + 1] ?? certs[i]) as tls.DetailedPeerCertificate;
+    }
+  }
+  return Object.assign(leaf, { credentialType: "x509" as const });
+}
+
+/** Counts toward one automatic update kind. */
+class UpdateSchedule {
+  bytes = 0;
+  records = 0;
+  running = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly policy: UpdatePolicy,
+    private readonly fire: () => void,
+  ) {
+    const ms = policy.intervalMs;
+    if (ms !== undefined && Number.isFinite(ms) && ms > 0) {
+      this.timer = setTimeout(() => {
+        this.timer?.refresh();
+        if (this.bytes > 0) this.fire();
+      }, ms).unref();
+    }
+  }
+
+  /** Plaintext bytes that may still be sent before this schedule fires. */
+  room(): number {
+    if (this.running) return Infinity;
+    const p = this.policy;
+    const byBytes = p.bytes === undefined ? Infinity : p.bytes - this.bytes;
+    const byRecords = p.records === undefined ? Infinity : (p.records - this.records) * MAX_PLAINTEXT;
+    return Math.max(0, Math.min(byBytes, byRecords));
+  }
+
+  noteSent(bytes: number, records: number): void {
+    this.bytes += bytes;
+    this.records += records;
+    const p = this.policy;
+    if ((p.bytes !== undefined && this.bytes >= p.bytes) || (p.records !== undefined && this.records >= p.records)) {
+      this.fire();
+    }
+  }
+
+  reset(): void {
+    this.bytes = 0;
+    this.records = 0;
+    this.timer?.refresh();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+export class MlsTlsSocket extends Duplex {
+  /** Always true: node code tells TLS sockets apart by this. */
+  readonly encrypted = true;
+  /** True once the peer's credential was accepted. */
+  authorized = false;
+  /** Why the peer is not authorized, as a code string, or null. */
+  authorizationError: string | null = null;
+  /** null before the handshake, false when none was negotiated. */
+  alpnProtocol: string | false | null = null;
+  /** null before the handshake; then the server name sent (client) or received (server), or false. */
+  servername: string | false | null = null;
+  /** The server that accepted this socket; node's http overwrites it with its own server, as with net sockets. */
+  server: net.Server | undefined;
+
+  private readonly transport: Transport;
+  /** The mlstls server for 'tlsClientError' and 'keylog'; `server` may be reassigned (node's http does). */
+  private readonly owner: net.Server | undefined;
+  private readonly isServer: boolean;
+  private readonly opts: MlsTlsSocketOptions;
+  private readonly suites: number[];
+  private readonly alpn: string[] | undefined;
+  private engine: Initiator | Responder | undefined;
+  private secure = false;
+  private engineFailed = false;
+  private tlsErrorEmitted = false;
+  private eofPushed = false;
+  private transportEof = false;
+  private pausedTransport = false;
+  /** The write held back until the handshake completes. */
+  private held: { chunks: Chunk[]; cb: WriteCallback } | undefined;
+  /** The write whose ciphertext the transport has not accepted yet. */
+  private inflight: { cb: WriteCallback; bytes: number } | undefined;
+  /** Collects engine output during a synchronous write, so the batch goes out in one corked write. */
+  private batch: Uint8Array[] | undefined;
+  private corkedForTick = false;
+  private afterSecure: (() => void)[] = [];
+  private plainRead = 0;
+  private plainDone = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private idleMs: number | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private keySchedule: UpdateSchedule | undefined;
+  private connSchedule: UpdateSchedule | undefined;
+  private policyKeyUpdate = false;
+  private autoUpdatesUnanswered = 0;
+  private readonly onAbort: (() => void) | undefined;
+  /** Our transport listeners, removed on destroy so a lingering transport does not keep this socket alive. */
+  private readonly transportListeners = {
+    error: (err: Error): void => this.onTransportError(err),
+    close: (): void => this.onTransportClose(),
+    data: (chunk: Buffer): void => this.onTransportData(chunk),
+    end: (): void => this.onTransportEof(),
+    connect: (): void => {
+      if (this.destroyed) return;
+      this.emit("connect");
+      this.start();
+    },
+  };
+
+  constructor(transport: Duplex, options: MlsTlsSocketOptions = {}) {
+    if (transport === undefined || transport === null || typeof (transport as Duplex).write !== "function") {
+      throw new TypeError("MlsTlsSocket needs a connected or connecting stream.Duplex (e.g. a net.Socket)");
+    }
+    super({
+      allowHalfOpen: options.allowHalfOpen === true,
+      // 'close' is emitted by _destroy with node's hadError argument.
+      emitClose: false,
+      autoDestroy: true,
+      decodeStrings: true,
+      highWaterMark: options.highWaterMark,
+      readableHighWaterMark: options.readableHighWaterMark,
+      writableHighWaterMark: options.writableHighWaterMark,
+    });
+    this.transport = transport as Transport;
+    this.isServer = options.isServer === true;
+    this.opts = options;
+    this.server = options.server;
+    this.owner = options.server;
+    // Configuration errors surface here, synchronously, not at the first handshake.
+    this.suites = parseSuiteList(options.ciphersuites);
+    this.alpn = alpnNames(options.ALPNProtocols);
+
+    transport.on("error", this.transportListeners.error);
+    transport.on("close", this.transportListeners.close);
+    if (this.transport.connecting === true) {
+      transport.once("connect", this.transportListeners.connect);
+    } else {
+      // Deferred so that listeners attached right after construction (e.g. 'keylog') are in place.
+      process.nextTick(() => this.start());
+    }
+
+    const signal = options.signal;
+    if (signal !== undefined) {
+      const onAbort = (): void => {
+        this.destroy(new AbortError(signal.reason));
+      };
+      this.onAbort = onAbort;
+      if (signal.aborted) process.nextTick(onAbort);
+      else signal.addEventListener("abort", onAbort, { once: true });
+    }
+  }
+
+  // ------------------------------------------------------------------ node:tls surface
+
+  get connecting(): boolean {
+    return this.transport.connecting === true;
+  }
+
+  /** True until the handshake completed (for servers: until key confirmation). */
+  get secureConnecting(): boolean {
+    return !this.secure && !this.destroyed;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.transport.remoteAddress;
+  }
+  get remotePort(): number | undefined {
+    return this.transport.remotePort;
+  }
+  get remoteFamily(): string | undefined {
+    return this.transport.remoteFamily;
+  }
+  get localAddress(): string | undefined {
+    return this.transport.localAddress;
+  }
+  get localPort(): number | undefined {
+    return this.transport.localPort;
+  }
+  get localFamily(): string | undefined {
+    return (this.transport as { localFamily?: string }).localFamily;
+  }
+
+  address(): net.AddressInfo | Record<string, never> {
+    const t = this.transport;
+    return typeof t.address === "function" ? (t.address() as net.AddressInfo) : {};
+  }
+
+  /** Application bytes received, as node:tls counts them (not the record overhead). */
+  get bytesRead(): number {
+    return this.plainRead;
+  }
+
+  /** Application bytes written, including those still buffered, as node:tls counts them. */
+  get bytesWritten(): number {
+    return this.plainDone + this.writableLength;
+  }
+
+  get readyState(): "opening" | "open" | "readOnly" | "writeOnly" | "closed" {
+    if (this.connecting) return "opening";
+    if (this.readable && this.writable) return "open";
+    if (this.readable) return "readOnly";
+    if (this.writable) return "writeOnly";
+    return "closed";
+  }
+
+  get pending(): boolean {
+    return this.connecting;
+  }
+
+  /** The ms passed to setTimeout(), undefined if none. */
+  get timeout(): number | undefined {
+    return this.idleMs;
+  }
+
+  /** Emits 'timeout' after `ms` without transport activity; does not destroy the socket. 0 disables. */
+  setTimeout(ms: number, callback?: () => void): this {
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
+      throw new RangeError(`The value of "msecs" is out of range. It must be a non-negative finite number. Received ${String(ms)}`);
+    }
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (ms === 0) {
+      this.idleMs = undefined;
+      if (callback !== undefined) this.removeListener("timeout", callback);
+      return this;
+    }
+    this.idleMs = ms;
+    if (!this.destroyed) this.idleTimer = setTimeout(() => this.emit("timeout"), ms).unref();
+    if (callback !== undefined) this.once("timeout", callback);
+    return this;
+  }
+
+  setNoDelay(noDelay?: boolean): this {
+    this.transport.setNoDelay?.(noDelay);
+    return this;
+  }
+
+  setKeepAlive(enable?: boolean, initialDelay?: number): this {
+    this.transport.setKeepAlive?.(enable, initialDelay);
+    return this;
+  }
+
+  ref(): this {
+    this.transport.ref?.();
+    return this;
+  }
+
+  unref(): this {
+    this.transport.unref?.();
+    return this;
+  }
+
+  /** Ends the writable side, then destroys the socket once that finished. */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once("finish", () => this.destroy());
+  }
+
+  /** "TLSv1.3": the record layer is TLS 1.3's; the MLS suite shows in getCipher().name. null once destroyed. */
+  getProtocol(): string | null {
+    return this.destroyed ? null : "TLSv1.3";
+  }
+
+  /** name: the MLS ciphersuite; standardName: the TLS 1.3 suite with the same record protection. */
+  getCipher(): { name: string; standardName: string; version: string } | undefined {
+    const s = this.secure ? this.engine?.suite : undefined;
+    return s === undefined ? undefined : { name: s.name, standardName: s.tlsName, version: "TLSv1.3" };
+  }
+
+  /** The negotiated suite's parameters, undefined before the handshake. */
+  get suite(): SuiteParams | undefined {
+    return this.secure ? this.engine?.suite : undefined;
+  }
+
+  /**
+   * {} before the handshake. Basic credentials: identity, public key and its SHA-256 fingerprint.
+   * X.509 credentials: node's certificate object (with the issuer chain when `detailed`).
+   */
+  getPeerCertificate(detailed = false): MlsPeerCertificate {
+    const peer = this.secure ? this.engine?.peerCredential : undefined;
+    return peer === undefined ? {} : describePeer(peer, detailed);
+  }
+
+  /** The peer's credential as MLS presented it. */
+  get peerCredential(): PeerCredential | undefined {
+    return this.secure ? this.engine?.peerCredential : undefined;
+  }
+
+  /** RFC 5705/8446 exporter; stable for the connection's lifetime. Throws ERR_TLS_INVALID_STATE before the handshake. */
+  exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Buffer {
+    if (!Number.isInteger(length) || length < 0 || length > 0xffff_ffff) {
+      throw new RangeError(`The value of "length" is out of range. Received ${String(length)}`);
+    }
+    if (typeof label !== "string") throw new TypeError('The "label" argument must be of type string');
+    if (context !== undefined && !(context instanceof Uint8Array)) {
+      throw new TypeError('The "context" argument must be a Buffer or Uint8Array');
+    }
+    if (!this.secure || this.engine === undefined) {
+      throw new MlsTlsError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
+    }
+    const out = this.engine.exportKeyingMaterial(length, label, context);
+    return Buffer.from(out.buffer, out.byteOffset, out.length);
+  }
+
+  /** Resumption is not offered by this version: always undefined. */
+  getSession(): Buffer | undefined {
+    return undefined;
+  }
+
+  isSessionReused(): boolean {
+    return false;
+  }
+
+  /** TLS 1.3 has no renegotiation, so there is nothing to disable (http2 calls this). */
+  disableRenegotiation(): void {}
+
+  // ------------------------------------------------------------------ MLS additions
+
+  /** The current MLS epoch; undefined before the handshake. */
+  get epoch(): bigint | undefined {
+    return this.secure ? this.engine?.epoch : undefined;
+  }
+
+  /** An MLS commit (post-compromise security); resolves once both sides are in the new epoch. */
+  connectionUpdate(): Promise<void> {
+    return this.whenSecure().then((engine) => engine.connectionUpdate());
+  }
+
+  /** A TLS 1.3 KeyUpdate (forward secrecy); with requestPeer, resolves once the peer's answer arrived. */
+  keyUpdate(options: { requestPeer?: boolean } = {}): Promise<void> {
+    return this.whenSecure().then((engine) => engine.keyUpdate({ requestPeer: options.requestPeer === true }));
+  }
+
+  // ------------------------------------------------------------------ stream.Duplex implementation
+
+  override _read(): void {
+    if (this.pausedTransport) {
+      this.pausedTransport = false;
+      this.transport.resume();
+    }
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: WriteCallback): void {
+    this.writeChunks([{ chunk }], cb);
+  }
+
+  override _writev(chunks: Chunk[], cb: WriteCallback): void {
+    this.writeChunks(chunks, cb);
+  }
+
+  override _final(cb: WriteCallback): void {
+    const finish = (): void => {
+      const engine = this.engine!;
+      this.stopSchedules();
+      if (engine.failed !== undefined) {
+        cb(engine.failed);
+        return;
+      }
+      engine.close();
+      const t = this.transport;
+      if (t.destroyed || t.writableEnded) {
+        cb();
+        return;
+      }
+      t.end(() => cb());
+    };
+    if (this.secure) finish();
+    else this.afterSecure.push(finish);
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.handshakeTimer);
+    this.idleTimer = undefined;
+    this.stopSchedules();
+    this.afterSecure = [];
+    if (this.onAbort !== undefined) this.opts.signal?.removeEventListener("abort", this.onAbort);
+
+    const held = this.held;
+    this.held = undefined;
+    held?.cb(err ?? destroyedError());
+    // An abort fails the write in flight now; otherwise it completes when the transport has flushed it.
+    if (err !== null && !this.engineFailed && this.inflight !== undefined) {
+      const f = this.inflight;
+      this.inflight = undefined;
+      f.cb(err);
+    }
+
+    const engine = this.engine;
+    // Flush when there is something the peer should still read: our fatal alert, or a clean goodbye.
+    const flush = this.engineFailed || (err === null && this.secure);
+    if (engine !== undefined) {
+      // A graceful destroy() says goodbye with close_notify, so the peer sees a clean end rather than truncation.
+      if (err === null && this.secure && engine.failed === undefined && !engine.isWriteClosed) engine.close();
+      engine.destroy(err ?? undefined);
+    }
+    this.closeTransport(flush);
+    cb(err);
+    const hadError = err !== null;
+    // After the 'error' that destroy() schedules from cb(err), as net.Socket orders them.
+    process.nextTick(() => this.emit("close", hadError));
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private whenSecure(): Promise<Initiator | Responder> {
+    if (this.destroyed) {
+      return Promise.reject(this.engine?.failed ?? new MlsTlsError("ERR_MLSTLS_CLOSED", "socket is destroyed"));
+    }
+    if (this.secure) return Promise.resolve(this.engine!);
+    return new Promise((resolve, reject) => {
+      const onClose = (): void => reject(this.engine?.failed ?? new MlsTlsError("ERR_MLSTLS_CLOSED", "socket closed before the handshake completed"));
+      this.once("close", onClose);
+      this.afterSecure.push(() => {
+        this.removeListener("close", onClose);
+        resolve(this.engine!);
+      });
+    });
+  }
+
+  private start(): void {
+    if (this.destroyed || this.engine !== undefined) return;
+    const o = this.opts;
+    const keylog = this.listenerCount("keylog") > 0 || (this.owner?.listenerCount("keylog") ?? 0) > 0;
+    const common = {
+      suites: this.suites,
+      identity: o.identity,
+      validatePeer: o.validatePeer,
+      allowIdentityChange: o.allowIdentityChange,
+      keylog,
+    };
+    const cb: ConnectionCallbacks = {
+      send: (bytes) => this.onEngineSend(bytes),
+      event: (ev) => {
+        try {
+          this.onEngineEvent(ev);
+        } catch (e) {
+          // A throwing user listener must not become a protocol failure: surface it as node would, uncaught.
+          process.nextTick(() => {
+            throw e;
+          });
+        }
+      },
+    };
+    if (this.isServer) {
+      const alpnCallback = o.ALPNCallback;
+      const selectAlpn =
+        alpnCallback === undefined
+          ? undefined
+          : (info: ClientHelloInfo): string | null => {
+              const chosen = alpnCallback({ servername: info.serverName, protocols: info.alpnProtocols });
+              if (chosen === undefined) {
+                throw new MlsTlsError("ERR_MLSTLS_NO_APPLICATION_PROTOCOL", "ALPNCallback rejected the offered protocols");
+              }
+              if (!info.alpnProtocols.includes(chosen)) {
+                throw new MlsTlsError("ERR_MLSTLS_INTERNAL", `ALPNCallback returned "${chosen}", which the client did not offer`);
+              }
+              return chosen;
+            };
+      this.engine = new Responder({ ...common, alpnProtocols: this.alpn, selectAlpn }, cb);
+      const ms = o.handshakeTimeout ?? 0;
+      if (ms > 0 && Number.isFinite(ms)) {
+        this.handshakeTimer = setTimeout(() => {
+          this.failHandshake(codeError("ERR_TLS_HANDSHAKE_TIMEOUT", "TLS handshake timeout"));
+        }, ms).unref();
+      }
+    } else {
+      this.engine = new Initiator({ ...common, serverName: o.servername, alpnProtocols: this.alpn }, cb);
+    }
+    this.transport.on("data", this.transportListeners.data);
+    this.transport.on("end", this.transportListeners.end);
+    if (this.engine instanceof Initiator) this.engine.start();
+  }
+
+  private onTransportData(chunk: Buffer): void {
+    if (this.destroyed) return;
+    this.idleTimer?.refresh();
+    this.engine!.receive(chunk);
+  }
+
+  private onEngineSend(bytes: Uint8Array): void {
+    if (this.batch !== undefined) {
+      this.batch.push(bytes);
+      return;
+    }
+    const t = this.transport;
+    if (t.destroyed || t.writableEnded) return;
+    this.idleTimer?.refresh();
+    // Engine messages from one task (e.g. EpochKeyUpdate then ConnectionUpdate) leave in one syscall.
+    if (!this.corkedForTick) {
+      this.corkedForTick = true;
+      t.cork();
+      process.nextTick(() => {
+        this.corkedForTick = false;
+        t.uncork();
+      });
+    }
+    t.write(bytes);
+  }
+
+  private onEngineEvent(ev: ConnectionEvent): void {
+    switch (ev.type) {
+      case "data": {
+        if (this.destroyed || this.eofPushed) return;
+        const d = ev.data;
+        this.plainRead += d.length;
+        this.autoUpdatesUnanswered = 0;
+        if (!this.push(Buffer.from(d.buffer, d.byteOffset, d.length)) && !this.pausedTransport) {
+          this.pausedTransport = true;
+          this.transport.pause();
+        }
+        return;
+      }
+      case "handshake":
+        this.onSecure();
+        return;
+      case "end":
+        if (this.eofPushed || this.destroyed) return;
+        this.eofPushed = true;
+        this.push(null);
+        // As net does at EOF: with nothing left to read, 'end' is emitted even if nobody reads, so
+        // allowHalfOpen: false ends our side and the socket can close.
+        if (this.readableLength === 0) this.read(0);
+        return;
+      case "keyUpdate": {
+        if (ev.direction === "send") this.keySchedule?.reset();
+        const out: KeyUpdateEvent = {
+          direction: ev.direction,
+          requested: ev.requested,
+          automatic: ev.automatic || this.policyKeyUpdate,
+        };
+        this.emit("keyUpdate", out);
+        return;
+      }
+      case "connectionUpdate": {
+        // A new epoch means new send keys as well.
+        this.keySchedule?.reset();
+        // An automatic update restarted the count when it was issued; a manual one counts from now.
+        if (ev.initiatedBy === "local" && this.connSchedule?.running === false) this.connSchedule.reset();
+        const out: ConnectionUpdateEvent = { epoch: ev.epoch, initiatedBy: ev.initiatedBy };
+        this.emit("connectionUpdate", out);
+        return;
+      }
+      case "keylog": {
+        const line = Buffer.from(ev.line, "latin1");
+        this.emit("keylog", line);
+        if (this.isServer) this.owner?.emit("keylog", line, this);
+        return;
+      }
+      case "error":
+        this.engineFailed = true;
+        if (this.secure) this.destroy(ev.error);
+        else this.failHandshake(this.explainHandshakeError(ev.error));
+        return;
+    }
+  }
+
+  private onSecure(): void {
+    const engine = this.engine!;
+    this.secure = true;
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    this.alpnProtocol = engine.alpnProtocol ?? false;
+    this.servername = (this.isServer ? (engine as Responder).serverName : this.opts.servername) ?? false;
+    const verdict = this.authorize();
+    this.authorized = verdict === null;
+    this.authorizationError = verdict;
+    this.startSchedules();
+
+    // Held writes first, so they precede anything written from a 'secureConnect' listener.
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined) this.sendChunks(held.chunks, held.cb);
+    const waiting = this.afterSecure;
+    this.afterSecure = [];
+    for (const fn of waiting) fn();
+
+    this.emit("secure");
+    if (!this.isServer) this.emit("secureConnect");
+  }
+
+  /**
+   * The authorization verdict for a peer whose credential the engine accepted (it ran validatePeer on it).
+   * Returns null when authorized, else a code string for authorizationError. Credential policies that let a
+   * rejected peer through unauthorized (rejectUnauthorized: false) decide here.
+   */
+  private authorize(): string | null {
+    return null;
+  }
+
+  private explainHandshakeError(err: MlsTlsError): MlsTlsError {
+    // A vanilla TLS server cannot parse our MLS ClientHello and answers with one of these plaintext alerts
+    // (OpenSSL: unexpected_message). Our own responder never sends unexpected_message for a ClientHello.
+    if (this.isServer || err.code !== "ERR_MLSTLS_PEER_ALERT" || err.alert === undefined) return err;
+    if ((this.engine as Initiator).state !== "wait_server_hello") return err;
+    let hint: string;
+    if (err.alert === AlertDescription.unexpected_message) hint = "the server most likely speaks vanilla TLS, not MLS-TLS";
+    else if (err.alert === AlertDescription.decode_error || err.alert === AlertDescription.protocol_version) {
+      hint = "the server may speak vanilla TLS rather than MLS-TLS";
+    } else return err;
+    return new MlsTlsError(
+      "ERR_MLSTLS_PEER_ALERT",
+      `server answered the MLS ClientHello with alert ${alertName(err.alert)} (${err.alert}): ${hint}`,
+      { alert: err.alert, remote: true, cause: err },
+    );
+  }
+
+  /** Every failure before the handshake completed ends here. */
+  private failHandshake(err: Error): void {
+    if (this.destroyed) return;
+    if (this.isServer && this.owner !== undefined) {
+      // As node: the server hears about it, the socket closes without an 'error' nobody listens for.
+      if (!this.tlsErrorEmitted) {
+        this.tlsErrorEmitted = true;
+        this.owner.emit("tlsClientError", err, this);
+      }
+      this.destroy();
+    } else {
+      this.destroy(err);
+    }
+  }
+
+  private onTransportError(err: Error): void {
+    if (this.destroyed) return;
+    if (this.secure) this.destroy(err);
+    else this.failHandshake(err);
+  }
+
+  private onTransportClose(): void {
+    if (this.destroyed) return;
+    // After close_notify the readable side already ended; the socket closes once it is consumed and finished.
+    if (this.eofPushed) return;
+    this.onTransportEof();
+  }
+
+  /** FIN (or a close without FIN): clean only if close_notify came first. */
+  private onTransportEof(): void {
+    if (this.transportEof) return;
+    this.transportEof = true;
+    const engine = this.engine;
+    // Records received before the FIN may still be in the engine's queue.
+    void (engine === undefined ? Promise.resolve() : engine.whenIdle()).then(() => {
+      if (this.destroyed || this.eofPushed) return;
+      if (!this.secure) {
+        this.failHandshake(this.isServer ? codeError("ECONNRESET", "socket hang up") : this.disconnectedError());
+        return;
+      }
+      this.destroy(
+        new MlsTlsError("ERR_MLSTLS_TRUNCATED", "the peer closed the connection without close_notify (truncation)"),
+      );
+    });
+  }
+
+  private disconnectedError(): Error {
+    const t = this.opts.connectTarget ?? {};
+    return codeError(
+      "ECONNRESET",
+      "Client network socket disconnected before secure TLS connection was established",
+      { path: t.path, host: t.host, port: t.port, localAddress: t.localAddress },
+    );
+  }
+
+  private writeChunks(chunks: Chunk[], cb: WriteCallback): void {
+    if (!this.secure) {
+      this.held = { chunks, cb };
+      return;
+    }
+    this.sendChunks(chunks, cb);
+  }
+
+  private sendChunks(chunks: Chunk[], cb: WriteCallback): void {
+    const engine = this.engine!;
+    const t = this.transport;
+    if (t.destroyed || t.writableEnded) {
+      cb(codeError("EPIPE", "This socket has been ended by the other party"));
+      return;
+    }
+    this.batch = [];
+    let bytes = 0;
+    let error: unknown;
+    try {
+      bytes = this.encrypt(engine, chunks);
+    } catch (e) {
+      error = e;
+    }
+    const records = this.batch;
+    this.batch = undefined;
+    if (records.length > 0) {
+      this.idleTimer?.refresh();
+      this.inflight = { cb: error === undefined ? cb : () => cb(error as Error), bytes };
+      t.cork();
+      const last = records.length - 1;
+      for (let i = 0; i < last; i++) t.write(records[i]!);
+      t.write(records[last]!, (err?: Error | null) => this.onFlushed(err));
+      t.uncork();
+    } else {
+      process.nextTick(cb, error as Error | undefined);
+    }
+  }
+
+  private onFlushed(err?: Error | null): void {
+    const f = this.inflight;
+    if (f === undefined) return;
+    this.inflight = undefined;
+    if (err == null) this.plainDone += f.bytes;
+    f.cb(err ?? null);
+  }
+
+  /** Encrypts chunks as full 16 KiB records, copying only the pieces that straddle a record boundary. */
+  private encrypt(engine: Connection, chunks: Chunk[]): number {
+    let total = 0;
+    let carry: Buffer[] = [];
+    let carryLen = 0;
+    const flushCarry = (): void => {
+      this.seal(engine, carry.length === 1 ? carry[0]! : Buffer.concat(carry, carryLen));
+      carry = [];
+      carryLen = 0;
+    };
+    for (const { chunk } of chunks) {
+      total += chunk.length;
+      let off = 0;
+      if (carryLen > 0) {
+        off = Math.min(chunk.length, MAX_PLAINTEXT - carryLen);
+        carry.push(chunk.subarray(0, off));
+        carryLen += off;
+        if (carryLen < MAX_PLAINTEXT) continue;
+        flushCarry();
+      }
+      const rest = chunk.length - off;
+      const whole = rest - (rest % MAX_PLAINTEXT);
+      if (whole > 0) {
+        this.seal(engine, chunk.subarray(off, off + whole));
+        off += whole;
+      }
+      if (off < chunk.length) {
+        carry.push(chunk.subarray(off));
+        carryLen = chunk.length - off;
+      }
+    }
+    if (carryLen > 0) flushCarry();
+    return total;
+  }
+
+  /** Hands plaintext to the engine, stopping at each automatic-update threshold so the update lands right there. */
+  private seal(engine: Connection, data: Buffer): void {
+    if (this.keySchedule === undefined && this.connSchedule === undefined) {
+      engine.write(data);
+      return;
+    }
+    for (let off = 0; off < data.length; ) {
+      const room = Math.min(this.keySchedule?.room() ?? Infinity, this.connSchedule?.room() ?? Infinity);
+      const n = Math.min(data.length - off, Math.max(1, Math.ceil(room / MAX_PLAINTEXT)) * MAX_PLAINTEXT);
+      engine.write(data.subarray(off, off + n));
+      off += n;
+      const records = Math.ceil(n / MAX_PLAINTEXT);
+      this.keySchedule?.noteSent(n, records);
+      this.connSchedule?.noteSent(n, records);
+    }
+  }
+
+  private startSchedules(): void {
+    const key = this.opts.autoKeyUpdate === undefined ? DEFAULT_AUTO_KEY_UPDATE : this.opts.autoKeyUpdate;
+    const conn = this.opts.autoConnectionUpdate === undefined ? DEFAULT_AUTO_CONNECTION_UPDATE : this.opts.autoConnectionUpdate;
+    if (key !== false) this.keySchedule = new UpdateSchedule(key, () => this.autoKeyUpdate());
+    if (conn !== false) this.connSchedule = new UpdateSchedule(conn, () => this.autoConnectionUpdate());
+  }
+
+  private stopSchedules(): void {
+    this.keySchedule?.stop();
+    this.connSchedule?.stop();
+    this.keySchedule = undefined;
+    this.connSchedule = undefined;
+  }
+
+  private autoKeyUpdate(): void {
+    const engine = this.engine;
+    if (engine === undefined || !engine.canWrite) return;
+    this.policyKeyUpdate = true;
+    try {
+      // Without requestPeer it is sent synchronously; a failure here is also the engine's fatal error.
+      void engine.keyUpdate().catch(() => {});
+    } finally {
+      this.policyKeyUpdate = false;
+    }
+  }
+
+  private autoConnectionUpdate(): void {
+    const s = this.connSchedule;
+    const engine = this.engine;
+    if (s === undefined || s.running || engine === undefined || !engine.canWrite || engine.isReadClosed) return;
+    if (this.autoUpdatesUnanswered >= AUTO_UPDATES_WITHOUT_PEER_DATA) return;
+    this.autoUpdatesUnanswered++;
+    s.running = true;
+    // Counting restarts now: what is sent while the commit is in flight counts toward the next one.
+    s.reset();
+    engine
+      .connectionUpdate()
+      .then(
+        () => {
+          s.running = false;
+          s.noteSent(0, 0);
+        },
+        () => {
+          // Settled by close or a fatal error, which the socket reports on its own.
+          s.running = false;
+        },
+      );
+  }
+
+  /** Closes the transport: flushing what we wrote (alert, close_notify) first, unless this is an abort. */
+  private closeTransport(flush: boolean): void {
+    const t = this.transport;
+    const l = this.transportListeners;
+    t.removeListener("close", l.close);
+    t.removeListener("data", l.data);
+    t.removeListener("end", l.end);
+    t.removeListener("connect", l.connect);
+    t.removeListener("error", l.error);
+    // Late transport errors (a reset while lingering) have nobody left to tell.
+    t.on("error", ignore);
+    this.pausedTransport = false;
+    if (t.destroyed) return;
+    if (!flush || t.connecting === true) {
+      t.destroy();
+      return;
+    }
+    // Read and drop whatever still arrives: closing with unread input would reset the connection and could
+    // destroy our last records in flight. The peer's FIN then closes the transport, or the linger timer does.
+    t.resume();
+    if (!t.writableEnded) t.end();
+    const timer = setTimeout(() => t.destroy(), LINGER_MS).unref();
+    t.once("close", () => clearTimeout(timer));
+    // The transport stays referenced (unless the user unref'd the socket): net.Server counts it as a connection
+    // until it closes, and an unreferenced one could let the process exit before server.close() calls back.
+  }
+}

@@ -1,0 +1,216 @@
+// Closing: half-close compared event by event with node:tls, truncation, destroy() with and without an error.
+
+import { expect } from "chai";
+import { once } from "node:events";
+import type * as net from "node:net";
+import * as tls from "node:tls";
+import * as mlstls from "../lib/index.js";
+import { Cleanup, connectedPair, delay, listen, secureConnect, selfSignedCert, until, useFastMls, waitFor } from "./socket-helpers.js";
+
+type AnySocket = tls.TLSSocket | mlstls.MlsTlsSocket;
+
+interface Kit {
+  createServer(opts: { allowHalfOpen: boolean }, listener: (s: AnySocket) => void): net.Server;
+  connect(port: number, opts: { allowHalfOpen: boolean }, cb: () => void): AnySocket;
+}
+
+/**
+ * The client writes "ping" and ends; the server answers "pong" and ends once it saw the end (half-open), or
+ * is ended by the stream itself (allowHalfOpen: false). Returns each side's events in order.
+ */
+async function closeScenario(kit: Kit, cleanup: Cleanup, allowHalfOpen: boolean): Promise<{ client: string[]; server: string[] }> {
+  const client: string[] = [];
+  const server: string[] = [];
+  const record = (log: string[], s: AnySocket): void => {
+    for (const e of ["end", "finish", "error"]) s.on(e, () => log.push(e));
+    s.on("close", (hadError: boolean) => log.push(`close(${hadError})`));
+    s.on("data", (d: Buffer) => log.push(`data:${d.toString()}`));
+  };
+  const srv = cleanup.server(
+    kit.createServer({ allowHalfOpen }, (s) => {
+      record(server, s);
+      if (allowHalfOpen) s.on("end", () => s.end("pong"));
+    }),
+  );
+  const port = await listen(srv);
+  const serverClosed = new Promise<void>((resolve) => srv.once("connection", (raw: net.Socket) => raw.on("close", () => resolve())));
+  await new Promise<void>((resolve) => {
+    const c = cleanup.stream(kit.connect(port, { allowHalfOpen }, () => c.end("ping")));
+    record(client, c);
+    c.on("close", () => resolve());
+  });
+  await serverClosed;
+  await until(() => server.some((e) => e.startsWith("close")));
+  return { client, server };
+}
+
+describe("socket: closing", () => {
+  useFastMls();
+  const cleanup = new Cleanup();
+  let creds: { key: Buffer; cert: Buffer };
+  before(function () {
+    this.timeout(30_000);
+    creds = selfSignedCert(cleanup.tmpdir());
+  });
+
+  const nodeKit = (): Kit => ({
+    createServer: (opts, l) => tls.createServer({ ...creds, ...opts }, l),
+    connect: (port, opts, cb) => tls.connect({ port, host: "127.0.0.1", rejectUnauthorized: false, ...opts }, cb),
+  });
+  const mlsKit: Kit = {
+    createServer: (opts, l) => mlstls.createServer(opts, l),
+    connect: (port, opts, cb) => mlstls.connect({ port, host: "127.0.0.1", ...opts }, cb),
+  };
+
+  for (const allowHalfOpen of [true, false]) {
+    it(`orders end/finish/close like node:tls (allowHalfOpen: ${allowHalfOpen} on both sides)`, async () => {
+      const node = await closeScenario(nodeKit(), cleanup, allowHalfOpen);
+      const mls = await closeScenario(mlsKit, cleanup, allowHalfOpen);
+      expect(mls).to.deep.equal(node);
+      if (allowHalfOpen) {
+        expect(mls.client).to.deep.equal(["finish", "data:pong", "end", "close(false)"]);
+        expect(mls.server).to.deep.equal(["data:ping", "end", "finish", "close(false)"]);
+      }
+    });
+  }
+
+  it("keeps writing after the peer's close_notify when half-open", async () => {
+    const { client, peer } = await connectedPair(cleanup, { allowHalfOpen: true }, { allowHalfOpen: true });
+    client.end();
+    // Nothing was buffered, so 'end' comes without a reader, as with net.
+    await waitFor(peer, "end");
+    expect(peer.writable).to.equal(true);
+    let got = "";
+    client.on("data", (d: Buffer) => (got += d.toString()));
+    for (let i = 0; i < 5; i++) peer.write(`${i}`);
+    peer.end();
+    await waitFor(client, "end");
+    expect(got).to.equal("01234");
+  });
+
+  it("reports a TCP FIN without close_notify as truncation, after the data before it", async () => {
+    const server = cleanup.server(mlstls.createServer());
+    const port = await listen(server);
+    const rawP = waitFor<[net.Socket]>(server, "connection");
+    const peerP = waitFor<[mlstls.MlsTlsSocket]>(server, "secureConnection");
+    const client = cleanup.stream(await secureConnect({ port }));
+    const [raw] = await rawP;
+    const [peer] = await peerP;
+    const seen: string[] = [];
+    client.on("data", (d: Buffer) => seen.push(`data:${d.toString()}`));
+    client.on("end", () => seen.push("end"));
+    const errP = waitFor<[mlstls.MlsTlsError]>(client, "error");
+    const closeP = waitFor<[boolean]>(client, "close");
+    // The server's TCP sends FIN right behind the data, without the close_notify a proper end() sends.
+    peer.write("last words", () => raw.end());
+    const [err] = await errP;
+    expect(err.code).to.equal("ERR_MLSTLS_TRUNCATED");
+    expect((await closeP)[0]).to.equal(true);
+    expect(seen).to.deep.equal(["data:last words"]);
+    peer.on("error", () => {});
+  });
+
+  it("a fatal protocol error after the handshake reaches the peer as an alert before the connection closes", async () => {
+    const server = cleanup.server(mlstls.createServer());
+    const port = await listen(server);
+    const rawP = waitFor<[net.Socket]>(server, "connection");
+    const peerP = waitFor<[mlstls.MlsTlsSocket]>(server, "secureConnection");
+    const client = cleanup.stream(await secureConnect({ port }));
+    const [raw] = await rawP;
+    const [peer] = await peerP;
+    const clientErr = waitFor<[mlstls.MlsTlsError]>(client, "error");
+    const peerErr = waitFor<[mlstls.MlsTlsError]>(peer, "error");
+    const peerClosed = waitFor<[boolean]>(peer, "close");
+    // A forged application-data record straight onto the server's TCP: it cannot authenticate.
+    raw.write(Buffer.concat([Buffer.from([0x17, 0x03, 0x03, 0x00, 0x20]), Buffer.alloc(32, 0xab)]));
+    const [err] = await clientErr;
+    expect(err.code).to.equal("ERR_MLSTLS_BAD_RECORD_MAC");
+    expect(err.remote).to.equal(false);
+    const [alert] = await peerErr;
+    expect(alert.code).to.equal("ERR_MLSTLS_PEER_ALERT");
+    expect(alert.alert).to.equal(20);
+    expect(alert.remote).to.equal(true);
+    expect((await peerClosed)[0]).to.equal(true);
+  });
+
+  it("destroy(err) mid-transfer: one 'error', 'close'(true), every pending write callback fails", async () => {
+    const { client, peer } = await connectedPair(cleanup);
+    // The reader does not read yet, so writes pile up behind the full TCP buffers.
+    const chunk = Buffer.alloc(256 * 1024, 1);
+    const results: (Error | null | undefined)[] = [];
+    const n = 64;
+    for (let i = 0; i < n; i++) client.write(chunk, (e) => results.push(e));
+    await delay(200);
+    const pending = n - results.length;
+    expect(pending).to.be.above(0);
+    const errors: Error[] = [];
+    client.on("error", (e) => errors.push(e));
+    const closeP = waitFor<[boolean]>(client, "close");
+    const boom = new Error("boom");
+    client.destroy(boom);
+    expect((await closeP)[0]).to.equal(true);
+    await delay(20);
+    expect(errors).to.deep.equal([boom]);
+    expect(results.length).to.equal(n);
+    const failed = results.filter((e) => e != null);
+    expect(failed.length).to.equal(pending);
+    expect(failed[0]).to.equal(boom);
+    // The peer sees the abort once it reads on: the data that made it, then a connection without close_notify.
+    const peerErr = waitFor<[mlstls.MlsTlsError]>(peer, "error");
+    peer.resume();
+    expect((await peerErr)[0].code).to.equal("ERR_MLSTLS_TRUNCATED");
+  });
+
+  it("destroy() without an error says goodbye with close_notify: the peer sees a clean end", async () => {
+    const { client, peer } = await connectedPair(cleanup);
+    const seen: string[] = [];
+    peer.on("data", (d: Buffer) => seen.push(`data:${d.toString()}`));
+    peer.on("end", () => seen.push("end"));
+    peer.on("error", (e: Error) => seen.push(`error:${(e as mlstls.MlsTlsError).code}`));
+    peer.on("close", (h: boolean) => seen.push(`close(${h})`));
+    client.write("bye");
+    client.destroy();
+    expect((await waitFor<[boolean]>(client, "close"))[0]).to.equal(false);
+    await until(() => seen.includes("close(false)"));
+    expect(seen).to.deep.equal(["data:bye", "end", "close(false)"]);
+  });
+
+  it("end() before the handshake waits for it, then flushes and closes", async () => {
+    const server = cleanup.server(mlstls.createServer());
+    const port = await listen(server);
+    const got = new Promise<string>((resolve) =>
+      server.on("secureConnection", (s: mlstls.MlsTlsSocket) => {
+        let text = "";
+        s.on("data", (d: Buffer) => (text += d.toString()));
+        s.on("end", () => resolve(text));
+      }),
+    );
+    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1" }));
+    const finished = once(c, "finish");
+    c.end("early");
+    expect(await got).to.equal("early");
+    await finished;
+  });
+
+  it("destroySoon() ends, then destroys once finished", async () => {
+    const { client, peer } = await connectedPair(cleanup);
+    peer.resume();
+    client.write("x");
+    client.destroySoon();
+    expect((await waitFor<[boolean]>(client, "close"))[0]).to.equal(false);
+    expect(client.writableFinished).to.equal(true);
+  });
+
+  it("ignores bytes that arrive after destroy()", async () => {
+    const { client, peer } = await connectedPair(cleanup);
+    const got: Buffer[] = [];
+    client.on("data", (d: Buffer) => got.push(d));
+    peer.on("error", () => {});
+    for (let i = 0; i < 50; i++) peer.write(Buffer.alloc(16 * 1024, i));
+    client.destroy();
+    const before = got.length;
+    await delay(100);
+    expect(got.length).to.equal(before);
+    expect(client.bytesRead).to.equal(got.reduce((a, b) => a + b.length, 0));
+  });
+});
