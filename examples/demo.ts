@@ -1,4 +1,5 @@
 // The one-command demo (`npm run demo`): an MLS-TLS echo server and client in one process, on a free port.
+// The server has a pinned-key identity; the client trusts it by its fingerprint, as SSH clients do.
 // The client runs a ConnectionUpdate and a KeyUpdate mid-conversation; both sides print what they see.
 // In an application, import from "mlstls" instead of "../lib/index.js".
 
@@ -6,8 +7,11 @@ import * as mlstls from "../lib/index.js";
 
 function fingerprint(socket: mlstls.MlsTlsSocket): string {
   const cert = socket.getPeerCertificate();
-  return "fingerprint256" in cert && typeof cert.fingerprint256 === "string" ? `${cert.fingerprint256.slice(0, 23)}…` : "?";
+  return "fingerprint" in cert && typeof cert.fingerprint === "string" ? `${cert.fingerprint.slice(0, 20)}…` : "?";
 }
+
+// In a real deployment the identity is made once and stored: identity.toPem() / mlstls.Identity.fromPem().
+const serverIdentity = mlstls.createIdentity({ name: "demo server" });
 
 function watch(name: string, socket: mlstls.MlsTlsSocket): void {
   socket.on("connectionUpdate", (e: mlstls.ConnectionUpdateEvent) =>
@@ -21,7 +25,7 @@ function watch(name: string, socket: mlstls.MlsTlsSocket): void {
   );
 }
 
-const server = mlstls.createServer((socket) => {
+const server = mlstls.createServer({ identity: serverIdentity }, (socket) => {
   console.log(`server: client connected, suite ${socket.getCipher()?.name}, client key ${fingerprint(socket)}`);
   watch("server", socket);
   socket.pipe(socket);
@@ -30,11 +34,11 @@ server.on("tlsClientError", (err: Error) => console.log(`server: handshake faile
 
 server.listen(0, "127.0.0.1", () => {
   const { port } = server.address() as { port: number };
-  console.log(`server: listening on 127.0.0.1:${port}`);
-  const client = mlstls.connect({ port, host: "127.0.0.1" }, async () => {
+  console.log(`server: listening on 127.0.0.1:${port}, identity ${serverIdentity.fingerprint}`);
+  const client = mlstls.connect({ port, host: "127.0.0.1", fingerprints: [serverIdentity.fingerprint] }, async () => {
     const cipher = client.getCipher()!;
     console.log(`client: secure, suite ${cipher.name} (records: ${cipher.standardName}), epoch ${client.epoch}`);
-    console.log(`client: server key ${fingerprint(client)}`);
+    console.log(`client: server ${fingerprint(client)}, authorized: ${client.authorized}`);
     const say = (text: string): Promise<void> =>
       new Promise((resolve) => {
         client.once("data", (d: Buffer) => {

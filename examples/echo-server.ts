@@ -1,18 +1,32 @@
-// An MLS-TLS echo server. Run after `npm run build`:
+// An MLS-TLS echo server with a pinned-key identity. Run after `npm run build`:
 //   node dist/examples/echo-server.js [port]
+// On first start it creates its identity and keeps it in $TMPDIR/mlstls-echo/server.pem (private: like an SSH host
+// key), and writes the shareable server.pub.pem next to it, which examples/echo-client pins.
 // It prints each client's negotiated suite and identity, and every ConnectionUpdate/KeyUpdate as it happens.
 // In an application, import from "mlstls" instead of "../lib/index.js".
 
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as mlstls from "../lib/index.js";
 
 const port = Number(process.argv[2] ?? 8443);
+const dir = join(tmpdir(), "mlstls-echo");
 
-function identity(socket: mlstls.MlsTlsSocket): string {
+function loadOrCreateIdentity(): mlstls.Identity {
+  const file = join(dir, "server.pem");
+  if (existsSync(file)) return mlstls.Identity.fromPem(readFileSync(file));
+  mkdirSync(dir, { recursive: true });
+  const identity = mlstls.createIdentity({ name: "echo server" });
+  writeFileSync(file, identity.toPem(), { mode: 0o600 });
+  writeFileSync(join(dir, "server.pub.pem"), identity.publicPem());
+  return identity;
+}
+
+function describePeer(socket: mlstls.MlsTlsSocket): string {
   const cert = socket.getPeerCertificate();
-  if ("credentialType" in cert && cert.credentialType === "basic") {
-    return `basic credential ${cert.identity.toString("hex")} (key fingerprint ${cert.fingerprint256.slice(0, 23)}…)`;
-  }
-  if ("credentialType" in cert) return `x509 ${JSON.stringify(cert.subject)}`;
+  if ("credentialType" in cert) return `pinned-key identity "${cert.identity}" (${cert.fingerprint})`;
+  if ("subject" in cert) return `certificate ${JSON.stringify(cert.subject)}`;
   return "none";
 }
 
@@ -21,10 +35,12 @@ function describeKeyUpdate(e: mlstls.KeyUpdateEvent): string {
   return `KeyUpdate of our ${e.direction} key${e.requested ? asked : ""}${e.automatic ? " (automatic)" : ""}`;
 }
 
-const server = mlstls.createServer((socket) => {
+const identity = loadOrCreateIdentity();
+const server = mlstls.createServer({ identity }, (socket) => {
   const who = `${socket.remoteAddress}:${socket.remotePort}`;
   console.log(`[${who}] secure: ${socket.getCipher()?.name} (${socket.getCipher()?.standardName}), epoch ${socket.epoch}`);
-  console.log(`[${who}] peer: ${identity(socket)}`);
+  // Without requestCert or pinning the server verifies no one (authorized: false), as a node:tls server.
+  console.log(`[${who}] peer: ${describePeer(socket)}`);
   socket.on("connectionUpdate", (e: mlstls.ConnectionUpdateEvent) =>
     console.log(`[${who}] ConnectionUpdate by ${e.initiatedBy}: now epoch ${e.epoch}`),
   );
@@ -35,4 +51,7 @@ const server = mlstls.createServer((socket) => {
 });
 
 server.on("tlsClientError", (err: Error & { code?: string }) => console.log(`handshake failed: ${err.code}: ${err.message}`));
-server.listen(port, () => console.log(`MLS-TLS echo server listening on port ${port}`));
+server.listen(port, () => {
+  console.log(`MLS-TLS echo server listening on port ${port}`);
+  console.log(`identity ${identity.fingerprint} (public identity: ${join(dir, "server.pub.pem")})`);
+});

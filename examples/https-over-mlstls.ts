@@ -1,16 +1,24 @@
 // node:http and node:https, unchanged, over MLS-TLS. After `npm run build`:
 //   node dist/examples/https-over-mlstls.js
 // Server: an http.Server fed the secure sockets of an mlstls server. Client: https.request with an
-// https.Agent whose createConnection returns mlstls sockets. In an application, import from "mlstls".
+// https.Agent whose createConnection returns mlstls sockets, which verify the server as https does: here by a
+// pinned identity (with X.509, pass `ca` instead; see examples/x509-client). In an application, import from "mlstls".
 
 import * as http from "node:http";
 import * as https from "node:https";
 import type { Duplex } from "node:stream";
 import * as mlstls from "../lib/index.js";
 
+const serverIdentity = mlstls.createIdentity({ name: "https example" });
+
 class MlsTlsAgent extends https.Agent {
   override createConnection(options: https.RequestOptions): Duplex {
-    return mlstls.connect({ host: options.host ?? undefined, port: Number(options.port), servername: options.servername });
+    return mlstls.connect({
+      host: options.host ?? undefined,
+      port: Number(options.port),
+      servername: options.servername,
+      fingerprints: [serverIdentity.fingerprint],
+    });
   }
 }
 
@@ -20,7 +28,7 @@ const app = http.createServer((req, res) => {
   res.end(`${req.method} ${req.url} served over ${socket.getCipher()?.name}, MLS epoch ${socket.epoch}\n`);
 });
 
-const server = mlstls.createServer((socket) => app.emit("connection", socket));
+const server = mlstls.createServer({ identity: serverIdentity }, (socket) => app.emit("connection", socket));
 server.listen(0, "127.0.0.1", () => {
   // Lets the http server run its header and request timeouts, as it does when it listens itself.
   app.emit("listening");

@@ -3,8 +3,9 @@
 
 import * as net from "node:net";
 import type { Duplex } from "node:stream";
-import { parseSuiteList } from "./cipher-suites.js";
+import { clientAuth, kAuth } from "./secure-context.js";
 import { MlsTlsSocket, type MlsTlsCommonOptions, alpnNames } from "./socket.js";
+import type { CheckServerIdentity } from "./verify.js";
 
 export interface ConnectOptions extends MlsTlsCommonOptions {
   host?: string;
@@ -13,8 +14,13 @@ export interface ConnectOptions extends MlsTlsCommonOptions {
   path?: string;
   /** Run over this already connected (or connecting) stream instead of opening a connection. */
   socket?: Duplex;
-  /** Server name sent to the server. Default: `host`, unless it is an IP address. */
+  /**
+   * Server name sent to the server (default: `host`, unless it is an IP address). The server's X.509 certificate
+   * must match `servername || host || "localhost"`, as in node:tls.
+   */
   servername?: string;
+  /** The hostname check for X.509 servers, called as (hostname, certificate). Default tls.checkServerIdentity. */
+  checkServerIdentity?: CheckServerIdentity;
   /** socket.setTimeout(timeout) once created. */
   timeout?: number;
   localAddress?: string;
@@ -79,7 +85,9 @@ export function connect(...args: unknown[]): MlsTlsSocket {
   const port = options.port === undefined ? undefined : Number(options.port);
 
   // Bad options throw before any connection exists that could fail unobserved.
-  parseSuiteList(options.ciphersuites);
+  // The hostname check uses the names as given, as node's onConnectSecure does (not the SNI default above).
+  const socketHost = (options.socket as { _host?: unknown } | undefined)?._host;
+  const auth = clientAuth({ ...options, host: options.host ?? (typeof socketHost === "string" ? socketHost : undefined) });
   alpnNames(options.ALPNProtocols);
 
   let transport = options.socket;
@@ -111,6 +119,7 @@ export function connect(...args: unknown[]): MlsTlsSocket {
     ...options,
     isServer: false,
     servername,
+    [kAuth]: auth,
     connectTarget: { host: isIpc ? undefined : host, port, path: options.path, localAddress: options.localAddress },
   });
   if (options.timeout !== undefined && options.timeout > 0) socket.setTimeout(options.timeout);

@@ -174,6 +174,17 @@ export function suitesForKey(key: KeyInput | X509Certificate, passphrase?: strin
   return s === undefined ? [] : runnable(s);
 }
 
+/** The MLS suites (that this build runs) an identity's key can sign for: [1, 3] for Ed25519, [2], [7]. */
+export function suitesForIdentity(identity: LocalIdentity): number[] {
+  const s = schemeOfSuite(identity.suite);
+  return s === undefined ? [] : runnable(s);
+}
+
+/** Human-readable list of suites, "1 (MLS_128_...), 3 (...)", for error messages. */
+export function describeSuiteList(ids: readonly number[]): string {
+  return describeSuites(ids);
+}
+
 /** Same key pair and credential, for another suite with the same signature scheme (Ed25519: 1 ↔ 3). */
 export function identityForSuite(identity: LocalIdentity, suite: number): LocalIdentity {
   if (identity.suite === suite) return identity;

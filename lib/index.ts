@@ -1,8 +1,10 @@
 // mlstls: node:tls's API with MLS as the handshake. `import * as mlstls from "mlstls"` in place of node:tls.
 
-import { checkServerIdentity as nodeCheckServerIdentity } from "node:tls";
+import { checkServerIdentity as nodeCheckServerIdentity, rootCertificates as nodeRootCertificates } from "node:tls";
 import { DEFAULT_SUITES as DEFAULT_SUITE_IDS, SUITES } from "./cipher-suites.js";
 import { ERROR_ALERTS, type OtherErrorCode } from "./errors.js";
+import type { ConfigErrorCode } from "./identity.js";
+import { VERIFY_ERROR_CODES, X509_ERROR_CODES } from "./verify.js";
 
 export { connect, type ConnectOptions } from "./connect.js";
 export { Server, createServer, type ServerOptions, type SecureConnectionListener } from "./server.js";
@@ -13,7 +15,6 @@ export {
   DEFAULT_AUTO_KEY_UPDATE,
   DEFAULT_HANDSHAKE_TIMEOUT,
   type AlpnProtocols,
-  type BasicPeerCertificate,
   type ConnectionUpdateEvent,
   type KeyUpdateEvent,
   type MlsPeerCertificate,
@@ -24,6 +25,38 @@ export {
 export { MlsTlsError, isMlsTlsError, ERROR_ALERTS, type MlsTlsErrorCode } from "./errors.js";
 export type { CredentialInfo, CredentialValidator, LocalIdentity, PeerCredential } from "./mls-session.js";
 export type { IdentitySource } from "./connection.js";
+export {
+  SecureContext,
+  createSecureContext,
+  type AuthOptions,
+  type CertOption,
+  type IdentityOption,
+  type KeyOption,
+  type SNICallback,
+  type SecureContextOptions,
+} from "./secure-context.js";
+export {
+  Identity,
+  MlsTlsConfigError,
+  createIdentity,
+  identityFromPem,
+  parsePublicIdentity,
+  type ConfigErrorCode,
+  type CreateIdentityOptions,
+  type PemIdentityOptions,
+  type PublicIdentity,
+} from "./identity.js";
+export {
+  TrustStore,
+  verificationErrorOf,
+  type BasicPeerCertificate,
+  type CheckServerIdentity,
+  type PeerCertificateObject,
+  type PinnedPeerInfo,
+  type VerificationError,
+  type VerifyErrorCode,
+  type VerifyPeerCallback,
+} from "./verify.js";
 
 /** The MLS ciphersuites this build runs, by name. */
 export const SUITE_NAMES: readonly string[] = Object.freeze(SUITES.filter((s) => s.mlsSupported).map((s) => s.name));
@@ -50,18 +83,40 @@ const OTHER_CODES: Record<OtherErrorCode, true> = {
   ERR_TLS_INVALID_STATE: true,
 };
 
+/** Completeness is checked by the compiler, as above. */
+const CONFIG_CODES: Record<ConfigErrorCode, true> = {
+  ERR_MLSTLS_KEY_CERT_MISMATCH: true,
+  ERR_MLSTLS_UNSUPPORTED_KEY: true,
+  ERR_MLSTLS_KEY_SUITE_MISMATCH: true,
+  ERR_MLSTLS_INVALID_IDENTITY_PEM: true,
+  ERR_INVALID_ARG_TYPE: true,
+  ERR_INVALID_ARG_VALUE: true,
+};
+
 /**
  * Every error code mlstls reports: our ERR_MLSTLS_* family plus node's codes where the meaning is the same
- * (ERR_TLS_INVALID_STATE, ERR_TLS_HANDSHAKE_TIMEOUT, ECONNRESET, ABORT_ERR). Transport errors (ECONNREFUSED,
- * EPIPE, ...) pass through from node:net unchanged and are not listed.
+ * (ERR_TLS_INVALID_STATE, ERR_TLS_HANDSHAKE_TIMEOUT, ECONNRESET, ABORT_ERR, ERR_TLS_REQUIRED_SERVER_NAME, the
+ * configuration codes ERR_INVALID_ARG_*, and peer verification: OpenSSL's codes such as CERT_HAS_EXPIRED and
+ * ERR_TLS_CERT_ALTNAME_INVALID). Transport errors (ECONNREFUSED, EPIPE, ...) and node:crypto's key errors
+ * (ERR_OSSL_*, ERR_MISSING_PASSPHRASE) pass through unchanged and are not listed.
  */
 export const ERROR_CODES: readonly string[] = Object.freeze([
-  ...Object.keys(ERROR_ALERTS),
-  ...Object.keys(OTHER_CODES),
-  "ERR_TLS_HANDSHAKE_TIMEOUT",
-  "ECONNRESET",
-  "ABORT_ERR",
+  ...new Set([
+    ...Object.keys(ERROR_ALERTS),
+    ...Object.keys(OTHER_CODES),
+    ...Object.keys(CONFIG_CODES),
+    ...Object.keys(VERIFY_ERROR_CODES),
+    ...X509_ERROR_CODES,
+    "ERR_TLS_CERT_ALTNAME_INVALID",
+    "ERR_TLS_REQUIRED_SERVER_NAME",
+    "ERR_TLS_HANDSHAKE_TIMEOUT",
+    "ECONNRESET",
+    "ABORT_ERR",
+  ]),
 ]);
 
 /** node:tls's hostname check, for code that calls tls.checkServerIdentity directly. */
 export const checkServerIdentity = nodeCheckServerIdentity;
+
+/** node's bundled root certificates: the default `ca` for verifying X.509 peers. */
+export const rootCertificates: readonly string[] = nodeRootCertificates;

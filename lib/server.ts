@@ -1,9 +1,19 @@
 // Server: a net.Server whose connections are wrapped in MlsTlsSocket, with node:tls's server events:
-// 'secureConnection' after key confirmation, 'tlsClientError' for every failure before it, 'keylog'.
+// 'secureConnection' after key confirmation (and verification), 'tlsClientError' for every failure before it,
+// 'keylog'. Its identity and trust options are resolved once, here, so mistakes throw from createServer().
 
 import * as net from "node:net";
 import type { Duplex } from "node:stream";
-import { parseSuiteList } from "./cipher-suites.js";
+import {
+  type AuthConfig,
+  type SNICallback,
+  type SecureContextOptions,
+  type SniEntry,
+  SecureContext,
+  kAuth,
+  serverAuth,
+  toSecureContext,
+} from "./secure-context.js";
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   MlsTlsSocket,
@@ -13,6 +23,13 @@ import {
 } from "./socket.js";
 
 export interface ServerOptions extends MlsTlsCommonOptions {
+  /** Verify X.509 client certificates against `ca`. Default false (then authorized stays false, as in node). */
+  requestCert?: boolean;
+  /**
+   * Chooses the identity for the client's server_name: call back with an mlstls SecureContext (or options for
+   * one), or nothing for the default. Replaces addContext() matching, as in node.
+   */
+  SNICallback?: SNICallback;
   /** ms until an unfinished handshake fails with ERR_TLS_HANDSHAKE_TIMEOUT. Default 120000 (0 too, as node). */
   handshakeTimeout?: number;
   /** Picks the ALPN protocol; returning undefined rejects the client. Exclusive with ALPNProtocols, as in node. */
@@ -25,10 +42,17 @@ export interface ServerOptions extends MlsTlsCommonOptions {
 
 export type SecureConnectionListener = (socket: MlsTlsSocket) => void;
 
+/** Options setSecureContext() replaces, as node's does. */
+const CONTEXT_KEYS = ["key", "cert", "passphrase", "ca", "pfx", "identity", "secureContext"] as const;
+
 export class Server extends net.Server {
   /** Effective handshake timeout in ms. */
   readonly handshakeTimeout: number;
   private readonly socketOptions: MlsTlsSocketOptions;
+  private authOptions: ServerOptions;
+  private auth: AuthConfig;
+  /** addContext() entries, newest last; node's default SNICallback takes the last match. */
+  private readonly contexts: SniEntry[];
 
   constructor(listener?: SecureConnectionListener);
   constructor(options?: ServerOptions, listener?: SecureConnectionListener);
@@ -44,7 +68,8 @@ export class Server extends net.Server {
       throw new TypeError("ALPNCallback and ALPNProtocols cannot both be set");
     }
     // Validate before listening, so configuration errors never wait for the first client.
-    parseSuiteList(opts.ciphersuites);
+    const contexts: SniEntry[] = [];
+    const auth = serverAuth(opts, () => contexts);
     alpnNames(opts.ALPNProtocols);
 
     // Raw TCP is half-open: each MlsTlsSocket sends close_notify before FIN and applies allowHalfOpen itself.
@@ -57,13 +82,12 @@ export class Server extends net.Server {
       keepAliveInitialDelay: opts.keepAliveInitialDelay,
     });
     this.handshakeTimeout = hs === 0 ? DEFAULT_HANDSHAKE_TIMEOUT : hs;
+    this.authOptions = opts;
+    this.auth = auth;
+    this.contexts = contexts;
     this.socketOptions = {
-      ciphersuites: opts.ciphersuites,
       ALPNProtocols: opts.ALPNProtocols,
       ALPNCallback: opts.ALPNCallback,
-      identity: opts.identity,
-      validatePeer: opts.validatePeer,
-      allowIdentityChange: opts.allowIdentityChange,
       autoConnectionUpdate: opts.autoConnectionUpdate,
       autoKeyUpdate: opts.autoKeyUpdate,
       allowHalfOpen: opts.allowHalfOpen,
@@ -75,12 +99,36 @@ export class Server extends net.Server {
     if (onSecure !== undefined) this.on("secureConnection", onSecure);
   }
 
+  /**
+   * Serves `context` (an mlstls SecureContext, or options for one: key + cert, or identity) to clients whose
+   * server_name matches `hostname`; "*" matches within one label, as in node. Later entries win.
+   */
+  addContext(hostname: string, context: SecureContext | SecureContextOptions): void {
+    if (!hostname) {
+      throw Object.assign(new Error('"servername" is required parameter for Server.addContext'), { code: "ERR_TLS_REQUIRED_SERVER_NAME" });
+    }
+    // node's pattern: regex metacharacters escaped, "*" for any run of characters without a dot.
+    const pattern = new RegExp(`^${hostname.replace(/([.^$+?\-\\[\]{}])/g, "\\$1").replaceAll("*", "[^.]*")}$`);
+    this.contexts.push({ pattern, context: toSecureContext(context, "context") });
+  }
+
+  /** Replaces the server's identity and trust options (key, cert, passphrase, ca, identity, secureContext) for new connections. */
+  setSecureContext(options: SecureContextOptions & { secureContext?: SecureContext }): void {
+    if (options === null || typeof options !== "object") throw new TypeError('The "options" argument must be of type object');
+    const next: ServerOptions = { ...this.authOptions };
+    for (const k of CONTEXT_KEYS) delete next[k];
+    Object.assign(next, options);
+    this.auth = serverAuth(next, () => this.contexts);
+    this.authOptions = next;
+  }
+
   private wrap(raw: Duplex): void {
     const socket = new MlsTlsSocket(raw, {
       ...this.socketOptions,
       isServer: true,
       server: this,
       handshakeTimeout: this.handshakeTimeout,
+      [kAuth]: this.auth,
     });
     socket.once("secure", () => this.emit("secureConnection", socket));
   }

@@ -9,23 +9,37 @@
 // - Before the handshake, errors on server sockets go to the server's 'tlsClientError'; client sockets get node's
 //   ECONNRESET "Client network socket disconnected before secure TLS connection was established".
 
-import { createHash, X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import type * as net from "node:net";
 import { Duplex } from "node:stream";
-import type * as tls from "node:tls";
-import { type SuiteParams, parseSuiteList } from "./cipher-suites.js";
+import type { SuiteParams } from "./cipher-suites.js";
 import {
   type Connection,
   type ConnectionCallbacks,
   type ConnectionEvent,
   DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA,
-  type IdentitySource,
 } from "./connection.js";
 import { AlertDescription, MlsTlsError, alertName } from "./errors.js";
 import { Initiator } from "./initiator.js";
-import type { CredentialValidator, PeerCredential } from "./mls-session.js";
+import type { PeerCredential } from "./mls-session.js";
 import { MAX_PLAINTEXT } from "./record-layer.js";
 import { type ClientHelloInfo, Responder } from "./responder.js";
+import {
+  type AuthConfig,
+  type AuthOptions,
+  type SNICallback,
+  clientAuth,
+  kAuth,
+  serverAuth,
+  userErrorOf,
+} from "./secure-context.js";
+import {
+  type CheckServerIdentity,
+  type PeerCertificateObject,
+  type PeerValidator,
+  peerCertificateObject,
+  verificationErrorOf,
+} from "./verify.js";
 
 /** ALPN protocols as node:tls accepts them: names, or the RFC 7301 wire format in one buffer. */
 export type AlpnProtocols = readonly (string | Uint8Array)[] | Uint8Array;
@@ -61,17 +75,18 @@ const AUTO_UPDATES_WITHOUT_PEER_DATA = DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA / 2;
 /** How long a closing transport may take to flush our last records before it is destroyed. */
 const LINGER_MS = 2_000;
 
-/** Options shared by clients, servers and `new MlsTlsSocket()`. */
-export interface MlsTlsCommonOptions {
-  /** MLS ciphersuites: names or ids, colon-separated like node's `ciphersuites`. The client offers the first. */
+/**
+ * Options shared by clients, servers and `new MlsTlsSocket()`. Authentication (key, cert, passphrase, ca,
+ * identity, secureContext, rejectUnauthorized, fingerprints, verifyPeer, allowIdentityRotation, validatePeer) is
+ * described in AuthOptions (lib/secure-context.ts).
+ */
+export interface MlsTlsCommonOptions extends AuthOptions {
+  /**
+   * MLS ciphersuites: names or ids, colon-separated like node's `ciphersuites`. The client offers the first its
+   * identity can sign for; the server accepts those its identities can sign for.
+   */
   ciphersuites?: string | number | readonly (string | number)[];
   ALPNProtocols?: AlpnProtocols;
-  /** Our MLS identity. Default: a fresh anonymous basic credential. */
-  identity?: IdentitySource;
-  /** Called for every credential the peer presents, at the handshake and on every ConnectionUpdate. */
-  validatePeer?: CredentialValidator;
-  /** Allow the peer's credential identity to change in a ConnectionUpdate. Default false. */
-  allowIdentityChange?: boolean;
   /** Default DEFAULT_AUTO_CONNECTION_UPDATE; false disables. */
   autoConnectionUpdate?: UpdatePolicy | false;
   /** Default DEFAULT_AUTO_KEY_UPDATE; false disables. The AES-GCM record limit is enforced regardless. */
@@ -89,14 +104,22 @@ export interface MlsTlsSocketOptions extends MlsTlsCommonOptions {
   isServer?: boolean;
   /** Server sockets: pre-handshake errors go to this server's 'tlsClientError', keylog lines to its 'keylog'. */
   server?: net.Server;
-  /** Client: the server name sent in the ClientHello. */
+  /** Client: the server name sent in the ClientHello, and the name the server's certificate must match. */
   servername?: string;
+  /** Client: the hostname check for X.509 servers. Default tls.checkServerIdentity. */
+  checkServerIdentity?: CheckServerIdentity;
+  /** Server: verify X.509 client certificates. Default false. */
+  requestCert?: boolean;
+  /** Server: chooses the identity (an mlstls SecureContext) for the client's server_name. */
+  SNICallback?: SNICallback;
   /** Server: like node's ALPNCallback; returning undefined rejects the client with no_application_protocol. */
   ALPNCallback?: (arg: { servername: string | undefined; protocols: string[] }) => string | undefined;
   /** Server sockets: ms until an unfinished handshake fails with ERR_TLS_HANDSHAKE_TIMEOUT. 0: none. */
   handshakeTimeout?: number;
   /** Client sockets made by connect(): the properties of node's ECONNRESET error. */
   connectTarget?: ConnectTarget;
+  /** The configuration resolved by a Server or connect(), so it is parsed once rather than per socket. */
+  [kAuth]?: AuthConfig;
 }
 
 export interface ConnectionUpdateEvent {
@@ -112,21 +135,11 @@ export interface KeyUpdateEvent {
   automatic: boolean;
 }
 
-/** getPeerCertificate() for a basic (pinned-key) credential. */
-export interface BasicPeerCertificate {
-  credentialType: "basic";
-  identity: Buffer;
-  /** The MLS signature public key (see PeerCredential for its encoding). */
-  pubkey: Buffer;
-  /** SHA-256 of `pubkey`, colon-separated upper-case hex like node's fingerprint256. */
-  fingerprint256: string;
-}
-
-export type MlsPeerCertificate =
-  | Record<string, never>
-  | BasicPeerCertificate
-  | (tls.PeerCertificate & { credentialType: "x509" })
-  | (tls.DetailedPeerCertificate & { credentialType: "x509" });
+/**
+ * What getPeerCertificate() and getCertificate() return: node's certificate object for X.509 credentials
+ * (exactly as node:tls builds it), a BasicPeerCertificate (credentialType "basic") for pinned keys, {} if none.
+ */
+export type MlsPeerCertificate = PeerCertificateObject | Record<string, never>;
 
 /** What connect() records for node's ECONNRESET error properties. */
 export interface ConnectTarget {
@@ -176,30 +189,29 @@ export function alpnNames(p: AlpnProtocols | undefined): string[] | undefined {
   return p.map((x) => (typeof x === "string" ? x : Buffer.from(x).toString("latin1")));
 }
 
-function colonHex(b: Uint8Array): string {
-  return (Buffer.from(b).toString("hex").toUpperCase().match(/../g) ?? []).join(":");
+/** The leaf certificate of an X.509 credential; undefined for basic credentials and unparseable ones. */
+function leafCertificate(peer: PeerCredential | undefined): X509Certificate | undefined {
+  if (peer?.credential.type !== "x509") return undefined;
+  const der = peer.credential.certificates[0];
+  if (der === undefined) return undefined;
+  try {
+    return new X509Certificate(der);
+  } catch {
+    return undefined;
+  }
 }
 
-function describePeer(peer: PeerCredential, detailed: boolean): MlsPeerCertificate {
-  const c = peer.credential;
-  if (c.type === "basic") {
-    const pubkey = Buffer.from(peer.signaturePublicKey);
-    return {
-      credentialType: "basic",
-      identity: Buffer.from(c.identity),
-      pubkey,
-      fingerprint256: colonHex(createHash("sha256").update(pubkey).digest()),
-    };
-  }
-  const certs = c.certificates.map((der) => new X509Certificate(der).toLegacyObject());
-  const leaf = certs[0] as tls.DetailedPeerCertificate;
-  if (detailed) {
-    // Node links each certificate to its issuer; the last one points at itself when self-signed.
-    for (let i = 0; i < certs.length; i++) {
-      (certs[i] as tls.DetailedPeerCertificate).issuerCertificate = (certs[i + 1] ?? certs[i]) as tls.DetailedPeerCertificate;
-    }
-  }
-  return Object.assign(leaf, { credentialType: "x509" as const });
+/**
+ * The error the user sees for an engine failure: node's verification error when our validator refused the peer
+ * (e.g. code CERT_HAS_EXPIRED), the user's own error from SNICallback, otherwise the engine's.
+ */
+function surface(err: MlsTlsError): Error {
+  return verificationErrorOf(err) ?? userErrorOf(err) ?? err;
+}
+
+/** For promises: the same error the socket emits. */
+function surfaceRejection(err: unknown): never {
+  throw err instanceof MlsTlsError ? surface(err) : err;
 }
 
 /** Counts toward one automatic update kind. */
@@ -271,9 +283,13 @@ export class MlsTlsSocket extends Duplex {
   private readonly owner: net.Server | undefined;
   private readonly isServer: boolean;
   private readonly opts: MlsTlsSocketOptions;
-  private readonly suites: number[];
+  private readonly auth: AuthConfig;
   private readonly alpn: string[] | undefined;
   private engine: Initiator | Responder | undefined;
+  /** This connection's verdict on the peer, kept across ConnectionUpdates (and after close). */
+  private validator: PeerValidator | undefined;
+  /** Our own credential, captured when the handshake completes (the engine forgets it on close). */
+  private ownCredential: PeerCredential | undefined;
   private secure = false;
   private engineFailed = false;
   private tlsErrorEmitted = false;
@@ -331,7 +347,7 @@ export class MlsTlsSocket extends Duplex {
     this.server = options.server;
     this.owner = options.server;
     // Configuration errors surface here, synchronously, not at the first handshake.
-    this.suites = parseSuiteList(options.ciphersuites);
+    this.auth = options[kAuth] ?? (this.isServer ? serverAuth(options) : clientAuth(options));
     this.alpn = alpnNames(options.ALPNProtocols);
 
     transport.on("error", this.transportListeners.error);
@@ -478,17 +494,32 @@ export class MlsTlsSocket extends Duplex {
   }
 
   /**
-   * {} before the handshake. Basic credentials: identity, public key and its SHA-256 fingerprint.
-   * X.509 credentials: node's certificate object (with the issuer chain when `detailed`).
+   * {} before the handshake. X.509 credentials: node's certificate object, exactly as node:tls builds it (with
+   * the issuer chain, completed from `ca`, when `detailed`). Basic credentials: a BasicPeerCertificate with the
+   * identity, key and fingerprint. Still available after close.
    */
   getPeerCertificate(detailed = false): MlsPeerCertificate {
-    const peer = this.secure ? this.engine?.peerCredential : undefined;
-    return peer === undefined ? {} : describePeer(peer, detailed);
+    return this.secure ? (this.validator?.getPeerCertificate(detailed) ?? {}) : {};
   }
 
-  /** The peer's credential as MLS presented it. */
+  /** The peer's X.509 leaf certificate; undefined before the handshake and for pinned-key peers. */
+  getPeerX509Certificate(): X509Certificate | undefined {
+    return this.secure ? leafCertificate(this.validator?.peerCredential) : undefined;
+  }
+
+  /** Our own certificate object, in getPeerCertificate()'s shapes; {} before the handshake. */
+  getCertificate(): MlsPeerCertificate {
+    return this.ownCredential === undefined ? {} : peerCertificateObject(this.ownCredential);
+  }
+
+  /** Our own X.509 leaf certificate; undefined before the handshake and for pinned-key identities. */
+  getX509Certificate(): X509Certificate | undefined {
+    return leafCertificate(this.ownCredential);
+  }
+
+  /** The peer's credential as MLS presented it (the latest, after ConnectionUpdates). */
   get peerCredential(): PeerCredential | undefined {
-    return this.secure ? this.engine?.peerCredential : undefined;
+    return this.secure ? this.validator?.peerCredential : undefined;
   }
 
   /** RFC 5705/8446 exporter; stable for the connection's lifetime. Throws ERR_TLS_INVALID_STATE before the handshake. */
@@ -528,12 +559,16 @@ export class MlsTlsSocket extends Duplex {
 
   /** An MLS commit (post-compromise security); resolves once both sides are in the new epoch. */
   connectionUpdate(): Promise<void> {
-    return this.whenSecure().then((engine) => engine.connectionUpdate());
+    return this.whenSecure()
+      .then((engine) => engine.connectionUpdate())
+      .catch(surfaceRejection);
   }
 
   /** A TLS 1.3 KeyUpdate (forward secrecy); with requestPeer, resolves once the peer's answer arrived. */
   keyUpdate(options: { requestPeer?: boolean } = {}): Promise<void> {
-    return this.whenSecure().then((engine) => engine.keyUpdate({ requestPeer: options.requestPeer === true }));
+    return this.whenSecure()
+      .then((engine) => engine.keyUpdate({ requestPeer: options.requestPeer === true }))
+      .catch(surfaceRejection);
   }
 
   // ------------------------------------------------------------------ stream.Duplex implementation
@@ -627,11 +662,15 @@ export class MlsTlsSocket extends Duplex {
     if (this.destroyed || this.engine !== undefined) return;
     const o = this.opts;
     const keylog = this.listenerCount("keylog") > 0 || (this.owner?.listenerCount("keylog") ?? 0) > 0;
+    const auth = this.auth.connection();
+    this.validator = auth.validator;
     const common = {
-      suites: this.suites,
-      identity: o.identity,
-      validatePeer: o.validatePeer,
-      allowIdentityChange: o.allowIdentityChange,
+      suites: auth.suites,
+      identity: auth.identity,
+      validatePeer: auth.validatePeer,
+      // The validator keeps the peer's identity stable (renewed certificates continue it); the engine's own check
+      // compares credentials byte for byte and would refuse every renewal before the validator saw it.
+      allowIdentityChange: true,
       keylog,
     };
     const cb: ConnectionCallbacks = {
@@ -738,6 +777,8 @@ export class MlsTlsSocket extends Duplex {
         return;
       }
       case "connectionUpdate": {
+        // The peer's new leaf was verified again: a renewal may change the verdict (rejectUnauthorized: false).
+        this.recordVerdict();
         // A new epoch means new send keys as well.
         this.keySchedule?.reset();
         // An automatic update restarted the count when it was issued; a manual one counts from now.
@@ -754,8 +795,8 @@ export class MlsTlsSocket extends Duplex {
       }
       case "error":
         this.engineFailed = true;
-        if (this.secure) this.destroy(ev.error);
-        else this.failHandshake(this.explainHandshakeError(ev.error));
+        if (this.secure) this.destroy(surface(ev.error));
+        else this.failHandshake(surface(this.explainHandshakeError(ev.error)));
         return;
     }
   }
@@ -767,9 +808,8 @@ export class MlsTlsSocket extends Duplex {
     this.handshakeTimer = undefined;
     this.alpnProtocol = engine.alpnProtocol ?? false;
     this.servername = (this.isServer ? (engine as Responder).serverName : this.opts.servername) ?? false;
-    const verdict = this.authorize();
-    this.authorized = verdict === null;
-    this.authorizationError = verdict;
+    this.ownCredential = engine.ownCredential;
+    this.recordVerdict();
     this.startSchedules();
 
     // Held writes first, so they precede anything written from a 'secureConnect' listener.
@@ -785,12 +825,13 @@ export class MlsTlsSocket extends Duplex {
   }
 
   /**
-   * The authorization verdict for a peer whose credential the engine accepted (it ran validatePeer on it).
-   * Returns null when authorized, else a code string for authorizationError. Credential policies that let a
-   * rejected peer through unauthorized (rejectUnauthorized: false) decide here.
+   * node's authorized / authorizationError from the validator, which saw every credential the engine accepted.
+   * Servers without requestCert or pinning verify nothing: authorized false, authorizationError null, as node.
    */
-  private authorize(): string | null {
-    return null;
+  private recordVerdict(): void {
+    const v = this.validator;
+    this.authorized = v?.authorized ?? false;
+    this.authorizationError = v?.authorizationError ?? null;
   }
 
   private explainHandshakeError(err: MlsTlsError): MlsTlsError {

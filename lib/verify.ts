@@ -69,6 +69,17 @@ const X509_ERRORS = {
 } as const satisfies Record<string, { node: boolean; message: string; alert: AlertName }>;
 type X509ErrorName = keyof typeof X509_ERRORS;
 
+/**
+ * The OpenSSL verification codes node:tls reports, which mlstls reports the same way; "UNSPECIFIED" stands for
+ * the OpenSSL errors node has no name for.
+ */
+export const X509_ERROR_CODES: readonly string[] = Object.freeze([
+  ...Object.entries(X509_ERRORS)
+    .filter(([, e]) => e.node)
+    .map(([name]) => name),
+  "UNSPECIFIED",
+]);
+
 /** Codes of ours that verification can report (documented in README.md). */
 export const VERIFY_ERROR_CODES = {
   /** The leaf certificate's public key is not the MLS signature key of the peer's leaf. Always fatal. */

@@ -2,6 +2,7 @@
 
 import { expect } from "chai";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as https from "node:https";
@@ -9,23 +10,28 @@ import type { Duplex } from "node:stream";
 import * as mlstls from "../lib/index.js";
 import { Cleanup, deterministicBytes, listen, useFastMls } from "./socket-helpers.js";
 
+const fixture = (name: string): Buffer => readFileSync(new URL(`../../test/fixtures/certs/${name}`, import.meta.url));
+/** The server's X.509 identity (Ed25519, DNS:localhost) and the root clients verify it against, as with https. */
+const SERVER_CERT: mlstls.ServerOptions = { key: fixture("ed25519.key"), cert: fixture("ed25519-chain.pem") };
+const CA = fixture("root-ca.pem");
+
 /** http.Agent over mlstls: the documented way to run node:http clients on it. */
 class MlsAgent extends http.Agent {
   override createConnection(options: http.ClientRequestArgs): Duplex {
-    return mlstls.connect({ host: options.host ?? undefined, port: Number(options.port), servername: "localhost" });
+    return mlstls.connect({ host: options.host ?? undefined, port: Number(options.port), servername: "localhost", ca: CA });
   }
 }
 
 /** https.Agent over mlstls, for code that uses https.request. */
 class MlsHttpsAgent extends https.Agent {
   override createConnection(options: https.RequestOptions): Duplex {
-    return mlstls.connect({ host: options.host ?? undefined, port: Number(options.port), servername: options.servername });
+    return mlstls.connect({ host: options.host ?? undefined, port: Number(options.port), servername: options.servername, ca: CA });
   }
 }
 
 /** An mlstls server feeding an http-family server, which emits 'listening' so its timeouts run. */
 function serveWith(cleanup: Cleanup, inner: http.Server | http2.Http2Server, options: mlstls.ServerOptions = {}): mlstls.Server {
-  const outer = cleanup.server(mlstls.createServer(options, (socket) => inner.emit("connection", socket)));
+  const outer = cleanup.server(mlstls.createServer({ ...SERVER_CERT, ...options }, (socket) => inner.emit("connection", socket)));
   outer.once("listening", () => inner.emit("listening"));
   return outer;
 }
@@ -86,9 +92,12 @@ describe("http over mlstls", () => {
     const port = await listen(server);
     const agent = new MlsHttpsAgent({ keepAlive: true });
     try {
+      let serverCert: string | undefined;
       const text = await new Promise<string>((resolve, reject) => {
         https
           .get({ host: "127.0.0.1", port, path: "/x", agent, servername: "localhost" }, (res) => {
+            const socket = res.socket as unknown as mlstls.MlsTlsSocket;
+            serverCert = socket.authorized ? socket.getPeerX509Certificate()?.subject : undefined;
             let t = "";
             res.setEncoding("utf8");
             res.on("data", (d: string) => (t += d));
@@ -96,6 +105,8 @@ describe("http over mlstls", () => {
           })
           .on("error", reject);
       });
+      // Verified the way https verifies: the chain to `ca`, and the name.
+      expect(serverCert).to.match(/^CN=localhost\n/);
       expect(text).to.match(/^hello \/x over MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519$/);
     } finally {
       agent.destroy();
@@ -120,7 +131,7 @@ describe("http over mlstls", () => {
     server.on("secureConnection", (s: mlstls.MlsTlsSocket) => alpn.push(s.alpnProtocol));
     const port = await listen(server);
     const session = http2.connect(`https://localhost:${port}`, {
-      createConnection: () => mlstls.connect({ host: "127.0.0.1", port, servername: "localhost", ALPNProtocols: ["h2"] }),
+      createConnection: () => mlstls.connect({ host: "127.0.0.1", port, servername: "localhost", ca: CA, ALPNProtocols: ["h2"] }),
     });
     try {
       const results = await Promise.all(

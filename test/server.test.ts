@@ -6,7 +6,18 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { Initiator } from "../lib/initiator.js";
 import * as mlstls from "../lib/index.js";
-import { Cleanup, delay, deterministicBytes, listen, secureConnect, selfSignedCert, until, useFastMls, waitFor } from "./socket-helpers.js";
+import {
+  Cleanup,
+  SERVED,
+  delay,
+  deterministicBytes,
+  listen,
+  secureConnect,
+  selfSignedCert,
+  until,
+  useFastMls,
+  waitFor,
+} from "./socket-helpers.js";
 
 type ClientError = Error & { code?: string };
 
@@ -41,7 +52,7 @@ describe("server", () => {
   const cleanup = new Cleanup();
 
   it("emits 'secureConnection' only after key confirmation", async () => {
-    const server = cleanup.server(mlstls.createServer({ handshakeTimeout: 300 }));
+    const server = cleanup.server(mlstls.createServer({ ...SERVED, handshakeTimeout: 300 }));
     const port = await listen(server);
     let secure = 0;
     server.on("secureConnection", () => secure++);
@@ -61,7 +72,7 @@ describe("server", () => {
   it("reports each broken client in 'tlsClientError' while serving a good one", async function () {
     this.timeout(60_000);
     const creds = selfSignedCert(cleanup.tmpdir());
-    const server = cleanup.server(mlstls.createServer({ handshakeTimeout: 1000 }, (s) => s.pipe(s)));
+    const server = cleanup.server(mlstls.createServer({ ...SERVED, handshakeTimeout: 1000 }, (s) => s.pipe(s)));
     const port = await listen(server);
     const reports: { code: string | undefined; message: string; socket: unknown; closed: Promise<boolean> }[] = [];
     server.on("tlsClientError", (err: ClientError, socket: mlstls.MlsTlsSocket) => {
@@ -140,7 +151,7 @@ describe("server", () => {
   it("is a net.Server: 'connection' sees the raw TCP socket, the listener gets MlsTlsSockets", async () => {
     const seen: string[] = [];
     const server = cleanup.server(
-      new mlstls.Server((s) => {
+      new mlstls.Server(SERVED, (s) => {
         seen.push(s instanceof mlstls.MlsTlsSocket ? "secure" : "?");
         s.end();
       }),
@@ -155,7 +166,7 @@ describe("server", () => {
   });
 
   it("serves a socket handed over with emit('connection')", async () => {
-    const server = cleanup.server(mlstls.createServer((s) => s.end("via emit")));
+    const server = cleanup.server(mlstls.createServer(SERVED, (s) => s.end("via emit")));
     const front = cleanup.server(net.createServer((raw) => server.emit("connection", raw)));
     const port = await listen(front);
     const c = cleanup.stream(await secureConnect({ port }));
@@ -164,7 +175,7 @@ describe("server", () => {
   });
 
   it("closes server.close() cleanly once its clients have gone", async () => {
-    const server = mlstls.createServer((s) => s.pipe(s));
+    const server = mlstls.createServer(SERVED, (s) => s.pipe(s));
     const port = await listen(server);
     const c = await secureConnect({ port });
     c.write("x");

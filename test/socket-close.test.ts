@@ -5,7 +5,19 @@ import { once } from "node:events";
 import type * as net from "node:net";
 import * as tls from "node:tls";
 import * as mlstls from "../lib/index.js";
-import { Cleanup, connectedPair, delay, listen, secureConnect, selfSignedCert, until, useFastMls, waitFor } from "./socket-helpers.js";
+import {
+  Cleanup,
+  SERVED,
+  TRUSTED,
+  connectedPair,
+  delay,
+  listen,
+  secureConnect,
+  selfSignedCert,
+  until,
+  useFastMls,
+  waitFor,
+} from "./socket-helpers.js";
 
 type AnySocket = tls.TLSSocket | mlstls.MlsTlsSocket;
 
@@ -58,8 +70,8 @@ describe("socket: closing", () => {
     connect: (port, opts, cb) => tls.connect({ port, host: "127.0.0.1", rejectUnauthorized: false, ...opts }, cb),
   });
   const mlsKit: Kit = {
-    createServer: (opts, l) => mlstls.createServer(opts, l),
-    connect: (port, opts, cb) => mlstls.connect({ port, host: "127.0.0.1", ...opts }, cb),
+    createServer: (opts, l) => mlstls.createServer({ ...SERVED, ...opts }, l),
+    connect: (port, opts, cb) => mlstls.connect({ port, host: "127.0.0.1", ...TRUSTED, ...opts }, cb),
   };
 
   for (const allowHalfOpen of [true, false]) {
@@ -89,7 +101,7 @@ describe("socket: closing", () => {
   });
 
   it("reports a TCP FIN without close_notify as truncation, after the data before it", async () => {
-    const server = cleanup.server(mlstls.createServer());
+    const server = cleanup.server(mlstls.createServer(SERVED));
     const port = await listen(server);
     const rawP = waitFor<[net.Socket]>(server, "connection");
     const peerP = waitFor<[mlstls.MlsTlsSocket]>(server, "secureConnection");
@@ -111,7 +123,7 @@ describe("socket: closing", () => {
   });
 
   it("a fatal protocol error after the handshake reaches the peer as an alert before the connection closes", async () => {
-    const server = cleanup.server(mlstls.createServer());
+    const server = cleanup.server(mlstls.createServer(SERVED));
     const port = await listen(server);
     const rawP = waitFor<[net.Socket]>(server, "connection");
     const peerP = waitFor<[mlstls.MlsTlsSocket]>(server, "secureConnection");
@@ -176,7 +188,7 @@ describe("socket: closing", () => {
   });
 
   it("end() before the handshake waits for it, then flushes and closes", async () => {
-    const server = cleanup.server(mlstls.createServer());
+    const server = cleanup.server(mlstls.createServer(SERVED));
     const port = await listen(server);
     const got = new Promise<string>((resolve) =>
       server.on("secureConnection", (s: mlstls.MlsTlsSocket) => {
@@ -185,7 +197,7 @@ describe("socket: closing", () => {
         s.on("end", () => resolve(text));
       }),
     );
-    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1" }));
+    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ...TRUSTED }));
     const finished = once(c, "finish");
     c.end("early");
     expect(await got).to.equal("early");

@@ -2,15 +2,32 @@
 // every server and socket a test made.
 
 import { execFileSync } from "node:child_process";
-import { createCipheriv, createHash } from "node:crypto";
+import { createCipheriv, createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import * as mlstls from "../lib/index.js";
+import { createIdentity } from "../lib/identity.js";
 import { nodeCryptoProvider } from "../lib/mls-crypto-node.js";
 import { setCryptoProvider } from "../lib/mls-session.js";
+
+/**
+ * The identity test servers present, and the pin test clients trust it by: clients verify servers by default
+ * (rejectUnauthorized), and an anonymous server would be refused with ERR_MLSTLS_X509_REQUIRED.
+ */
+export const SERVER_IDENTITY = createIdentity({ name: "mlstls test server" });
+/** Server options: present SERVER_IDENTITY. */
+export const SERVED: mlstls.ServerOptions = Object.freeze({ identity: SERVER_IDENTITY });
+/** Client options: trust SERVER_IDENTITY by its fingerprint. */
+export const TRUSTED: mlstls.ConnectOptions = Object.freeze({ fingerprints: [SERVER_IDENTITY.fingerprint] });
+
+/** A file of test/fixtures/certs (see generate.sh there for what each is). */
+export function fixture(name: string): Buffer {
+  return readFileSync(new URL(`../../test/fixtures/certs/${name}`, import.meta.url));
+}
 
 /** The node:crypto MLS provider keeps handshakes to a few milliseconds. */
 export function useFastMls(): void {
@@ -81,9 +98,9 @@ export function closeServer(server: net.Server): Promise<void> {
   });
 }
 
-/** Connects and waits for 'secureConnect'. */
+/** Connects (trusting SERVER_IDENTITY unless `options` say otherwise) and waits for 'secureConnect'. */
 export async function secureConnect(options: mlstls.ConnectOptions): Promise<mlstls.MlsTlsSocket> {
-  const socket = mlstls.connect({ host: "127.0.0.1", ...options });
+  const socket = mlstls.connect({ host: "127.0.0.1", ...TRUSTED, ...options });
   await new Promise<void>((resolve, reject) => {
     socket.once("secureConnect", resolve);
     socket.once("error", reject);
@@ -99,13 +116,13 @@ export interface Connected {
   peer: mlstls.MlsTlsSocket;
 }
 
-/** An mlstls server and one client connected to it, both registered for cleanup. */
+/** An mlstls server (SERVER_IDENTITY unless `serverOptions` say otherwise) and one client connected to it, both registered for cleanup. */
 export async function connectedPair(
   cleanup: Cleanup,
   serverOptions: mlstls.ServerOptions = {},
   clientOptions: mlstls.ConnectOptions = {},
 ): Promise<Connected> {
-  const server = cleanup.server(mlstls.createServer(serverOptions));
+  const server = cleanup.server(mlstls.createServer({ ...SERVED, ...serverOptions }));
   const port = await listen(server);
   const peerP = once(server, "secureConnection") as Promise<[mlstls.MlsTlsSocket]>;
   const client = cleanup.stream(await secureConnect({ port, ...clientOptions }));
@@ -125,6 +142,52 @@ export function selfSignedCert(dir: string): { key: Buffer; cert: Buffer } {
     { stdio: "ignore" },
   );
   return { key: readFileSync(key), cert: readFileSync(cert) };
+}
+
+export interface IssueOptions {
+  /** A new key of this type, unless `key` is given. */
+  keyType?: "ed25519" | "p256" | "p384";
+  /** PEM private key to certify (e.g. a fixture's, for a renewal). */
+  key?: Buffer;
+  /** openssl -subj form, e.g. "/CN=localhost/O=mlstls fixtures". */
+  subject: string;
+  /** subjectAltName value; default "DNS:localhost, IP:127.0.0.1". */
+  san?: string;
+  days?: number;
+  /** Self-signed instead of issued by the intermediate (then `chain` is the certificate alone). */
+  selfSigned?: boolean;
+}
+
+/**
+ * A leaf certificate issued at run time by the fixtures' intermediate CA (so it chains to root-ca.pem), made
+ * with the openssl CLI in `dir`. Returns the key, the leaf, and the chain a peer sends (leaf + intermediate).
+ */
+export function issueCertificate(dir: string, o: IssueOptions): { key: Buffer; cert: Buffer; chain: Buffer } {
+  const base = join(dir, `leaf-${Math.random().toString(36).slice(2)}`);
+  const run = (args: string[]): void => {
+    execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
+  };
+  if (o.key !== undefined) writeFileSync(`${base}.key`, o.key);
+  else if (o.keyType === "ed25519" || o.keyType === undefined) run(["genpkey", "-algorithm", "ed25519", "-out", `${base}.key`]);
+  else run(["genpkey", "-algorithm", "EC", "-pkeyopt", `ec_paramgen_curve:${o.keyType === "p256" ? "P-256" : "P-384"}`, "-out", `${base}.key`]);
+  writeFileSync(
+    `${base}.cnf`,
+    ["[leaf]", "basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=serverAuth,clientAuth",
+      `subjectAltName=${o.san ?? "DNS:localhost, IP:127.0.0.1"}`, "subjectKeyIdentifier=hash", "authorityKeyIdentifier=keyid:always", ""].join("\n"),
+  );
+  if (o.selfSigned === true) {
+    run(["req", "-x509", "-new", "-key", `${base}.key`, "-subj", o.subject, "-days", String(o.days ?? 2), "-config", `${base}.cnf`,
+      "-extensions", "leaf", "-out", `${base}.pem`]);
+    const cert = readFileSync(`${base}.pem`);
+    return { key: readFileSync(`${base}.key`), cert, chain: cert };
+  }
+  run(["req", "-new", "-key", `${base}.key`, "-subj", o.subject, "-out", `${base}.csr`]);
+  const ca = (name: string): string => fileURLToPath(new URL(`../../test/fixtures/certs/${name}`, import.meta.url));
+  run(["x509", "-req", "-in", `${base}.csr`, "-CA", ca("intermediate-ca.pem"), "-CAkey", ca("intermediate-ca.key"),
+    "-set_serial", `0x${randomBytes(8).toString("hex")}`, "-days", String(o.days ?? 2), "-extfile", `${base}.cnf`, "-extensions", "leaf",
+    "-out", `${base}.pem`]);
+  const cert = readFileSync(`${base}.pem`);
+  return { key: readFileSync(`${base}.key`), cert, chain: Buffer.concat([cert, fixture("intermediate-ca.pem")]) };
 }
 
 /** Resolves with the first event of `name`, rejecting after `ms`. */

@@ -7,7 +7,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import * as mlstls from "../lib/index.js";
 import { Prng } from "./helpers/prng.js";
-import { Cleanup, connectedPair, delay, deterministicBytes, listen, until, useFastMls } from "./socket-helpers.js";
+import { Cleanup, SERVED, TRUSTED, connectedPair, delay, deterministicBytes, listen, until, useFastMls } from "./socket-helpers.js";
 
 const QUIET = { autoKeyUpdate: false, autoConnectionUpdate: false } as const;
 const MiB = 1 << 20;
@@ -96,7 +96,7 @@ describe("socket: streaming", () => {
   });
 
   it("coalesces corked writes into full 16 KiB records", async () => {
-    const server = cleanup.server(mlstls.createServer(QUIET));
+    const server = cleanup.server(mlstls.createServer({ ...SERVED, ...QUIET }));
     const port = await listen(server);
     const received = new Promise<Buffer>((resolve) =>
       server.on("secureConnection", (s: mlstls.MlsTlsSocket) => {
@@ -106,7 +106,7 @@ describe("socket: streaming", () => {
       }),
     );
     const raw = cleanup.stream(net.connect(port, "127.0.0.1"));
-    const client = cleanup.stream(mlstls.connect({ socket: raw, ...QUIET }));
+    const client = cleanup.stream(mlstls.connect({ socket: raw, ...TRUSTED, ...QUIET }));
     await once(client, "secureConnect");
     const records: number[] = [];
     const write = raw.write.bind(raw) as (chunk: Uint8Array, cb?: () => void) => boolean;

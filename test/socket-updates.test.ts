@@ -2,7 +2,7 @@
 
 import { expect } from "chai";
 import * as mlstls from "../lib/index.js";
-import { Cleanup, connectedPair, delay, listen, until, useFastMls, waitFor } from "./socket-helpers.js";
+import { Cleanup, SERVED, TRUSTED, connectedPair, delay, listen, until, useFastMls, waitFor } from "./socket-helpers.js";
 
 const QUIET = { autoKeyUpdate: false, autoConnectionUpdate: false } as const;
 
@@ -69,9 +69,9 @@ describe("socket: connectionUpdate and keyUpdate", () => {
   });
 
   it("waits for the handshake when called before it, and rejects once destroyed", async () => {
-    const server = cleanup.server(mlstls.createServer(QUIET));
+    const server = cleanup.server(mlstls.createServer({ ...SERVED, ...QUIET }));
     const port = await listen(server);
-    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ...QUIET }));
+    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ...TRUSTED, ...QUIET }));
     await c.connectionUpdate();
     expect(c.epoch).to.equal(2n);
     c.destroy();
@@ -81,7 +81,7 @@ describe("socket: connectionUpdate and keyUpdate", () => {
     );
     expect(err?.code).to.equal("ERR_MLSTLS_CLOSED");
 
-    const early = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ...QUIET }));
+    const early = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ...TRUSTED, ...QUIET }));
     const pending = early.connectionUpdate().then(
       () => null,
       (e: unknown) => e as Error,

@@ -9,9 +9,11 @@ import { join } from "node:path";
 import { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import * as mlstls from "../lib/index.js";
-import { identityFromKeys } from "../lib/mls-session.js";
 import {
   Cleanup,
+  SERVED,
+  SERVER_IDENTITY,
+  TRUSTED,
   connectedPair,
   delay,
   listen,
@@ -28,11 +30,11 @@ describe("socket: node:tls surface", () => {
   const cleanup = new Cleanup();
 
   it("has node:tls's properties before and after the handshake", async () => {
-    const server = cleanup.server(mlstls.createServer({ ALPNProtocols: ["b", "a"] }));
+    const server = cleanup.server(mlstls.createServer({ ...SERVED, ALPNProtocols: ["b", "a"] }));
     const port = await listen(server);
     const serverSide = waitFor<[Sock]>(server, "secureConnection");
     const c = cleanup.stream(
-      mlstls.connect({ port, host: "127.0.0.1", servername: "example.test", ALPNProtocols: ["a", "b"] }),
+      mlstls.connect({ port, host: "127.0.0.1", servername: "example.test", ALPNProtocols: ["a", "b"], ...TRUSTED }),
     );
     const events: string[] = [];
     c.on("connect", () => events.push("connect"));
@@ -49,6 +51,8 @@ describe("socket: node:tls surface", () => {
     expect(c.secureConnecting).to.equal(true);
     expect(c.getCipher()).to.equal(undefined);
     expect(c.getPeerCertificate()).to.deep.equal({});
+    expect(c.getCertificate()).to.deep.equal({});
+    expect(c.getPeerX509Certificate()).to.equal(undefined);
     expect(c.epoch).to.equal(undefined);
     expect(c.getSession()).to.equal(undefined);
     expect(c.isSessionReused()).to.equal(false);
@@ -61,7 +65,11 @@ describe("socket: node:tls surface", () => {
     expect(events).to.deep.equal(["connect", "secureConnect"]);
     expect(c.connecting).to.equal(false);
     expect(c.secureConnecting).to.equal(false);
+    // The client pinned the server's identity; the server verifies no one without requestCert, as node.
     expect(c.authorized).to.equal(true);
+    expect(c.authorizationError).to.equal(null);
+    expect(s.authorized).to.equal(false);
+    expect(s.authorizationError).to.equal(null);
     expect(c.alpnProtocol).to.equal("b"); // the server's preference, as OpenSSL chooses
     expect(s.alpnProtocol).to.equal("b");
     expect(c.servername).to.equal("example.test");
@@ -84,11 +92,16 @@ describe("socket: node:tls surface", () => {
 
     const cert = c.getPeerCertificate() as mlstls.BasicPeerCertificate;
     expect(cert.credentialType).to.equal("basic");
-    expect(cert.identity).to.be.instanceOf(Buffer);
+    expect(cert.identity).to.equal("mlstls test server");
+    expect(cert.fingerprint).to.equal(SERVER_IDENTITY.fingerprint);
     expect(cert.fingerprint256).to.match(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    expect(s.getCertificate()).to.deep.equal(cert);
     const back = s.getPeerCertificate() as mlstls.BasicPeerCertificate;
     expect(back.credentialType).to.equal("basic");
     expect(back.pubkey.equals(cert.pubkey)).to.equal(false);
+    expect(c.getCertificate()).to.deep.equal(back);
+    expect(c.getPeerX509Certificate()).to.equal(undefined);
+    expect(c.getX509Certificate()).to.equal(undefined);
 
     const ctx = Buffer.from("context");
     const ekm = c.exportKeyingMaterial(48, "EXPERIMENTAL-test", ctx);
@@ -100,29 +113,33 @@ describe("socket: node:tls surface", () => {
 
   it("describes an X.509 credential with node's certificate object", async () => {
     const dir = cleanup.tmpdir();
-    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+    const { privateKey } = generateKeyPairSync("ed25519");
     writeFileSync(join(dir, "key.pem"), privateKey.export({ type: "pkcs8", format: "pem" }));
     execFileSync("openssl", ["req", "-x509", "-key", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=mls.test"], {
       stdio: "ignore",
     });
-    const cert = new X509Certificate(readFileSync(join(dir, "cert.pem")));
-    const identity = identityFromKeys(
-      1,
-      { type: "x509", certificates: [cert.raw] },
-      publicKey.export({ type: "spki", format: "der" }).subarray(12),
-      privateKey.export({ type: "pkcs8", format: "der" }),
+    const pem = readFileSync(join(dir, "cert.pem"));
+    const cert = new X509Certificate(pem);
+    const { client, peer } = await connectedPair(
+      cleanup,
+      { identity: undefined, key: readFileSync(join(dir, "key.pem")), cert: pem },
+      { ca: pem, servername: "mls.test", fingerprints: undefined },
     );
-    const { client } = await connectedPair(cleanup, { identity }, { validatePeer: () => true });
-    const peerCert = client.getPeerCertificate() as tls.PeerCertificate & { credentialType: string };
-    expect(peerCert.credentialType).to.equal("x509");
+    expect(client.authorized).to.equal(true);
+    const peerCert = client.getPeerCertificate() as tls.PeerCertificate;
+    expect(peerCert).to.deep.equal(cert.toLegacyObject());
     expect(peerCert.subject.CN).to.equal("mls.test");
     expect(peerCert.fingerprint256).to.equal(cert.fingerprint256);
     const detailed = client.getPeerCertificate(true) as tls.DetailedPeerCertificate;
-    expect(detailed.issuerCertificate.fingerprint256).to.equal(cert.fingerprint256);
+    // Self-signed: node links the certificate to itself.
+    expect(detailed.issuerCertificate).to.equal(detailed);
+    expect(client.getPeerX509Certificate()?.fingerprint256).to.equal(cert.fingerprint256);
+    expect(peer.getX509Certificate()?.fingerprint256).to.equal(cert.fingerprint256);
+    expect(peer.getCertificate()).to.deep.equal(cert.toLegacyObject());
   });
 
   it("reports alpnProtocol false and servername false when none was used", async () => {
-    const server = cleanup.server(mlstls.createServer());
+    const server = cleanup.server(mlstls.createServer(SERVED));
     const port = await listen(server);
     const serverSide = waitFor<[Sock]>(server, "secureConnection");
     const c = cleanup.stream(await secureConnect({ port, host: "127.0.0.1" }));
@@ -135,7 +152,7 @@ describe("socket: node:tls surface", () => {
   });
 
   it("accepts connect()'s argument forms, options winning over positional ones", async () => {
-    const server = cleanup.server(mlstls.createServer((s) => s.end("hi")));
+    const server = cleanup.server(mlstls.createServer(SERVED, (s) => s.end("hi")));
     const port = await listen(server);
     const hello = (make: (cb: () => void) => Sock): Promise<string> =>
       new Promise((resolve, reject) => {
@@ -146,19 +163,22 @@ describe("socket: node:tls surface", () => {
         c.on("end", () => resolve(secure ? text : "no callback"));
         c.on("error", reject);
       });
-    expect(await hello((cb) => mlstls.connect(port, "127.0.0.1", cb))).to.equal("hi");
-    expect(await hello((cb) => mlstls.connect(port, { host: "127.0.0.1" }, cb))).to.equal("hi");
-    expect(await hello((cb) => mlstls.connect(String(port), "invalid.invalid", { host: "127.0.0.1" }, cb))).to.equal("hi");
-    expect(await hello((cb) => mlstls.connect({ port, host: "127.0.0.1" }, cb))).to.equal("hi");
+    expect(await hello((cb) => mlstls.connect(port, "127.0.0.1", TRUSTED, cb))).to.equal("hi");
+    expect(await hello((cb) => mlstls.connect(port, { host: "127.0.0.1", ...TRUSTED }, cb))).to.equal("hi");
+    expect(await hello((cb) => mlstls.connect(String(port), "invalid.invalid", { host: "127.0.0.1", ...TRUSTED }, cb))).to.equal("hi");
+    expect(await hello((cb) => mlstls.connect({ port, host: "127.0.0.1", ...TRUSTED }, cb))).to.equal("hi");
+    // Without options the client verifies the server as X.509 and refuses its pinned-key identity: it did reach it.
+    const bare = cleanup.stream(mlstls.connect(port, "127.0.0.1", () => {}));
+    expect((await waitFor<[Error & { code: string }]>(bare, "error"))[0].code).to.equal("ERR_MLSTLS_X509_REQUIRED");
 
     const dir = cleanup.tmpdir();
-    const ipc = cleanup.server(mlstls.createServer((s) => s.end("over ipc")));
+    const ipc = cleanup.server(mlstls.createServer(SERVED, (s) => s.end("over ipc")));
     await listen(ipc, join(dir, "mlstls.sock"));
-    expect(await hello((cb) => mlstls.connect(join(dir, "mlstls.sock"), cb))).to.equal("over ipc");
+    expect(await hello((cb) => mlstls.connect(join(dir, "mlstls.sock"), TRUSTED, cb))).to.equal("over ipc");
   });
 
   it("sends a default servername of `host`, but never an IP address", async () => {
-    const server = cleanup.server(mlstls.createServer());
+    const server = cleanup.server(mlstls.createServer(SERVED));
     const port = await listen(server);
     const names: (string | false | null)[] = [];
     server.on("secureConnection", (s: Sock) => names.push(s.servername));
@@ -170,7 +190,7 @@ describe("socket: node:tls surface", () => {
   });
 
   it("buffers writes made before the handshake and keeps their order", async () => {
-    const server = cleanup.server(mlstls.createServer());
+    const server = cleanup.server(mlstls.createServer(SERVED));
     const port = await listen(server);
     const received = new Promise<string>((resolve) => {
       server.on("secureConnection", (s: Sock) => {
@@ -179,7 +199,7 @@ describe("socket: node:tls surface", () => {
         s.on("end", () => resolve(text));
       });
     });
-    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1" }));
+    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ...TRUSTED }));
     const callbacks: string[] = [];
     c.write("a", () => callbacks.push("a"));
     c.write(Buffer.from("b"), () => callbacks.push("b"));
@@ -207,12 +227,12 @@ describe("socket: node:tls surface", () => {
   });
 
   it("emits 'keylog' lines only to listeners, on the socket and the server", async () => {
-    const server = cleanup.server(mlstls.createServer());
+    const server = cleanup.server(mlstls.createServer(SERVED));
     const port = await listen(server);
     const serverLines: [Buffer, Sock][] = [];
     server.on("keylog", (line: Buffer, s: Sock) => serverLines.push([line, s]));
     const serverSide = waitFor<[Sock]>(server, "secureConnection");
-    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1" }));
+    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ...TRUSTED }));
     const lines: Buffer[] = [];
     c.on("keylog", (line: Buffer) => lines.push(line));
     await waitFor(c, "secureConnect");
@@ -247,10 +267,10 @@ describe("socket: node:tls surface", () => {
   });
 
   it("fails a client whose suite the server does not accept, on both ends", async () => {
-    const server = cleanup.server(mlstls.createServer({ ciphersuites: "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519" }));
+    const server = cleanup.server(mlstls.createServer({ ...SERVED, ciphersuites: "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519" }));
     const port = await listen(server);
     const serverErr = waitFor<[Error & { code: string }]>(server, "tlsClientError");
-    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ciphersuites: "MLS_128_DHKEMP256_AES128GCM_SHA256_P256" }));
+    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ciphersuites: "MLS_128_DHKEMP256_AES128GCM_SHA256_P256", ...TRUSTED }));
     const [err] = await waitFor<[mlstls.MlsTlsError]>(c, "error");
     expect(err.code).to.equal("ERR_MLSTLS_PEER_ALERT");
     expect(err.alert).to.equal(40); // handshake_failure
@@ -258,10 +278,10 @@ describe("socket: node:tls surface", () => {
   });
 
   it("fails when no ALPN protocol is common (no_application_protocol)", async () => {
-    const server = cleanup.server(mlstls.createServer({ ALPNProtocols: ["h2"] }));
+    const server = cleanup.server(mlstls.createServer({ ...SERVED, ALPNProtocols: ["h2"] }));
     const port = await listen(server);
     const serverErr = waitFor<[Error & { code: string }]>(server, "tlsClientError");
-    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ALPNProtocols: ["http/1.1"] }));
+    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ALPNProtocols: ["http/1.1"], ...TRUSTED }));
     const [err] = await waitFor<[mlstls.MlsTlsError]>(c, "error");
     expect(err.alert).to.equal(120);
     expect((await serverErr)[0].code).to.equal("ERR_MLSTLS_NO_APPLICATION_PROTOCOL");
@@ -271,6 +291,7 @@ describe("socket: node:tls surface", () => {
     const offered: string[][] = [];
     const server = cleanup.server(
       mlstls.createServer({
+        ...SERVED,
         ALPNCallback: ({ protocols }) => {
           offered.push(protocols);
           return protocols.includes("x") ? "x" : undefined;
@@ -281,12 +302,12 @@ describe("socket: node:tls surface", () => {
     const c = cleanup.stream(await secureConnect({ port, ALPNProtocols: Buffer.from("\x01y\x01x", "latin1") }));
     expect(c.alpnProtocol).to.equal("x");
     expect(offered).to.deep.equal([["y", "x"]]);
-    const refused = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ALPNProtocols: ["z"] }));
+    const refused = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ALPNProtocols: ["z"], ...TRUSTED }));
     expect((await waitFor<[mlstls.MlsTlsError]>(refused, "error"))[0].alert).to.equal(120);
   });
 
   it("forwards setNoDelay, setKeepAlive, ref and unref to the TCP socket", async () => {
-    const server = cleanup.server(mlstls.createServer());
+    const server = cleanup.server(mlstls.createServer(SERVED));
     const port = await listen(server);
     const raw = cleanup.stream(net.connect(port, "127.0.0.1"));
     const calls: string[] = [];
@@ -297,7 +318,7 @@ describe("socket: node:tls surface", () => {
         return orig(...a);
       };
     }
-    const c = cleanup.stream(mlstls.connect({ socket: raw }));
+    const c = cleanup.stream(mlstls.connect({ socket: raw, ...TRUSTED }));
     expect(c.setNoDelay(true)).to.equal(c);
     expect(c.setKeepAlive(true, 1000)).to.equal(c);
     expect(c.unref()).to.equal(c);
@@ -325,7 +346,7 @@ describe("socket: node:tls surface", () => {
   });
 
   it("passes net options through and applies highWaterMark to the socket", async () => {
-    const server = cleanup.server(mlstls.createServer({ highWaterMark: 4096 }));
+    const server = cleanup.server(mlstls.createServer({ ...SERVED, highWaterMark: 4096 }));
     const port = await listen(server);
     const serverSide = waitFor<[Sock]>(server, "secureConnection");
     const c = cleanup.stream(
@@ -340,9 +361,9 @@ describe("socket: node:tls surface", () => {
   });
 
   it("applies the `timeout` connect option", async () => {
-    const server = cleanup.server(mlstls.createServer());
+    const server = cleanup.server(mlstls.createServer(SERVED));
     const port = await listen(server);
-    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", timeout: 100 }));
+    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", timeout: 100, ...TRUSTED }));
     expect(c.timeout).to.equal(100);
     await waitFor(c, "timeout", 5000);
   });
@@ -353,7 +374,7 @@ describe("socket: node:tls surface", () => {
         raw.once("data", (line: Buffer) => {
           expect(line.toString()).to.equal("STARTTLS\n");
           raw.write("GO\n", () => {
-            const secure = cleanup.stream(new mlstls.TLSSocket(raw, { isServer: true }));
+            const secure = cleanup.stream(new mlstls.TLSSocket(raw, { isServer: true, ...SERVED }));
             secure.on("secure", () => secure.pipe(secure));
           });
         });
@@ -381,10 +402,10 @@ describe("socket: node:tls surface", () => {
   });
 
   it("aborts with ABORT_ERR when the signal fires", async () => {
-    const server = cleanup.server(mlstls.createServer());
+    const server = cleanup.server(mlstls.createServer(SERVED));
     const port = await listen(server);
     const ac = new AbortController();
-    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", signal: ac.signal }));
+    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", signal: ac.signal, ...TRUSTED }));
     const errP = waitFor<[Error & { code: string }]>(c, "error");
     const closeP = waitFor<[boolean]>(c, "close");
     ac.abort();
@@ -393,7 +414,7 @@ describe("socket: node:tls surface", () => {
     expect(err.code).to.equal("ABORT_ERR");
     expect((await closeP)[0]).to.equal(true);
 
-    const pre = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", signal: AbortSignal.abort() }));
+    const pre = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", signal: AbortSignal.abort(), ...TRUSTED }));
     expect((await waitFor<[Error & { code: string }]>(pre, "error"))[0].code).to.equal("ABORT_ERR");
   });
 });

@@ -50,13 +50,16 @@ function impls(cert: { key: Buffer; cert: Buffer }): Impl[] {
         sock.once("error", reject);
       }),
   };
+  // The server is authenticated, as node:tls's is (there by its certificate, here by a pinned identity).
+  const identity = mlstls.createIdentity();
   const ours = (suite: string): Impl => ({
     name: `mlstls (${suite})`,
     createServer: (onConn) =>
-      mlstls.createServer({ ciphersuites: suite, autoConnectionUpdate: false, autoKeyUpdate: false }, onConn as never),
+      mlstls.createServer({ identity, ciphersuites: suite, autoConnectionUpdate: false, autoKeyUpdate: false }, onConn as never),
     connect: (port) =>
       new Promise((resolve, reject) => {
-        const sock = mlstls.connect({ port, host: "127.0.0.1", ciphersuites: suite, autoConnectionUpdate: false, autoKeyUpdate: false }, () =>
+        const opts: mlstls.ConnectOptions = { fingerprints: [identity.fingerprint], ciphersuites: suite, autoConnectionUpdate: false, autoKeyUpdate: false };
+        const sock = mlstls.connect({ port, host: "127.0.0.1", ...opts }, () =>
           resolve({ sock }),
         );
         sock.once("error", reject);
