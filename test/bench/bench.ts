@@ -123,8 +123,8 @@ async function handshakes(impl: Impl): Promise<{ median: number; perSec: number 
 async function enginePair(suite: number): Promise<{ c: Connection; s: Connection }> {
   let c!: Initiator;
   let s!: Responder;
-  c = new Initiator({ suites: [suite] }, { send: (b) => s.receive(b), event: () => undefined });
-  s = new Responder({ suites: [suite] }, { send: (b) => c.receive(b), event: () => undefined });
+  c = new Initiator({ suites: [suite], maxHandshakeMessagesWithoutData: Infinity }, { send: (b) => s.receive(b), event: () => undefined });
+  s = new Responder({ suites: [suite], maxHandshakeMessagesWithoutData: Infinity }, { send: (b) => c.receive(b), event: () => undefined });
   c.start();
   for (let i = 0; i < 100 && !(c.established && s.established); i++) {
     await c.whenIdle();
