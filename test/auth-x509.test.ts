@@ -13,6 +13,7 @@ import { createIdentity, identityFromPem, suitesForKey } from "../lib/identity.j
 import * as mlstls from "../lib/index.js";
 import { identityFromKeys } from "../lib/mls-session.js";
 import { Cleanup, fixture, issueCertificate, listen, useFastMls, waitFor } from "./socket-helpers.js";
+import { CLIENT_CASES, type ClientCase } from "./helpers/x509-cases.js";
 
 const ROOT = fixture("root-ca.pem");
 
@@ -65,66 +66,6 @@ function defined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
-interface ClientCase {
-  name: string;
-  key: string;
-  chain: Buffer;
-  ca?: Buffer | Buffer[];
-  servername?: string;
-  checkServerIdentity?: (host: string, cert: tls.PeerCertificate) => Error | undefined;
-  allowPartialTrustChain?: boolean;
-  /** node's verdict, asserted too, so the table documents what node:tls does. */
-  expect: string | null;
-}
-
-function tamperedChain(): Buffer {
-  const der = Buffer.from(new X509Certificate(fixture("p256.pem")).raw);
-  der[der.length - 1] ^= 1;
-  const b64 = der.toString("base64").match(/.{1,64}/g)!.join("\n");
-  return Buffer.concat([Buffer.from(`-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`), fixture("intermediate-ca.pem")]);
-}
-
-const CLIENT_CASES: ClientCase[] = [
-  { name: "Ed25519, depth 2", key: "ed25519.key", chain: fixture("ed25519-chain.pem"), ca: ROOT, servername: "localhost", expect: null },
-  { name: "P-256, depth 2", key: "p256.key", chain: fixture("p256-chain.pem"), ca: ROOT, servername: "localhost", expect: null },
-  { name: "P-384, depth 2", key: "p384.key", chain: fixture("p384-chain.pem"), ca: ROOT, servername: "localhost", expect: null },
-  { name: "depth 1", key: "depth1.key", chain: fixture("depth1-chain.pem"), ca: ROOT, servername: "localhost", expect: null },
-  { name: "depth 3", key: "depth3.key", chain: fixture("depth3-chain.pem"), ca: ROOT, servername: "localhost", expect: null },
-  { name: "IP address host, no servername", key: "p256.key", chain: fixture("p256-chain.pem"), ca: ROOT, expect: null },
-  { name: "wrong host", key: "p256.key", chain: fixture("p256-chain.pem"), ca: ROOT, servername: "example.com", expect: "ERR_TLS_CERT_ALTNAME_INVALID" },
-  { name: "wildcard match", key: "wildcard.key", chain: fixture("wildcard-chain.pem"), ca: ROOT, servername: "www.example.test", expect: null },
-  { name: "wildcard, two labels deep", key: "wildcard.key", chain: fixture("wildcard-chain.pem"), ca: ROOT, servername: "a.b.example.test", expect: "ERR_TLS_CERT_ALTNAME_INVALID" },
-  { name: "wildcard, bare domain", key: "wildcard.key", chain: fixture("wildcard-chain.pem"), ca: ROOT, servername: "example.test", expect: "ERR_TLS_CERT_ALTNAME_INVALID" },
-  { name: "expired", key: "expired.key", chain: fixture("expired-chain.pem"), ca: ROOT, servername: "localhost", expect: "CERT_HAS_EXPIRED" },
-  { name: "not yet valid", key: "not-yet-valid.key", chain: fixture("not-yet-valid-chain.pem"), ca: ROOT, servername: "localhost", expect: "CERT_NOT_YET_VALID" },
-  { name: "self-signed", key: "self-signed.key", chain: fixture("self-signed.pem"), ca: ROOT, servername: "localhost", expect: "DEPTH_ZERO_SELF_SIGNED_CERT" },
-  { name: "self-signed, trusted as ca", key: "self-signed.key", chain: fixture("self-signed.pem"), ca: fixture("self-signed.pem"), servername: "localhost", expect: null },
-  { name: "unknown CA", key: "unknown-ca.key", chain: fixture("unknown-ca.pem"), ca: ROOT, servername: "localhost", expect: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" },
-  { name: "unknown CA, its root sent along", key: "unknown-ca.key", chain: Buffer.concat([fixture("unknown-ca.pem"), fixture("other-root-ca.pem")]), ca: ROOT, servername: "localhost", expect: "SELF_SIGNED_CERT_IN_CHAIN" },
-  { name: "intermediate missing", key: "p256.key", chain: fixture("p256.pem"), ca: ROOT, servername: "localhost", expect: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" },
-  { name: "root not in ca", key: "p256.key", chain: fixture("p256-chain.pem"), ca: fixture("other-root-ca.pem"), servername: "localhost", expect: "UNABLE_TO_GET_ISSUER_CERT_LOCALLY" },
-  { name: "default ca (node's roots)", key: "p256.key", chain: fixture("p256-chain.pem"), servername: "localhost", expect: "UNABLE_TO_GET_ISSUER_CERT_LOCALLY" },
-  { name: "only the intermediate in ca", key: "p256.key", chain: fixture("p256.pem"), ca: fixture("intermediate-ca.pem"), servername: "localhost", expect: "UNABLE_TO_GET_ISSUER_CERT" },
-  { name: "only the intermediate, allowPartialTrustChain", key: "p256.key", chain: fixture("p256.pem"), ca: fixture("intermediate-ca.pem"), servername: "localhost", allowPartialTrustChain: true, expect: null },
-  { name: "issued by a non-v3-CA", key: "fake-ca-issued.key", chain: fixture("fake-ca-issued-chain.pem"), ca: ROOT, servername: "localhost", expect: "INVALID_CA" },
-  { name: "pathLen exceeded", key: "pathlen.key", chain: fixture("pathlen-chain.pem"), ca: ROOT, servername: "localhost", expect: "PATH_LENGTH_EXCEEDED" },
-  { name: "client-only certificate on a server", key: "client-only.key", chain: fixture("client-only-chain.pem"), ca: ROOT, servername: "localhost", expect: "INVALID_PURPOSE" },
-  { name: "chain that includes the root", key: "p256.key", chain: Buffer.concat([fixture("p256-chain.pem"), ROOT]), ca: ROOT, servername: "localhost", expect: null },
-  { name: "ca with several roots", key: "p256.key", chain: fixture("p256-chain.pem"), ca: [fixture("other-root-ca.pem"), ROOT], servername: "localhost", expect: null },
-  { name: "issued by an end-entity certificate", key: "not-ca-issued.key", chain: fixture("not-ca-issued-chain.pem"), ca: ROOT, servername: "localhost", expect: "UNSPECIFIED" },
-  { name: "unknown critical extension", key: "critical-ext.key", chain: fixture("critical-ext-chain.pem"), ca: ROOT, servername: "localhost", expect: "UNSPECIFIED" },
-  { name: "issued by a CA without keyCertSign", key: "nocertsign-issued.key", chain: fixture("nocertsign-issued-chain.pem"), ca: ROOT, servername: "localhost", expect: "UNSPECIFIED" },
-  { name: "bad signature", key: "p256.key", chain: tamperedChain(), ca: ROOT, servername: "localhost", expect: "CERT_SIGNATURE_FAILURE" },
-  {
-    name: "checkServerIdentity refusing",
-    key: "p256.key",
-    chain: fixture("p256-chain.pem"),
-    ca: ROOT,
-    servername: "localhost",
-    checkServerIdentity: (host) => Object.assign(new Error(`not you, ${host}`), { code: "E_NOT_YOU" }),
-    expect: "E_NOT_YOU",
-  },
-];
 
 interface ClientOutcome {
   error: object | null;
