@@ -23,8 +23,11 @@ function mutations(rng: Prng, valid: Uint8Array, n: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let i = 0; i < n; i++) {
     const m = Uint8Array.from(valid);
-    const k = rng.range(1, 4);
-    for (let j = 0; j < k; j++) m[rng.int(m.length)] = rng.u32() & 0xff;
+    // 1-4 distinct positions, each XORed with a non-zero byte, so a mutation always changes the input.
+    const positions = new Set<number>();
+    const k = Math.min(rng.range(1, 4), m.length);
+    while (positions.size < k) positions.add(rng.int(m.length));
+    for (const i of positions) m[i]! ^= rng.range(1, 255);
     out.push(m);
   }
   for (let i = 0; i < n / 4; i++) out.push(rng.bytes(rng.range(0, 300)));
