@@ -1,7 +1,7 @@
 // AEAD backends for the record layer: node:crypto (OpenSSL, the fast default) and @noble/ciphers
 // (pure JS, an independent implementation the tests cross-check against).
 
-import { createCipheriv, createDecipheriv } from "node:crypto";
+import { type KeyObject, createCipheriv, createDecipheriv, createSecretKey } from "node:crypto";
 import { gcm } from "@noble/ciphers/aes.js";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import type { AeadName } from "./cipher-suites.js";
@@ -68,19 +68,7 @@ function checkOut(out: Uint8Array, offset: number, len: number): void {
 }
 
 abstract class BaseAead implements Aead {
-  protected key: Uint8Array | undefined;
-
-  constructor(
-    readonly name: AeadName,
-    key: Uint8Array,
-  ) {
-    this.key = Uint8Array.from(key);
-  }
-
-  protected liveKey(): Uint8Array {
-    if (this.key === undefined) throw new Error("AEAD used after dispose()");
-    return this.key;
-  }
+  constructor(readonly name: AeadName) {}
 
   seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     const out = new Uint8Array(plaintext.length + AEAD_TAG_LEN);
@@ -90,14 +78,28 @@ abstract class BaseAead implements Aead {
 
   abstract sealInto(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number;
   abstract open(nonce: Uint8Array, aad: Uint8Array, ciphertextAndTag: Uint8Array): Uint8Array | null;
+  abstract dispose(): void;
+}
 
-  dispose(): void {
-    this.key?.fill(0);
-    this.key = undefined;
-  }
+function usedAfterDispose(): never {
+  throw new Error("AEAD used after dispose()");
 }
 
 class NodeAead extends BaseAead {
+  // A KeyObject spares node from checking and importing raw key bytes for every record's cipher. node cannot wipe
+  // it on demand: its copy is cleared when it is collected, as the per-record cipher contexts, which hold the
+  // expanded key, always were.
+  private key: KeyObject | undefined;
+
+  constructor(name: AeadName, key: Uint8Array) {
+    super(name);
+    this.key = createSecretKey(key);
+  }
+
+  private liveKey(): KeyObject {
+    return this.key ?? usedAfterDispose();
+  }
+
   sealInto(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number {
     const key = this.liveKey();
     checkNonce(nonce);
@@ -134,9 +136,24 @@ class NodeAead extends BaseAead {
     // Same type from both backends (a view, no copy), so callers and deep-equal tests see plain Uint8Arrays.
     return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
   }
+
+  dispose(): void {
+    this.key = undefined;
+  }
 }
 
 class NobleAead extends BaseAead {
+  private key: Uint8Array | undefined;
+
+  constructor(name: AeadName, key: Uint8Array) {
+    super(name);
+    this.key = Uint8Array.from(key);
+  }
+
+  private liveKey(): Uint8Array {
+    return this.key ?? usedAfterDispose();
+  }
+
   sealInto(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): number {
     const key = this.liveKey();
     checkNonce(nonce);
@@ -161,5 +178,10 @@ class NobleAead extends BaseAead {
     } catch {
       return null;
     }
+  }
+
+  dispose(): void {
+    this.key?.fill(0);
+    this.key = undefined;
   }
 }

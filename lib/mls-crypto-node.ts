@@ -280,6 +280,30 @@ function ecGenerate(curve: EcCurve): { d: Uint8Array; pub: Uint8Array; ecdh: ECD
 // hash, high S allowed; private keys are the raw seed or scalar. ECDSA public keys we generate are
 // uncompressed as RFC 9420 §5.1.1 requires; ts-mls's providers emit compressed ones, which we accept.
 
+// ts-mls checks some signatures twice in one handshake (a KeyPackage's when it is inspected and again when it is
+// added), and a verification costs ~0.1 ms, so recent successes are remembered, keyed by everything the result
+// depends on. Public data only; failures are not kept.
+const VERIFIED_MAX = 256;
+const verified = new Map<string, true>();
+
+/** `check` (a signature verification) through the cache of recent successes. */
+function verifyOnce(
+  alg: string,
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+  check: () => boolean,
+): boolean {
+  const id = `${alg} ${b64u(publicKey)} ${b64u(signature)} ${createHash("sha256").update(message).digest("base64url")}`;
+  if (verified.has(id)) return true;
+  const ok = check();
+  if (ok) {
+    if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+    verified.set(id, true);
+  }
+  return ok;
+}
+
 /** ts-mls's providers keep Ed25519 keys as 48-byte PKCS#8 where WebCrypto exists, else as 32-byte seeds. */
 function ed25519Seed(signKey: Uint8Array): Uint8Array {
   if (signKey.length === 32) return signKey;
@@ -294,7 +318,9 @@ const ed25519: Signature = {
   async verify(publicKey, message, signature) {
     if (publicKey.length !== 32 || signature.length !== 64) return false;
     try {
-      return nodeVerify(null, message, okpPublicKey("Ed25519", publicKey), signature);
+      return verifyOnce("Ed25519", publicKey, message, signature, () =>
+        nodeVerify(null, message, okpPublicKey("Ed25519", publicKey), signature),
+      );
     } catch {
       return false;
     }
@@ -313,7 +339,9 @@ function ecdsa(curve: EcCurve, hash: HashParams): Signature {
     },
     async verify(publicKey, message, signature) {
       try {
-        return nodeVerify(hash.name, message, { key: ecPublicKey(curve, publicKey), dsaEncoding: "der" }, signature);
+        return verifyOnce(curve.jwkCrv, publicKey, message, signature, () =>
+          nodeVerify(hash.name, message, { key: ecPublicKey(curve, publicKey), dsaEncoding: "der" }, signature),
+        );
       } catch {
         return false;
       }
