@@ -4,10 +4,17 @@
 import * as net from "node:net";
 import type { Duplex } from "node:stream";
 import { clientAuth, kAuth } from "./secure-context.js";
-import { MlsTlsSocket, type MlsTlsCommonOptions, alpnNames } from "./socket.js";
+import {
+  type ClientSessionOptions,
+  MlsTlsSocket,
+  type MlsTlsCommonOptions,
+  alpnNames,
+  clientSessionOf,
+  kReconnect,
+} from "./socket.js";
 import type { CheckServerIdentity } from "./verify.js";
 
-export interface ConnectOptions extends MlsTlsCommonOptions {
+export interface ConnectOptions extends MlsTlsCommonOptions, ClientSessionOptions {
   host?: string;
   port?: number | string;
   /** IPC path instead of host/port. */
@@ -89,9 +96,11 @@ export function connect(...args: unknown[]): MlsTlsSocket {
   const socketHost = (options.socket as { _host?: unknown } | undefined)?._host;
   const auth = clientAuth({ ...options, host: options.host ?? (typeof socketHost === "string" ? socketHost : undefined) });
   alpnNames(options.ALPNProtocols);
+  // A session that does not decrypt throws here, before a connection exists.
+  clientSessionOf(options)?.fill(0);
 
-  let transport = options.socket;
-  if (transport === undefined) {
+  let open: (() => Duplex) | undefined;
+  if (options.socket === undefined) {
     // Our TCP side is always half-open: the socket decides when to send FIN, after close_notify.
     const base = {
       allowHalfOpen: true,
@@ -109,17 +118,21 @@ export function connect(...args: unknown[]): MlsTlsSocket {
       autoSelectFamily: options.autoSelectFamily,
       autoSelectFamilyAttemptTimeout: options.autoSelectFamilyAttemptTimeout,
     };
-    transport = isIpc
-      ? net.connect({ path: options.path!, allowHalfOpen: true })
-      : // net validates the port exactly as node:tls users know it (ERR_SOCKET_BAD_PORT, ERR_MISSING_ARGS).
-        net.connect({ ...dropUndefined(base), port: options.port as number, host });
+    open = () =>
+      isIpc
+        ? net.connect({ path: options.path!, allowHalfOpen: true })
+        : // net validates the port exactly as node:tls users know it (ERR_SOCKET_BAD_PORT, ERR_MISSING_ARGS).
+          net.connect({ ...dropUndefined(base), port: options.port as number, host });
   }
+  const transport = options.socket ?? open!();
 
   const socket = new MlsTlsSocket(transport, {
     ...options,
     isServer: false,
     servername,
     [kAuth]: auth,
+    // Our own TCP/IPC connection can be made again, for a full handshake when the server refuses the session.
+    [kReconnect]: open,
     connectTarget: { host: isIpc ? undefined : host, port, path: options.path, localAddress: options.localAddress },
   });
   if (options.timeout !== undefined && options.timeout > 0) socket.setTimeout(options.timeout);

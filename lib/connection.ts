@@ -264,6 +264,14 @@ export abstract class Connection {
     this.rejectUpdates(queued, new MlsTlsError("ERR_MLSTLS_CLOSED", "connection closed before the update was issued"));
   }
 
+  /**
+   * Ends the connection for a reason decided outside the protocol (e.g. its session moved to a new connection):
+   * alerts the peer if the code has an alert, emits 'error' once, zeroes keys.
+   */
+  abort(err: MlsTlsError): void {
+    this.fail(err);
+  }
+
   /** Fails the connection locally without an alert to the peer when the transport is gone; zeroes keys. */
   destroy(err?: Error): void {
     if (this.dead === undefined) {
@@ -559,6 +567,8 @@ export abstract class Connection {
     // A peer that failed before it had keys can only alert in plaintext; accept that during the handshake only.
     if (outerType === ContentType.alert && !this._established) return this.onAlert(fragment);
     const { type, content } = prot.open(rec);
+    // open() decrypted into new buffers, so the ciphertext is no longer needed.
+    this.deframer.recycle(rec);
     switch (type) {
       case ContentType.application_data:
         if (this.hsReader.buffered > 0) {

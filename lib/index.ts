@@ -15,6 +15,7 @@ export {
   DEFAULT_AUTO_KEY_UPDATE,
   DEFAULT_HANDSHAKE_TIMEOUT,
   type AlpnProtocols,
+  type ClientSessionOptions,
   type ConnectionUpdateEvent,
   type KeyUpdateEvent,
   type MlsPeerCertificate,
@@ -23,6 +24,17 @@ export {
   type UpdatePolicy,
 } from "./socket.js";
 export { MlsTlsError, isMlsTlsError, ERROR_ALERTS, type MlsTlsErrorCode } from "./errors.js";
+export {
+  DEFAULT_MAX_SESSIONS,
+  DEFAULT_SESSION_TIMEOUT,
+  FileSessionStore,
+  MemorySessionStore,
+  decryptSession,
+  encryptSession,
+  type FileSessionStoreOptions,
+  type MemorySessionStoreOptions,
+  type SessionStore,
+} from "./session-store.js";
 export type { CredentialInfo, CredentialValidator, LocalIdentity, PeerCredential } from "./mls-session.js";
 export type { IdentitySource } from "./connection.js";
 export {

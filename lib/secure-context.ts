@@ -281,9 +281,17 @@ export function toSecureContext(v: unknown, what: string): SecureContext {
 /** MlsTlsErrors wrapping an error of the user's (SNICallback) that the socket reports as is, as node does. */
 const passThrough = new WeakSet<MlsTlsError>();
 
-function wrapUserError(e: unknown, what: string): MlsTlsError {
+/**
+ * Wraps an error thrown by a user callback so that it fails the connection (with `code`'s alert) and the socket
+ * reports the user's error itself.
+ */
+export function wrapUserError(
+  e: unknown,
+  what: string,
+  code: "ERR_MLSTLS_HANDSHAKE_FAILURE" | "ERR_MLSTLS_INTERNAL" = "ERR_MLSTLS_HANDSHAKE_FAILURE",
+): MlsTlsError {
   const err = e instanceof Error ? e : new Error(String(e));
-  const wrapped = new MlsTlsError("ERR_MLSTLS_HANDSHAKE_FAILURE", `${what} failed: ${err.message}`, { cause: err });
+  const wrapped = new MlsTlsError(code, `${what} failed: ${err.message}`, { cause: err });
   passThrough.add(wrapped);
   return wrapped;
 }

@@ -14,12 +14,14 @@ import {
   serverAuth,
   toSecureContext,
 } from "./secure-context.js";
+import { DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_TIMEOUT, MemorySessionStore, type SessionStore } from "./session-store.js";
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   MlsTlsSocket,
   type MlsTlsCommonOptions,
   type MlsTlsSocketOptions,
   alpnNames,
+  checkSessionStore,
 } from "./socket.js";
 
 export interface ServerOptions extends MlsTlsCommonOptions {
@@ -38,6 +40,16 @@ export interface ServerOptions extends MlsTlsCommonOptions {
   noDelay?: boolean;
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
+  /**
+   * Where client sessions live, for resumption: any SessionStore (async get/set/delete by MLS group id in hex),
+   * e.g. a FileSessionStore so that a restarted server resumes its clients. Written before every message that
+   * depends on it. Default: a MemorySessionStore with `sessionTimeout` and `maxSessions`.
+   */
+  sessionStore?: SessionStore;
+  /** Seconds a session stays resumable after its last change (default store only). Default 300, as node. */
+  sessionTimeout?: number;
+  /** Most sessions the default store keeps; the least recently changed go first. Default 10000. */
+  maxSessions?: number;
 }
 
 export type SecureConnectionListener = (socket: MlsTlsSocket) => void;
@@ -48,6 +60,8 @@ const CONTEXT_KEYS = ["key", "cert", "passphrase", "ca", "pfx", "identity", "sec
 export class Server extends net.Server {
   /** Effective handshake timeout in ms. */
   readonly handshakeTimeout: number;
+  /** The sessions of this server's clients (the `sessionStore` option, or the default MemorySessionStore). */
+  readonly sessionStore: SessionStore;
   private readonly socketOptions: MlsTlsSocketOptions;
   private authOptions: ServerOptions;
   private auth: AuthConfig;
@@ -71,6 +85,21 @@ export class Server extends net.Server {
     const contexts: SniEntry[] = [];
     const auth = serverAuth(opts, () => contexts);
     alpnNames(opts.ALPNProtocols);
+    let sessionStore: SessionStore;
+    if (opts.sessionStore !== undefined) {
+      checkSessionStore(opts.sessionStore);
+      sessionStore = opts.sessionStore;
+    } else {
+      const sessionTimeout = opts.sessionTimeout ?? DEFAULT_SESSION_TIMEOUT;
+      const maxSessions = opts.maxSessions ?? DEFAULT_MAX_SESSIONS;
+      if (typeof sessionTimeout !== "number" || !(sessionTimeout > 0)) {
+        throw new TypeError('The "options.sessionTimeout" property must be a positive number of seconds');
+      }
+      if (!Number.isInteger(maxSessions) || maxSessions < 1) {
+        throw new TypeError('The "options.maxSessions" property must be a positive integer');
+      }
+      sessionStore = new MemorySessionStore({ sessionTimeout, maxSessions });
+    }
 
     // Raw TCP is half-open: each MlsTlsSocket sends close_notify before FIN and applies allowHalfOpen itself.
     super({
@@ -82,6 +111,7 @@ export class Server extends net.Server {
       keepAliveInitialDelay: opts.keepAliveInitialDelay,
     });
     this.handshakeTimeout = hs === 0 ? DEFAULT_HANDSHAKE_TIMEOUT : hs;
+    this.sessionStore = sessionStore;
     this.authOptions = opts;
     this.auth = auth;
     this.contexts = contexts;
@@ -94,6 +124,7 @@ export class Server extends net.Server {
       highWaterMark: opts.highWaterMark,
       readableHighWaterMark: opts.readableHighWaterMark,
       writableHighWaterMark: opts.writableHighWaterMark,
+      sessionStore,
     };
     this.on("connection", (raw: Duplex) => this.wrap(raw));
     if (onSecure !== undefined) this.on("secureConnection", onSecure);

@@ -11,19 +11,15 @@
 
 import { X509Certificate } from "node:crypto";
 import type * as net from "node:net";
+import { Socket as NetSocket } from "node:net";
 import { Duplex } from "node:stream";
 import type { SuiteParams } from "./cipher-suites.js";
-import {
-  type Connection,
-  type ConnectionCallbacks,
-  type ConnectionEvent,
-  DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA,
-} from "./connection.js";
+import { type Connection, type ConnectionCallbacks, type ConnectionEvent } from "./connection.js";
 import { AlertDescription, MlsTlsError, alertName } from "./errors.js";
 import { Initiator } from "./initiator.js";
 import type { PeerCredential } from "./mls-session.js";
-import { MAX_PLAINTEXT } from "./record-layer.js";
-import { type ClientHelloInfo, Responder } from "./responder.js";
+import { MAX_PLAINTEXT, releaseRecord } from "./record-layer.js";
+import { type ClientHelloInfo, Responder, type SessionPersistence } from "./responder.js";
 import {
   type AuthConfig,
   type AuthOptions,
@@ -32,7 +28,10 @@ import {
   kAuth,
   serverAuth,
   userErrorOf,
+  wrapUserError,
 } from "./secure-context.js";
+import { SessionRegistry } from "./session-registry.js";
+import { type SessionStore, decryptSession, encryptSession } from "./session-store.js";
 import {
   type CheckServerIdentity,
   type PeerCertificateObject,
@@ -65,13 +64,6 @@ export const DEFAULT_AUTO_CONNECTION_UPDATE: Readonly<UpdatePolicy> = Object.fre
 /** node:tls's default handshake timeout. */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
 
-/**
- * Automatic ConnectionUpdates allowed in a row while the peer sends no application data. Each one makes the peer
- * answer with an EpochKeyUpdate, which the engine counts toward its cap on handshake messages without data
- * (DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA, 64); a one-way bulk sender would otherwise trip it and fail.
- */
-const AUTO_UPDATES_WITHOUT_PEER_DATA = DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA / 2;
-
 /** How long a closing transport may take to flush our last records before it is destroyed. */
 const LINGER_MS = 2_000;
 
@@ -100,8 +92,43 @@ export interface MlsTlsCommonOptions extends AuthOptions {
   signal?: AbortSignal;
 }
 
-export interface MlsTlsSocketOptions extends MlsTlsCommonOptions {
+/**
+ * Client sessions (resumption, draft §4.5). A session is live MLS group state that changes with every epoch, and
+ * it holds private keys: keep it like one, or give `sessionKey`.
+ */
+export interface ClientSessionOptions {
+  /** A 'session' event's Buffer (or getSession()'s) from an earlier connection to the same server: resume it. */
+  session?: Uint8Array;
+  /**
+   * 32 bytes: 'session' Buffers are encrypted with it (AES-256-GCM) and `session` is decrypted with it. A session
+   * that does not decrypt throws ERR_MLSTLS_BAD_SESSION from connect().
+   */
+  sessionKey?: Uint8Array;
+  /**
+   * Durable storage of the session: called with every 'session' Buffer and awaited before the message that depends
+   * on it is sent (write-ahead). A rejection fails the connection with that error. Without it, 'session' listeners
+   * run synchronously at the same points, which suffices for in-memory storage.
+   */
+  saveSession?: (session: Buffer) => void | Promise<void>;
+  /**
+   * When the server refuses the session (alert unknown_psk_identity: it no longer has it, or it is too far from
+   * the server's state), or the stored server credential no longer verifies: true (default) makes a full
+   * handshake on a new TCP/IPC connection, transparently; false fails with the error. Sockets over a caller's
+   * stream (`socket`) cannot reconnect and always fail.
+   */
+  sessionFallback?: boolean;
+}
+
+/** connect()'s way to open a fresh transport to the same destination, for the session fallback. */
+export const kReconnect = Symbol("mlstls.reconnect");
+
+export interface MlsTlsSocketOptions extends MlsTlsCommonOptions, ClientSessionOptions {
   isServer?: boolean;
+  /**
+   * Server sockets: where sessions live, found by MLS group id. Sockets sharing a store serve one live connection
+   * per session. A Server passes its own; without one a server socket keeps no sessions and refuses resumptions.
+   */
+  sessionStore?: SessionStore;
   /** Server sockets: pre-handshake errors go to this server's 'tlsClientError', keylog lines to its 'keylog'. */
   server?: net.Server;
   /** Client: the server name sent in the ClientHello, and the name the server's certificate must match. */
@@ -120,6 +147,7 @@ export interface MlsTlsSocketOptions extends MlsTlsCommonOptions {
   connectTarget?: ConnectTarget;
   /** The configuration resolved by a Server or connect(), so it is parsed once rather than per socket. */
   [kAuth]?: AuthConfig;
+  [kReconnect]?: () => Duplex;
 }
 
 export interface ConnectionUpdateEvent {
@@ -168,6 +196,38 @@ class AbortError extends Error {
 }
 
 function ignore(): void {}
+
+/** One registry per store: sockets (and servers) sharing a store share its one-live-connection rule. */
+const registries = new WeakMap<SessionStore, SessionRegistry>();
+function registryFor(store: SessionStore): SessionRegistry {
+  let r = registries.get(store);
+  if (r === undefined) {
+    r = new SessionRegistry(store);
+    registries.set(store, r);
+  }
+  return r;
+}
+
+/** A store as the sessionStore option needs it. */
+export function checkSessionStore(store: unknown, name = "sessionStore"): asserts store is SessionStore {
+  const s = store as Partial<SessionStore> | null;
+  if (s === null || typeof s !== "object" || typeof s.get !== "function" || typeof s.set !== "function" || typeof s.delete !== "function") {
+    throw new TypeError(`${name} must be an object with get, set and delete methods`);
+  }
+}
+
+/** The session to resume, decrypted; throws for a bad `session` or `sessionKey` (as node throws for a bad session). */
+export function clientSessionOf(o: ClientSessionOptions): Uint8Array | undefined {
+  const key = o.sessionKey;
+  if (key !== undefined && (!(key instanceof Uint8Array) || key.length !== 32)) {
+    throw new TypeError("sessionKey must be a 32-byte Buffer or Uint8Array");
+  }
+  if (o.saveSession !== undefined && typeof o.saveSession !== "function") throw new TypeError("saveSession must be a function");
+  const s = o.session;
+  if (s === undefined || s === null) return undefined;
+  if (!(s instanceof Uint8Array)) throw new TypeError("session must be a Buffer or Uint8Array");
+  return key === undefined ? Uint8Array.from(s) : decryptSession(s, key);
+}
 
 function destroyedError(): Error {
   return codeError("ERR_STREAM_DESTROYED", "Cannot call write after a stream was destroyed");
@@ -278,7 +338,8 @@ export class MlsTlsSocket extends Duplex {
   /** The server that accepted this socket; node's http overwrites it with its own server, as with net sockets. */
   server: net.Server | undefined;
 
-  private readonly transport: Transport;
+  /** Replaced only by a session fallback, before the handshake. */
+  private transport: Transport;
   /** The mlstls server for 'tlsClientError' and 'keylog'; `server` may be reassigned (node's http does). */
   private readonly owner: net.Server | undefined;
   private readonly isServer: boolean;
@@ -312,7 +373,15 @@ export class MlsTlsSocket extends Duplex {
   private keySchedule: UpdateSchedule | undefined;
   private connSchedule: UpdateSchedule | undefined;
   private policyKeyUpdate = false;
-  private autoUpdatesUnanswered = 0;
+  /** Client: the (decrypted) session to resume; dropped by a fallback to a full handshake. */
+  private resumeFrom: Uint8Array | undefined;
+  /** Client: the latest 'session' Buffer. */
+  private lastSession: Buffer | undefined;
+  /** Server: this connection's hold on its session in the store. */
+  private persistence: (SessionPersistence & { release(): void }) | undefined;
+  private connectEmitted = false;
+  /** The epoch when the engine last changed it or was stopped, for `epoch` after close. */
+  private lastEpoch: bigint | undefined;
   private readonly onAbort: (() => void) | undefined;
   /** Our transport listeners, removed on destroy so a lingering transport does not keep this socket alive. */
   private readonly transportListeners = {
@@ -322,7 +391,11 @@ export class MlsTlsSocket extends Duplex {
     end: (): void => this.onTransportEof(),
     connect: (): void => {
       if (this.destroyed) return;
-      this.emit("connect");
+      // Once per socket: the new connection of a session fallback is not announced again.
+      if (!this.connectEmitted) {
+        this.connectEmitted = true;
+        this.emit("connect");
+      }
       this.start();
     },
   };
@@ -349,6 +422,11 @@ export class MlsTlsSocket extends Duplex {
     // Configuration errors surface here, synchronously, not at the first handshake.
     this.auth = options[kAuth] ?? (this.isServer ? serverAuth(options) : clientAuth(options));
     this.alpn = alpnNames(options.ALPNProtocols);
+    if (this.isServer) {
+      if (options.sessionStore !== undefined) checkSessionStore(options.sessionStore);
+    } else {
+      this.resumeFrom = clientSessionOf(options);
+    }
 
     transport.on("error", this.transportListeners.error);
     transport.on("close", this.transportListeners.close);
@@ -538,13 +616,25 @@ export class MlsTlsSocket extends Duplex {
     return Buffer.from(out.buffer, out.byteOffset, out.length);
   }
 
-  /** Resumption is not offered by this version: always undefined. */
+  /**
+   * Client: the latest 'session' Buffer (encrypted with `sessionKey` if given), for connect({ session }); undefined
+   * before the first. Server: always undefined (server sessions live in the sessionStore).
+   */
   getSession(): Buffer | undefined {
-    return undefined;
+    return this.lastSession;
   }
 
+  /** True on a connection resumed from a session (draft §4.5) rather than made by a full handshake. */
   isSessionReused(): boolean {
-    return false;
+    return this.secure && this.engine?.isResumed === true;
+  }
+
+  /**
+   * Server sockets, once resumed: how far the client's Resumption was ahead of the stored session, i.e. which
+   * repair of draft §4.5 it took (0, 1 or 2 epochs). undefined otherwise.
+   */
+  get resumptionRepair(): 0 | 1 | 2 | undefined {
+    return this.secure && this.engine instanceof Responder ? this.engine.resumptionRepair : undefined;
   }
 
   /** TLS 1.3 has no renegotiation, so there is nothing to disable (http2 calls this). */
@@ -554,7 +644,10 @@ export class MlsTlsSocket extends Duplex {
 
   /** The current MLS epoch; undefined before the handshake. */
   get epoch(): bigint | undefined {
-    return this.secure ? this.engine?.epoch : undefined;
+    if (!this.secure) return undefined;
+    const engine = this.engine;
+    // A dead engine has wiped its MLS state: report the epoch it had (still available after close, as getPeerCertificate()).
+    return engine !== undefined && engine.failed === undefined ? engine.epoch : this.lastEpoch;
   }
 
   /** An MLS commit (post-compromise security); resolves once both sides are in the new epoch. */
@@ -630,10 +723,15 @@ export class MlsTlsSocket extends Duplex {
     // Flush when there is something the peer should still read: our fatal alert, or a clean goodbye.
     const flush = this.engineFailed || (err === null && this.secure);
     if (engine !== undefined) {
+      if (this.secure && engine.failed === undefined) this.lastEpoch = engine.epoch;
       // A graceful destroy() says goodbye with close_notify, so the peer sees a clean end rather than truncation.
       if (err === null && this.secure && engine.failed === undefined && !engine.isWriteClosed) engine.close();
       engine.destroy(err ?? undefined);
     }
+    const persistence = this.persistence;
+    this.persistence = undefined;
+    // The session is free for a resumption once this engine's last store write is done.
+    if (persistence !== undefined) void (engine?.whenIdle() ?? Promise.resolve()).then(() => persistence.release());
     this.closeTransport(flush);
     cb(err);
     const hadError = err !== null;
@@ -673,9 +771,14 @@ export class MlsTlsSocket extends Duplex {
       allowIdentityChange: true,
       keylog,
     };
+    // After a session fallback, the failed engine is not ours any more: nothing of it may reach the new transport.
+    let engine: Initiator | Responder | undefined;
     const cb: ConnectionCallbacks = {
-      send: (bytes) => this.onEngineSend(bytes),
+      send: (bytes) => {
+        if (this.engine === engine) this.onEngineSend(bytes);
+      },
       event: (ev) => {
+        if (this.engine !== engine) return;
         try {
           this.onEngineEvent(ev);
         } catch (e) {
@@ -701,7 +804,12 @@ export class MlsTlsSocket extends Duplex {
               }
               return chosen;
             };
-      this.engine = new Responder({ ...common, alpnProtocols: this.alpn, selectAlpn }, cb);
+      const store = o.sessionStore;
+      if (store !== undefined) {
+        this.persistence = registryFor(store).persistenceFor({ replace: () => this.replaceBySession() });
+      }
+      engine = new Responder({ ...common, alpnProtocols: this.alpn, selectAlpn, sessions: this.persistence }, cb);
+      this.engine = engine;
       const ms = o.handshakeTimeout ?? 0;
       if (ms > 0 && Number.isFinite(ms)) {
         this.handshakeTimer = setTimeout(() => {
@@ -709,7 +817,18 @@ export class MlsTlsSocket extends Duplex {
         }, ms).unref();
       }
     } else {
-      this.engine = new Initiator({ ...common, serverName: o.servername, alpnProtocols: this.alpn }, cb);
+      const initiator: Initiator = new Initiator(
+        {
+          ...common,
+          serverName: o.servername,
+          alpnProtocols: this.alpn,
+          session: this.resumeFrom,
+          saveSession: (blob) => this.onSession(blob, initiator),
+        },
+        cb,
+      );
+      engine = initiator;
+      this.engine = engine;
     }
     this.transport.on("data", this.transportListeners.data);
     this.transport.on("end", this.transportListeners.end);
@@ -748,7 +867,6 @@ export class MlsTlsSocket extends Duplex {
         if (this.destroyed || this.eofPushed) return;
         const d = ev.data;
         this.plainRead += d.length;
-        this.autoUpdatesUnanswered = 0;
         if (!this.push(Buffer.from(d.buffer, d.byteOffset, d.length)) && !this.pausedTransport) {
           this.pausedTransport = true;
           this.transport.pause();
@@ -777,6 +895,7 @@ export class MlsTlsSocket extends Duplex {
         return;
       }
       case "connectionUpdate": {
+        this.lastEpoch = ev.epoch;
         // The peer's new leaf was verified again: a renewal may change the verdict (rejectUnauthorized: false).
         this.recordVerdict();
         // A new epoch means new send keys as well.
@@ -796,6 +915,7 @@ export class MlsTlsSocket extends Duplex {
       case "error":
         this.engineFailed = true;
         if (this.secure) this.destroy(surface(ev.error));
+        else if (this.canFallBack(ev.error)) this.fallBack();
         else this.failHandshake(surface(this.explainHandshakeError(ev.error)));
         return;
     }
@@ -806,6 +926,10 @@ export class MlsTlsSocket extends Duplex {
     this.secure = true;
     clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
+    this.lastEpoch = engine.epoch;
+    // The resumed session's keys live on in the engine; this copy is no longer needed.
+    this.resumeFrom?.fill(0);
+    this.resumeFrom = undefined;
     this.alpnProtocol = engine.alpnProtocol ?? false;
     this.servername = (this.isServer ? (engine as Responder).serverName : this.opts.servername) ?? false;
     this.ownCredential = engine.ownCredential;
@@ -835,9 +959,17 @@ export class MlsTlsSocket extends Duplex {
   }
 
   private explainHandshakeError(err: MlsTlsError): MlsTlsError {
+    if (this.isServer || err.code !== "ERR_MLSTLS_PEER_ALERT" || err.alert === undefined) return err;
+    if (refusedSession(err, this.engine)) {
+      return new MlsTlsError(
+        "ERR_MLSTLS_PEER_ALERT",
+        "server refused the session (alert unknown_psk_identity (115)): it no longer has it, or it is too far from " +
+          "the server's state; connect without `session` (or with sessionFallback) for a full handshake",
+        { alert: err.alert, remote: true, cause: err },
+      );
+    }
     // A vanilla TLS server cannot parse our MLS ClientHello and answers with one of these plaintext alerts
     // (OpenSSL: unexpected_message). Our own responder never sends unexpected_message for a ClientHello.
-    if (this.isServer || err.code !== "ERR_MLSTLS_PEER_ALERT" || err.alert === undefined) return err;
     if ((this.engine as Initiator).state !== "wait_server_hello") return err;
     let hint: string;
     if (err.alert === AlertDescription.unexpected_message) hint = "the server most likely speaks vanilla TLS, not MLS-TLS";
@@ -849,6 +981,79 @@ export class MlsTlsSocket extends Duplex {
       `server answered the MLS ClientHello with alert ${alertName(err.alert)} (${err.alert}): ${hint}`,
       { alert: err.alert, remote: true, cause: err },
     );
+  }
+
+  /**
+   * A session the server refused (unknown_psk_identity), or whose stored server credential no longer verifies,
+   * can only be replaced by a full handshake, on a new connection (the first one is spoiled by the alert).
+   */
+  private canFallBack(err: MlsTlsError): boolean {
+    if (this.isServer || this.resumeFrom === undefined || this.destroyed) return false;
+    if (this.opts.sessionFallback === false || this.opts[kReconnect] === undefined) return false;
+    const engine = this.engine as Initiator;
+    const untrusted = err.code === "ERR_MLSTLS_BAD_CREDENTIAL" && !err.remote && engine.state === "start";
+    return untrusted || refusedSession(err, engine);
+  }
+
+  /** Starts over with a full handshake on a new transport; the socket, its buffered writes and listeners stay. */
+  private fallBack(): void {
+    this.resumeFrom?.fill(0);
+    this.resumeFrom = undefined;
+    this.closeTransport(false);
+    this.engine = undefined;
+    this.engineFailed = false;
+    this.transportEof = false;
+    const t = this.opts[kReconnect]!() as Transport;
+    this.transport = t;
+    t.on("error", this.transportListeners.error);
+    t.on("close", this.transportListeners.close);
+    if (t.connecting === true) t.once("connect", this.transportListeners.connect);
+    else process.nextTick(() => this.start());
+  }
+
+  /**
+   * The engine's write-ahead point: the session goes to 'session' listeners and saveSession before the message
+   * that depends on it is sent. Node emits 'session' only for a verified peer; the engine saves only after the
+   * peer's credential was validated.
+   */
+  private async onSession(blob: Uint8Array, engine: Initiator): Promise<void> {
+    // A connection that is gone sends nothing more, so its later states need not be saved; its earlier saved
+    // state stays consistent with what it sent.
+    if (this.destroyed || this.engine !== engine || engine.failed !== undefined) return;
+    const key = this.opts.sessionKey;
+    let out: Buffer;
+    if (key === undefined) out = Buffer.from(blob.buffer, blob.byteOffset, blob.length);
+    else {
+      out = Buffer.from(encryptSession(blob, key));
+      blob.fill(0);
+    }
+    this.lastSession = out;
+    try {
+      this.emit("session", out);
+    } catch (e) {
+      // As for other events: a throwing listener is the application's bug, not a protocol failure.
+      process.nextTick(() => {
+        throw e;
+      });
+    }
+    const save = this.opts.saveSession;
+    if (save === undefined) return;
+    try {
+      await save(out);
+    } catch (e) {
+      throw wrapUserError(e, "saveSession", "ERR_MLSTLS_INTERNAL");
+    }
+  }
+
+  /**
+   * A Resumption of our session was accepted on another connection (SessionRegistry's policy): close with
+   * ERR_MLSTLS_SESSION_REPLACED, alerting the peer in case it is still there, and resolve once our engine is idle.
+   */
+  private replaceBySession(): Promise<void> {
+    const engine = this.engine;
+    if (engine === undefined) return Promise.resolve();
+    engine.abort(new MlsTlsError("ERR_MLSTLS_SESSION_REPLACED", "a resumption of this connection's session replaced it"));
+    return engine.whenIdle();
   }
 
   /** Every failure before the handshake completed ends here. */
@@ -886,7 +1091,8 @@ export class MlsTlsSocket extends Duplex {
     const engine = this.engine;
     // Records received before the FIN may still be in the engine's queue.
     void (engine === undefined ? Promise.resolve() : engine.whenIdle()).then(() => {
-      if (this.destroyed || this.eofPushed) return;
+      // A session fallback moved on to a new transport meanwhile.
+      if (this.destroyed || this.eofPushed || this.engine !== engine) return;
       if (!this.secure) {
         this.failHandshake(this.isServer ? codeError("ECONNRESET", "socket hang up") : this.disconnectedError());
         return;
@@ -937,7 +1143,13 @@ export class MlsTlsSocket extends Duplex {
       t.cork();
       const last = records.length - 1;
       for (let i = 0; i < last; i++) t.write(records[i]!);
-      t.write(records[last]!, (err?: Error | null) => this.onFlushed(err));
+      // A plain net.Socket is done with a write's buffers once it calls back without error, so the records' buffers
+      // can be reused; other streams (a PassThrough, say) may still hold them.
+      const recycle = Object.getPrototypeOf(t) === NetSocket.prototype;
+      t.write(records[last]!, (err?: Error | null) => {
+        if (recycle && err == null) for (const r of records) releaseRecord(r);
+        this.onFlushed(err);
+      });
       t.uncork();
     } else {
       process.nextTick(cb, error as Error | undefined);
@@ -1034,8 +1246,6 @@ export class MlsTlsSocket extends Duplex {
     const s = this.connSchedule;
     const engine = this.engine;
     if (s === undefined || s.running || engine === undefined || !engine.canWrite || engine.isReadClosed) return;
-    if (this.autoUpdatesUnanswered >= AUTO_UPDATES_WITHOUT_PEER_DATA) return;
-    this.autoUpdatesUnanswered++;
     s.running = true;
     // Counting restarts now: what is sent while the commit is in flight counts toward the next one.
     s.reset();
@@ -1079,4 +1289,14 @@ export class MlsTlsSocket extends Duplex {
     // The transport stays referenced (unless the user unref'd the socket): net.Server counts it as a connection
     // until it closes, and an unreferenced one could let the process exit before server.close() calls back.
   }
+}
+
+/** The server's answer to a Resumption it cannot use: unknown, stale or too far ahead (all unknown_psk_identity). */
+function refusedSession(err: MlsTlsError, engine: Connection | undefined): boolean {
+  return (
+    err.remote &&
+    err.alert === AlertDescription.unknown_psk_identity &&
+    engine instanceof Initiator &&
+    engine.state === "wait_resumption_accept"
+  );
 }

@@ -130,31 +130,24 @@ describe("socket: connectionUpdate and keyUpdate", () => {
     expect(keys.length).to.equal(1);
   });
 
-  it("pauses automatic ConnectionUpdates while the peer sends nothing, and resumes when it does", async () => {
+  it("keeps updating automatically while the peer only receives, past the engine's flood cap", async () => {
     const { client, peer } = await connectedPair(cleanup, QUIET, { autoKeyUpdate: false, autoConnectionUpdate: { bytes: 64 * 1024 } });
     peer.resume();
     let updates = 0;
     client.on("connectionUpdate", () => updates++);
     const errors: Error[] = [];
     client.on("error", (e) => errors.push(e));
+    peer.on("error", (e) => errors.push(e));
     const burst = Buffer.alloc(128 * 1024, 3);
-    // Each burst crosses the threshold; the peer answers every commit but never sends data. Past the engine's
-    // cap of 64 unanswered handshake messages this would be fatal, so the policy stops at half of it.
-    for (let i = 0; i < 64 && updates < 32; i++) {
+    // The peer answers each commit with an EpochKeyUpdate and never sends data; the engine's cap of 64 handshake
+    // messages without data counts only what the peer starts, so the policy need not hold back.
+    for (let i = 0; i < 80 && updates < 70; i++) {
       const before = updates;
       client.write(burst);
       await until(() => updates > before);
     }
-    for (let i = 0; i < 8; i++) {
-      client.write(burst);
-      await delay(40);
-    }
     expect(errors).to.deep.equal([]);
-    expect(updates).to.equal(32);
-    peer.write("a reply");
-    await waitFor(client, "data");
-    client.write(burst);
-    await until(() => updates > 32);
+    expect(updates).to.be.at.least(70);
     expect(client.destroyed).to.equal(false);
   });
 
