@@ -24,23 +24,8 @@ import {
   type DecipherGCM,
   type KeyObject,
 } from "node:crypto";
-import type {
-  AeadAlgorithm,
-  Ciphersuite,
-  CiphersuiteImpl,
-  CryptoProvider,
-  Hash,
-  HashAlgorithm,
-  Hpke,
-  Kdf,
-  KdfAlgorithm,
-  KemAlgorithm,
-  PrivateKey,
-  PublicKey,
-  Rng,
-  Signature,
-  SignatureAlgorithm,
-} from "ts-mls";
+// Types only (erased at build): lib/mls-session.ts is the one module that imports ts-mls code.
+import type { AeadAlgorithm, Ciphersuite, CiphersuiteImpl, CryptoProvider, Hash, HashAlgorithm, Hpke, Kdf, KdfAlgorithm, KemAlgorithm, PrivateKey, PublicKey, Rng, Signature, SignatureAlgorithm } from "ts-mls";
 
 // ---------------------------------------------------------------------------------------------
 // Bytes
