@@ -428,6 +428,11 @@ export class MlsTlsSocket extends Duplex {
       this.resumeFrom = clientSessionOf(options);
     }
 
+    // As in node:tls, a 'keylog' listener added at any time turns key logging on from then on.
+    this.on("newListener", (event: string | symbol) => {
+      if (event === "keylog") this.engine?.setKeylog(true);
+    });
+
     transport.on("error", this.transportListeners.error);
     transport.on("close", this.transportListeners.close);
     if (this.transport.connecting === true) {
