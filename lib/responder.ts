@@ -199,6 +199,7 @@ export class Responder extends Connection {
     if (repaired.session !== record.session) record.session.dispose();
     rememberRandom(record, clientRandom);
     this.seenRandoms = record.seenRandoms;
+    this._serverName = record.serverName;
     this.lastPeerCommit = repaired.lastPeerCommit;
     this.repair = repaired.repaired;
     this.ownUpdate = repaired.pending;
@@ -228,6 +229,7 @@ export class Responder extends Connection {
       pending: this.ownUpdate,
       lastPeerCommit: this.lastPeerCommit,
       seenRandoms: this.seenRandoms,
+      serverName: this._serverName,
     });
     await store.save(session.groupId, blob);
   }

@@ -29,6 +29,8 @@ export interface ServerSession {
   lastPeerCommit?: Uint8Array;
   /** Resumption randoms already seen for this session, newest last: a byte-identical replay is refused. */
   seenRandoms: Uint8Array[];
+  /** The server_name of the connection that created the session: a Resumption carries none. */
+  serverName?: string;
 }
 
 /** How many Resumption randoms a server session remembers. A replay older than that fails at key confirmation. */
@@ -142,6 +144,7 @@ export function encodeServerSession(s: ServerSession): Uint8Array {
     .bytes(s.lastPeerCommit)
     .u32(s.seenRandoms.length);
   for (const r of s.seenRandoms) w.bytes(r);
+  w.bytes(s.serverName === undefined ? undefined : Buffer.from(s.serverName, "utf8"));
   return w.finish();
 }
 
@@ -157,11 +160,18 @@ export function decodeServerSession(bytes: Uint8Array): ServerSession {
   if (n > SEEN_RANDOMS_KEPT) throw sessionError("ERR_MLSTLS_BAD_SESSION", "too many remembered randoms");
   const seenRandoms: Uint8Array[] = [];
   for (let i = 0; i < n; i++) seenRandoms.push(r.bytes());
+  const serverName = r.bytes();
   r.end();
   try {
     const session = MlsSession.decode(sessionBytes);
     const pending = pendingBytes.length > 0 ? session.decodePendingUpdate(pendingBytes) : undefined;
-    return { session, pending, lastPeerCommit: lastPeerCommit.length > 0 ? lastPeerCommit : undefined, seenRandoms };
+    return {
+      session,
+      pending,
+      lastPeerCommit: lastPeerCommit.length > 0 ? lastPeerCommit : undefined,
+      seenRandoms,
+      serverName: serverName.length > 0 ? Buffer.from(serverName).toString("utf8") : undefined,
+    };
   } catch (e) {
     throw sessionError("ERR_MLSTLS_BAD_SESSION", "session holds no valid MLS state", e);
   }

@@ -167,6 +167,18 @@ describe("resumption", () => {
     await resumeAndCheck(w, "after interrupted resumptions");
   });
 
+  it("a resumed server still knows the session's server_name", async () => {
+    const store = new MemoryStore();
+    let saved: Uint8Array | undefined;
+    const p = new Pair({ client: { serverName: "svc.example", saveSession: (s) => void (saved = s) }, server: { sessions: store } });
+    await p.handshake();
+    expect(p.responder.serverName).to.equal("svc.example");
+    const r = new Pair({ client: { session: saved }, server: { sessions: store } });
+    await r.handshake();
+    expect(r.responder.isResumed).to.equal(true);
+    expect(r.responder.serverName).to.equal("svc.example");
+  });
+
   it("the equal-epoch case (+0) gets fresh keys", async () => {
     const w = new World();
     const p = w.pair();
