@@ -126,6 +126,7 @@ export abstract class Connection {
   /** Set by installRecv: the message just processed changed the receive key, so it must end its record. */
   private recvKeyChanged = false;
   private handshakeWithoutData = 0;
+  private maxFragment = MAX_PLAINTEXT;
   /** We sent update_requested and the peer's answering KeyUpdate has not arrived yet. */
   private awaitingKeyUpdateAnswer = false;
   private keylogOn: boolean;
@@ -219,9 +220,20 @@ export abstract class Connection {
   /** Sends application data, split into records of at most 2^14 bytes. */
   write(data: Uint8Array): void {
     this.assertCanSend();
-    for (let off = 0; off < data.length; off += MAX_PLAINTEXT) {
-      this.sendProtected(ContentType.application_data, data.subarray(off, Math.min(data.length, off + MAX_PLAINTEXT)));
+    const max = this.maxFragment;
+    for (let off = 0; off < data.length; off += max) {
+      this.sendProtected(ContentType.application_data, data.subarray(off, Math.min(data.length, off + max)));
     }
+  }
+
+  /**
+   * Caps the plaintext of our application data records (node's setMaxSendFragment): smaller records let a
+   * receiver start on the first bytes sooner. 512 to 2^14; returns false, changing nothing, outside that range.
+   */
+  setMaxSendFragment(size: number): boolean {
+    if (!Number.isInteger(size) || size < 512 || size > MAX_PLAINTEXT) return false;
+    this.maxFragment = size;
+    return true;
   }
 
   /**

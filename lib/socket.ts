@@ -375,6 +375,10 @@ export class MlsTlsSocket extends Duplex {
   private policyKeyUpdate = false;
   /** Client: the (decrypted) session to resume; dropped by a fallback to a full handshake. */
   private resumeFrom: Uint8Array | undefined;
+  /** setServername() before the handshake. */
+  private sniOverride: string | undefined;
+  /** setMaxSendFragment(), applied to the engine when it is made. */
+  private maxFragment = MAX_PLAINTEXT;
   /** Client: the latest 'session' Buffer. */
   private lastSession: Buffer | undefined;
   /** Server: this connection's hold on its session in the store. */
@@ -645,6 +649,70 @@ export class MlsTlsSocket extends Duplex {
   /** TLS 1.3 has no renegotiation, so there is nothing to disable (http2 calls this). */
   disableRenegotiation(): void {}
 
+  /**
+   * As node:tls on a TLS 1.3 socket: renegotiation does not exist, so this returns false and the callback gets
+   * ERR_SSL_WRONG_SSL_VERSION. keyUpdate() and connectionUpdate() are what renegotiation was used for.
+   */
+  renegotiate(_options: object, callback?: (err: Error | null) => void): boolean {
+    if (this.destroyed) return false;
+    const err = codeError(
+      "ERR_SSL_WRONG_SSL_VERSION",
+      "renegotiation does not exist in TLS 1.3; use keyUpdate() or connectionUpdate() for fresh keys",
+    );
+    if (callback !== undefined) process.nextTick(callback, err);
+    return false;
+  }
+
+  /** Client, before the handshake starts: the server name to send (node's setServername). */
+  setServername(name: string): void {
+    if (this.isServer) throw codeError("ERR_TLS_SNI_FROM_SERVER", "Cannot issue SNI from a TLS server-side socket");
+    if (typeof name !== "string") throw codeError("ERR_INVALID_ARG_TYPE", 'The "name" argument must be of type string');
+    // node:tls aborts the process here once the handshake started; an error is the kinder failure.
+    if (this.engine !== undefined) throw codeError("ERR_TLS_INVALID_STATE", "setServername() after the handshake started");
+    this.sniOverride = name;
+  }
+
+  /** Client, before the handshake starts: the session to resume (node's setSession). */
+  setSession(session: Buffer | Uint8Array | string): void {
+    if (this.isServer) return;
+    if (this.engine !== undefined) throw codeError("ERR_TLS_INVALID_STATE", "setSession() after the handshake started");
+    const blob = typeof session === "string" ? Buffer.from(session, "latin1") : session;
+    this.resumeFrom?.fill(0);
+    this.resumeFrom = clientSessionOf({ ...(this.opts as ClientSessionOptions), session: blob });
+  }
+
+  /**
+   * The client's ephemeral key exchange, in node's shape: the MLS suite's HPKE KEM (X25519, P-256 or P-384).
+   * {} before the handshake; null on a server socket, as in node.
+   */
+  getEphemeralKeyInfo(): { type: string; name: string; size: number } | Record<string, never> | null {
+    if (this.isServer) return null;
+    const suite = this.secure ? this.engine?.suite?.id : undefined;
+    if (suite === 1 || suite === 3) return { type: "ECDH", name: "X25519", size: 253 };
+    if (suite === 2) return { type: "ECDH", name: "prime256v1", size: 256 };
+    if (suite === 7) return { type: "ECDH", name: "secp384r1", size: 384 };
+    return {};
+  }
+
+  /**
+   * MLS-TLS has no Finished message (key confirmation is an EpochKeyUpdate, PROTOCOL.md §5), so, like node:tls
+   * before a handshake, these return undefined. For channel binding use exportKeyingMaterial() (RFC 9266).
+   */
+  getFinished(): Buffer | undefined {
+    return undefined;
+  }
+  getPeerFinished(): Buffer | undefined {
+    return undefined;
+  }
+
+  /** node's setMaxSendFragment: 512 to 16384 bytes of plaintext per record; false (and no change) otherwise. */
+  setMaxSendFragment(size: number): boolean {
+    if (!Number.isInteger(size) || size < 512 || size > MAX_PLAINTEXT) return false;
+    this.maxFragment = size;
+    this.engine?.setMaxSendFragment(size);
+    return true;
+  }
+
   // ------------------------------------------------------------------ MLS additions
 
   /** The current MLS epoch; undefined before the handshake. */
@@ -825,7 +893,7 @@ export class MlsTlsSocket extends Duplex {
       const initiator: Initiator = new Initiator(
         {
           ...common,
-          serverName: o.servername,
+          serverName: this.sniOverride ?? o.servername,
           alpnProtocols: this.alpn,
           session: this.resumeFrom,
           saveSession: (blob) => this.onSession(blob, initiator),
@@ -835,6 +903,7 @@ export class MlsTlsSocket extends Duplex {
       engine = initiator;
       this.engine = engine;
     }
+    if (this.maxFragment !== MAX_PLAINTEXT) engine.setMaxSendFragment(this.maxFragment);
     this.transport.on("data", this.transportListeners.data);
     this.transport.on("end", this.transportListeners.end);
     if (this.engine instanceof Initiator) this.engine.start();
@@ -936,7 +1005,7 @@ export class MlsTlsSocket extends Duplex {
     this.resumeFrom?.fill(0);
     this.resumeFrom = undefined;
     this.alpnProtocol = engine.alpnProtocol ?? false;
-    this.servername = (this.isServer ? (engine as Responder).serverName : this.opts.servername) ?? false;
+    this.servername = (this.isServer ? (engine as Responder).serverName : (this.sniOverride ?? this.opts.servername)) ?? false;
     this.ownCredential = engine.ownCredential;
     this.recordVerdict();
     this.startSchedules();
