@@ -64,7 +64,6 @@ export const ERROR_ALERTS = {
   ERR_MLSTLS_BAD_CREDENTIAL: "bad_certificate",
   ERR_MLSTLS_IDENTITY_CHANGED: "bad_certificate",
   ERR_MLSTLS_NO_APPLICATION_PROTOCOL: "no_application_protocol",
-  ERR_MLSTLS_UNRECOGNIZED_NAME: "unrecognized_name",
   // Resumption (draft §4.5): unknown_psk_identity tells the client the session is unusable, so it may fall back to
   // a full handshake; a replay gets handshake_failure, since no genuine client ever repeats a Resumption.
   ERR_MLSTLS_UNKNOWN_SESSION: "unknown_psk_identity",
