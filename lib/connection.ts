@@ -509,6 +509,18 @@ export abstract class Connection {
     this.cb.event({ type: "keylog", line });
   }
 
+  /**
+   * After a KeyUpdate: the record layer hands out a copy of its new secret, so take one only when key logging is
+   * on, and zero it once logged.
+   */
+  private keylogRatchet(dir: "send" | "recv", prot: RecordProtection): void {
+    const label = this.dirLabel(dir) + "_" + (dir === "send" ? this.sendGeneration++ : this.recvGeneration++);
+    if (!this.keylogOn) return;
+    const secret = prot.trafficSecret!;
+    this.keylog(label, secret);
+    zeroize(secret);
+  }
+
   private assertCanSend(): void {
     if (this.dead !== undefined) throw this.dead;
     if (this.writeClosed) throw new MlsTlsError("ERR_MLSTLS_CLOSED", "write after close_notify");
@@ -529,7 +541,7 @@ export abstract class Connection {
     const prot = this.sendProt!;
     this.cb.send(prot.seal(ContentType.handshake, encodeHandshake({ type: "key_update", updateRequested: requestPeer })));
     prot.update();
-    this.keylog(this.dirLabel("send") + "_" + this.sendGeneration++, prot.trafficSecret!);
+    this.keylogRatchet("send", prot);
     this.owedKeyUpdate = false;
     if (requestPeer) this.awaitingKeyUpdateAnswer = true;
     this.cb.event({ type: "keyUpdate", direction: "send", requested: requestPeer, automatic });
@@ -666,7 +678,7 @@ export abstract class Connection {
   private onKeyUpdate(requested: boolean): void {
     const prot = this.recvProt!;
     prot.update();
-    this.keylog(this.dirLabel("recv") + "_" + this.recvGeneration++, prot.trafficSecret!);
+    this.keylogRatchet("recv", prot);
     this.recvKeyChanged = true;
     if (requested && !this.writeClosed) this.owedKeyUpdate = true;
     this.cb.event({ type: "keyUpdate", direction: "receive", requested, automatic: false });
