@@ -61,7 +61,18 @@ export const ERROR_ALERTS = {
   ERR_MLSTLS_HANDSHAKE_FAILURE: "handshake_failure",
   ERR_MLSTLS_PROTOCOL_VERSION: "protocol_version",
   ERR_MLSTLS_VANILLA_TLS_PEER: "protocol_version",
+  /** The peer's credential was refused: an unparseable certificate, or the peer uses our own key. Always fatal. */
   ERR_MLSTLS_BAD_CREDENTIAL: "bad_certificate",
+  /** The leaf certificate's public key is not the MLS signature key of the peer's leaf. Always fatal. */
+  ERR_MLSTLS_CERT_KEY_MISMATCH: "bad_certificate",
+  /** A pinned-key peer where X.509 is required (a client answering it sends unsupported_certificate instead). */
+  ERR_MLSTLS_X509_REQUIRED: "certificate_required",
+  /** The chain uses an extension OpenSSL enforces and mlstls does not (name constraints, ...). */
+  ERR_MLSTLS_UNSUPPORTED_CERTIFICATE: "unsupported_certificate",
+  /** The peer's fingerprint is not in the `fingerprints` allow-list. */
+  ERR_MLSTLS_FINGERPRINT_MISMATCH: "access_denied",
+  /** The verifyPeer callback returned false. */
+  ERR_MLSTLS_PEER_REJECTED: "access_denied",
   ERR_MLSTLS_IDENTITY_CHANGED: "bad_certificate",
   ERR_MLSTLS_NO_APPLICATION_PROTOCOL: "no_application_protocol",
   // Resumption (draft §4.5): unknown_psk_identity tells the client the session is unusable, so it may fall back to

@@ -4,7 +4,7 @@ import { checkServerIdentity as nodeCheckServerIdentity, rootCertificates as nod
 import { DEFAULT_SUITES as DEFAULT_SUITE_IDS, SUITES } from "./cipher-suites.js";
 import { ERROR_ALERTS, type OtherErrorCode } from "./errors.js";
 import type { ConfigErrorCode } from "./identity.js";
-import { VERIFY_ERROR_CODES, X509_ERROR_CODES } from "./verify.js";
+import { X509_ERROR_CODES } from "./verify.js";
 
 export { connect, type ConnectOptions } from "./connect.js";
 export { Server, createServer, type ServerOptions, type SecureConnectionListener } from "./server.js";
@@ -117,7 +117,6 @@ export const ERROR_CODES: readonly string[] = Object.freeze([
     ...Object.keys(ERROR_ALERTS),
     ...Object.keys(OTHER_CODES),
     ...Object.keys(CONFIG_CODES),
-    ...Object.keys(VERIFY_ERROR_CODES),
     ...X509_ERROR_CODES,
     "ERR_TLS_CERT_ALTNAME_INVALID",
     "ERR_TLS_REQUIRED_SERVER_NAME",

@@ -12,7 +12,7 @@
 import { timingSafeEqual, X509Certificate, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
-import { AlertDescription, MlsTlsError, type AlertName } from "./errors.js";
+import { AlertDescription, ERROR_ALERTS, MlsTlsError, type AlertName, type LocalErrorCode } from "./errors.js";
 import {
   credentialName,
   fingerprint256Of,
@@ -80,25 +80,24 @@ export const X509_ERROR_CODES: readonly string[] = Object.freeze([
   "UNSPECIFIED",
 ]);
 
-/** Codes of ours that verification can report (documented in README.md). */
-export const VERIFY_ERROR_CODES = {
-  /** The leaf certificate's public key is not the MLS signature key of the peer's leaf. Always fatal. */
-  ERR_MLSTLS_CERT_KEY_MISMATCH: "bad_certificate",
-  /** A certificate in the peer's credential cannot be parsed. Always fatal. */
-  ERR_MLSTLS_BAD_CREDENTIAL: "bad_certificate",
-  /**
-   * The peer presented a basic (pinned-key) credential where an X.509 certificate is required. Alert
-   * certificate_required from a server (requestCert), unsupported_certificate from a client.
-   */
-  ERR_MLSTLS_X509_REQUIRED: "certificate_required",
-  /** The chain uses an extension OpenSSL enforces and this verifier does not (name constraints, ...). */
-  ERR_MLSTLS_UNSUPPORTED_CERTIFICATE: "unsupported_certificate",
-  /** The peer's identity fingerprint is not in the `fingerprints` allow-list. */
-  ERR_MLSTLS_FINGERPRINT_MISMATCH: "access_denied",
-  /** The verifyPeer callback returned false. */
-  ERR_MLSTLS_PEER_REJECTED: "access_denied",
-} as const satisfies Record<string, AlertName>;
-export type VerifyErrorCode = keyof typeof VERIFY_ERROR_CODES;
+/**
+ * Codes of ours that verification can report (documented in README.md). Their alerts live in the one error→alert
+ * table, ERROR_ALERTS in errors.ts; ERR_MLSTLS_X509_REQUIRED's is certificate_required from a server and
+ * unsupported_certificate from a client.
+ */
+export const VERIFY_ERROR_CODES = [
+  "ERR_MLSTLS_CERT_KEY_MISMATCH",
+  "ERR_MLSTLS_BAD_CREDENTIAL",
+  "ERR_MLSTLS_X509_REQUIRED",
+  "ERR_MLSTLS_UNSUPPORTED_CERTIFICATE",
+  "ERR_MLSTLS_FINGERPRINT_MISMATCH",
+  "ERR_MLSTLS_PEER_REJECTED",
+] as const satisfies readonly LocalErrorCode[];
+export type VerifyErrorCode = (typeof VERIFY_ERROR_CODES)[number];
+
+function isVerifyErrorCode(code: string): code is VerifyErrorCode {
+  return (VERIFY_ERROR_CODES as readonly string[]).includes(code);
+}
 
 /** Failures that end the handshake even with rejectUnauthorized: false (TLS cannot skip them either). */
 const ALWAYS_FATAL = new Set<string>(["ERR_MLSTLS_CERT_KEY_MISMATCH", "ERR_MLSTLS_BAD_CREDENTIAL"]);
@@ -118,7 +117,7 @@ function x509Error(name: X509ErrorName): VerificationError & { code: string } {
  */
 function alertFor(err: VerificationError, fallback: AlertName): AlertName {
   const code = err.code;
-  if (code !== undefined && code in VERIFY_ERROR_CODES) return VERIFY_ERROR_CODES[code as VerifyErrorCode];
+  if (code !== undefined && isVerifyErrorCode(code)) return ERROR_ALERTS[code];
   if (code !== undefined && code in X509_ERRORS) return X509_ERRORS[code as X509ErrorName].alert;
   if (code === "UNSPECIFIED") {
     const known = Object.values(X509_ERRORS).find((e) => e.message === err.message);
