@@ -13,7 +13,7 @@ import { createIdentity, identityFromPem, suitesForKey } from "../lib/identity.j
 import * as mlstls from "../lib/index.js";
 import { identityFromKeys } from "../lib/mls-session.js";
 import { Cleanup, fixture, issueCertificate, listen, useFastMls, waitFor } from "./socket-helpers.js";
-import { CLIENT_CASES, type ClientCase } from "./helpers/x509-cases.js";
+import { CLIENT_CASES, CLIENT_CERT_CASES, type ClientCase } from "./helpers/x509-cases.js";
 
 const ROOT = fixture("root-ca.pem");
 
@@ -143,18 +143,7 @@ describe("auth x509", () => {
     });
 
     it("servers verifying clients (requestCert): the same decision, and node's code in 'tlsClientError'", async () => {
-      const cases: [string, string, Buffer, string | null][] = [
-        ["Ed25519 client", "ed25519.key", fixture("ed25519-chain.pem"), null],
-        ["P-256 client", "p256.key", fixture("p256-chain.pem"), null],
-        ["P-384 client", "p384.key", fixture("p384-chain.pem"), null],
-        ["depth 3", "depth3.key", fixture("depth3-chain.pem"), null],
-        ["client-only certificate", "client-only.key", fixture("client-only-chain.pem"), null],
-        ["server-only certificate", "server-only.key", fixture("server-only-chain.pem"), "INVALID_PURPOSE"],
-        ["expired", "expired.key", fixture("expired-chain.pem"), "CERT_HAS_EXPIRED"],
-        ["self-signed", "self-signed.key", fixture("self-signed.pem"), "DEPTH_ZERO_SELF_SIGNED_CERT"],
-        ["unknown CA", "unknown-ca.key", fixture("unknown-ca.pem"), "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
-        ["intermediate missing", "p256.key", fixture("p256.pem"), "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
-      ];
+      const cases = CLIENT_CERT_CASES;
       // One key per type, so the mlstls server can serve whichever suite the client's key implies.
       const types = ["ed25519", "p256", "p384"] as const;
       const identities = {

@@ -20,7 +20,7 @@ import {
   type VerificationError,
 } from "../lib/verify.js";
 import { Pair } from "./helpers/pair.js";
-import { CLIENT_CASES, ROOT, badSignatureChain, fixture } from "./helpers/x509-cases.js";
+import { CLIENT_CASES, CLIENT_CERT_CASES, ROOT, badSignatureChain, fixture } from "./helpers/x509-cases.js";
 
 
 
@@ -160,17 +160,7 @@ describe("verify: same decisions and errors as node:tls", function () {
   });
 
   it("servers verifying client certificates (requestCert): every case, node:tls and mlstls side by side", async () => {
-    const cases: [string, string, Buffer, string | null][] = [
-      ["P-256 client", "p256.key", fixture("p256-chain.pem"), null],
-      ["Ed25519 client", "ed25519.key", fixture("ed25519-chain.pem"), null],
-      ["depth 3 client", "depth3.key", fixture("depth3-chain.pem"), null],
-      ["client-only certificate", "client-only.key", fixture("client-only-chain.pem"), null],
-      ["server-only certificate", "server-only.key", fixture("server-only-chain.pem"), "INVALID_PURPOSE"],
-      ["expired", "expired.key", fixture("expired-chain.pem"), "CERT_HAS_EXPIRED"],
-      ["self-signed", "self-signed.key", fixture("self-signed.pem"), "DEPTH_ZERO_SELF_SIGNED_CERT"],
-      ["unknown CA", "unknown-ca.key", fixture("unknown-ca.pem"), "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
-      ["intermediate missing", "p256.key", fixture("p256.pem"), "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
-    ];
+    const cases = CLIENT_CERT_CASES;
     const mismatches: string[] = [];
     for (const [name, key, chain, expected] of cases) {
       let seen: { authorized: boolean; authorizationError: string | null; certificate: ReturnType<typeof flatten> } | undefined;

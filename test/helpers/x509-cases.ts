@@ -83,3 +83,17 @@ export const CLIENT_CASES: ClientCase[] = [
     expect: null,
   },
 ];
+
+/** Client certificates a server with requestCert must judge as node:tls does: [name, key file, chain, node's code]. */
+export const CLIENT_CERT_CASES: readonly [string, string, Buffer, string | null][] = [
+  ["Ed25519 client", "ed25519.key", fixture("ed25519-chain.pem"), null],
+  ["P-256 client", "p256.key", fixture("p256-chain.pem"), null],
+  ["P-384 client", "p384.key", fixture("p384-chain.pem"), null],
+  ["depth 3", "depth3.key", fixture("depth3-chain.pem"), null],
+  ["client-only certificate", "client-only.key", fixture("client-only-chain.pem"), null],
+  ["server-only certificate", "server-only.key", fixture("server-only-chain.pem"), "INVALID_PURPOSE"],
+  ["expired", "expired.key", fixture("expired-chain.pem"), "CERT_HAS_EXPIRED"],
+  ["self-signed", "self-signed.key", fixture("self-signed.pem"), "DEPTH_ZERO_SELF_SIGNED_CERT"],
+  ["unknown CA", "unknown-ca.key", fixture("unknown-ca.pem"), "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
+  ["intermediate missing", "p256.key", fixture("p256.pem"), "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
+];
