@@ -59,6 +59,18 @@ async function closeScenario(kit: Kit, cleanup: Cleanup, allowHalfOpen: boolean)
 describe("socket: closing", () => {
   useFastMls();
   const cleanup = new Cleanup();
+
+  /** A connected client and server socket, plus the server's raw TCP socket, to misbehave below the TLS layer. */
+  async function connectedWithRaw(): Promise<{ client: mlstls.MlsTlsSocket; peer: mlstls.MlsTlsSocket; raw: net.Socket }> {
+    const server = cleanup.server(mlstls.createServer(SERVED));
+    const port = await listen(server);
+    const rawP = waitFor<[net.Socket]>(server, "connection");
+    const peerP = waitFor<[mlstls.MlsTlsSocket]>(server, "secureConnection");
+    const client = cleanup.stream(await secureConnect({ port }));
+    const [raw] = await rawP;
+    const [peer] = await peerP;
+    return { client, peer, raw };
+  }
   let creds: { key: Buffer; cert: Buffer };
   before(function () {
     this.timeout(30_000);
@@ -101,13 +113,7 @@ describe("socket: closing", () => {
   });
 
   it("reports a TCP FIN without close_notify as truncation, after the data before it", async () => {
-    const server = cleanup.server(mlstls.createServer(SERVED));
-    const port = await listen(server);
-    const rawP = waitFor<[net.Socket]>(server, "connection");
-    const peerP = waitFor<[mlstls.MlsTlsSocket]>(server, "secureConnection");
-    const client = cleanup.stream(await secureConnect({ port }));
-    const [raw] = await rawP;
-    const [peer] = await peerP;
+    const { client, peer, raw } = await connectedWithRaw();
     const seen: string[] = [];
     client.on("data", (d: Buffer) => seen.push(`data:${d.toString()}`));
     client.on("end", () => seen.push("end"));
@@ -123,13 +129,7 @@ describe("socket: closing", () => {
   });
 
   it("a fatal protocol error after the handshake reaches the peer as an alert before the connection closes", async () => {
-    const server = cleanup.server(mlstls.createServer(SERVED));
-    const port = await listen(server);
-    const rawP = waitFor<[net.Socket]>(server, "connection");
-    const peerP = waitFor<[mlstls.MlsTlsSocket]>(server, "secureConnection");
-    const client = cleanup.stream(await secureConnect({ port }));
-    const [raw] = await rawP;
-    const [peer] = await peerP;
+    const { client, peer, raw } = await connectedWithRaw();
     const clientErr = waitFor<[mlstls.MlsTlsError]>(client, "error");
     const peerErr = waitFor<[mlstls.MlsTlsError]>(peer, "error");
     const peerClosed = waitFor<[boolean]>(peer, "close");
