@@ -617,6 +617,9 @@ export abstract class Connection {
     }
     const alert = decodeAlert(body);
     if (alert.description === AlertDescription.close_notify) {
+      // Before the handshake completes a close_notify ends nothing that exists yet: it is a failed handshake
+      // (node:tls's ECONNRESET), never a half-close, or a peer could hold the socket open with no handshake.
+      if (!this._established) throw closedBeforeHandshake();
       this.readClosed = true;
       // Updates waiting for the peer can no longer be confirmed.
       const err = new MlsTlsError("ERR_MLSTLS_CLOSED", "peer closed before the update was confirmed");
@@ -721,6 +724,14 @@ export abstract class Connection {
 
   /** Role state machines drop their pending MLS material here. */
   protected disposeRoleSecrets(): void {}
+}
+
+/** The peer closed (close_notify) before the handshake completed: remote, so no alert is sent back. */
+export function closedBeforeHandshake(): MlsTlsError {
+  return new MlsTlsError("ERR_MLSTLS_CLOSED", "the peer closed the connection before the handshake completed", {
+    alert: AlertDescription.close_notify,
+    remote: true,
+  });
 }
 
 function deriveContextHash(s: SuiteParams, context: Uint8Array): Uint8Array {

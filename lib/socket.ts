@@ -989,6 +989,7 @@ export class MlsTlsSocket extends Duplex {
       case "error":
         this.engineFailed = true;
         if (this.secure) this.destroy(surface(ev.error));
+        else if (ev.error.remote && ev.error.code === "ERR_MLSTLS_CLOSED") this.failHandshake(this.hangUpError());
         else if (this.canFallBack(ev.error)) this.fallBack();
         else this.failHandshake(surface(this.explainHandshakeError(ev.error)));
         return;
@@ -1168,13 +1169,18 @@ export class MlsTlsSocket extends Duplex {
       // A session fallback moved on to a new transport meanwhile.
       if (this.destroyed || this.eofPushed || this.engine !== engine) return;
       if (!this.secure) {
-        this.failHandshake(this.isServer ? codeError("ECONNRESET", "socket hang up") : this.disconnectedError());
+        this.failHandshake(this.hangUpError());
         return;
       }
       this.destroy(
         new MlsTlsError("ERR_MLSTLS_TRUNCATED", "the peer closed the connection without close_notify (truncation)"),
       );
     });
+  }
+
+  /** The peer went away (FIN, or close_notify) before the handshake completed: node's ECONNRESET. */
+  private hangUpError(): Error {
+    return this.isServer ? codeError("ECONNRESET", "socket hang up") : this.disconnectedError();
   }
 
   private disconnectedError(): Error {

@@ -3,6 +3,7 @@
 import { expect } from "chai";
 import { once } from "node:events";
 import type * as net from "node:net";
+import { connect as netConnect, createServer as netCreateServer } from "node:net";
 import * as tls from "node:tls";
 import * as mlstls from "../lib/index.js";
 import {
@@ -224,5 +225,62 @@ describe("socket: closing", () => {
     await delay(100);
     expect(got.length).to.equal(before);
     expect(client.bytesRead).to.equal(got.reduce((a, b) => a + b.length, 0));
+  });
+});
+
+/** A plaintext close_notify alert record (RFC 8446 §5.1, §6): what a peer without keys can send. */
+const PLAIN_CLOSE_NOTIFY = Buffer.from([21, 3, 3, 0, 2, 1, 0]);
+
+describe("socket: a close before the handshake completes is a failed handshake", () => {
+  useFastMls();
+  const cleanup = new Cleanup();
+
+  it("server: a plaintext close_notify with the TCP connection held open is ECONNRESET, and the socket is destroyed at once", async () => {
+    const server = cleanup.server(mlstls.createServer({ ...SERVED, handshakeTimeout: 60_000 }));
+    const port = await listen(server);
+    const tlsErr = waitFor<[Error & { code?: string }, mlstls.MlsTlsSocket]>(server, "tlsClientError");
+    const raw = cleanup.stream(netConnect(port, "127.0.0.1"));
+    raw.on("error", () => {});
+    await once(raw, "connect");
+    raw.write(PLAIN_CLOSE_NOTIFY); // and no FIN: the attacker keeps its end open
+    const [err] = await tlsErr;
+    expect(err.code).to.equal("ECONNRESET");
+    // The server hung up on us long before its 60 s handshake timeout.
+    await waitFor(raw, "close", 5_000);
+  });
+
+  it("server: node:tls, run alongside, also reports it as a tlsClientError", async () => {
+    const creds = selfSignedCert(cleanup.tmpdir());
+    const server = cleanup.server(tls.createServer({ ...creds, handshakeTimeout: 60_000 }));
+    const port = await listen(server);
+    const tlsErr = waitFor<[Error & { code?: string }]>(server, "tlsClientError");
+    const raw = cleanup.stream(netConnect(port, "127.0.0.1"));
+    raw.on("error", () => {});
+    await once(raw, "connect");
+    raw.write(PLAIN_CLOSE_NOTIFY);
+    // node names it after OpenSSL's view (ERR_SSL_UNEXPECTED_MESSAGE) and leaves the socket open until
+    // handshakeTimeout; mlstls reports ECONNRESET and closes at once (PROTOCOL.md, "Closing").
+    const [err] = await tlsErr;
+    expect(err.code).to.equal("ERR_SSL_UNEXPECTED_MESSAGE");
+  });
+
+  it("client: a server that answers the ClientHello with close_notify and FIN gives 'error' ECONNRESET, then 'close'", async () => {
+    const server = cleanup.server(
+      netCreateServer((s) => {
+        s.on("error", () => {});
+        s.once("data", () => s.end(PLAIN_CLOSE_NOTIFY));
+      }),
+    );
+    const port = await listen(server);
+    const client = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ...TRUSTED }));
+    const events: string[] = [];
+    client.on("end", () => events.push("end"));
+    const closed = waitFor<[boolean]>(client, "close", 5_000);
+    const [err] = await waitFor<[Error & { code?: string; host?: string; port?: number }]>(client, "error", 5_000);
+    expect(err.code).to.equal("ECONNRESET");
+    expect(err.message).to.equal("Client network socket disconnected before secure TLS connection was established");
+    expect(err.port).to.equal(port);
+    expect(await closed).to.deep.equal([true]);
+    expect(events).to.deep.equal([]);
   });
 });
