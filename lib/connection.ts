@@ -433,6 +433,11 @@ export abstract class Connection {
       for (const w of done) w.resolve();
     }
     this.cb.event({ type: "connectionUpdate", epoch, initiatedBy });
+    this.issueQueuedUpdates();
+  }
+
+  /** Back in the default state: connectionUpdate() calls that had to wait go out. */
+  protected issueQueuedUpdates(): void {
     if (this.queuedUpdates.length > 0) this.enqueue(() => this.maybeIssueUpdate());
   }
 

@@ -9,8 +9,8 @@
 //   wait_peer_epoch_key_update (3) ──EpochKeyUpdate(epoch)──▶ default (1)   (switch receive key)
 //
 // Resumption (draft §4.5):
-//   start ──Resumption──▶ wait_resumption_accept ──ResumptionAccept / EpochKeyUpdate(confirm)──▶ wait_confirmation (2)
-//   wait_confirmation (2) ──EpochKeyUpdate(epoch)──▶ default (1), established
+//   start ──Resumption──▶ wait_resumption_accept ──ResumptionAccept / EpochKeyUpdate(confirm)──▶ wait_confirmation (2), established
+//   wait_confirmation (2) ──EpochKeyUpdate(epoch), sent by the responder once it stored the session──▶ default (1)
 
 import { Connection, type ConnectionCallbacks, type ConnectionOptions, type Role } from "./connection.js";
 import type { HandshakeMessage } from "./messages.js";
@@ -166,10 +166,14 @@ export class Initiator extends Connection {
     await this.deriveExporterSecret(session);
     this.installRecv(server);
     this.installSend(client);
-    // Key confirmation for the resumed connection, as after a full handshake (decision 6).
+    // Key confirmation for the resumed connection, as after a full handshake (decision 6). As there, we may send
+    // data right behind it; the responder's EpochKeyUpdate, sent once it checked this and stored the session,
+    // moves us to state 1.
     this.sendHandshake({ type: "epoch_key_update", epoch: session.epoch });
     this.resuming = true;
+    this.resumed = true;
     this._state = "wait_confirmation";
+    this.markEstablished();
   }
 
   protected async issueUpdate(): Promise<void> {
@@ -202,12 +206,13 @@ export class Initiator extends Connection {
     }
     this.ownCommit = undefined;
     if (this.resuming) {
-      // The receive key was installed with the ResumptionAccept; this proves the responder is in our epoch.
+      // The responder sends this only after our key confirmation, once it stored the session: until now the saved
+      // session was the one written before the Resumption (state 2, the same commit), which it repairs either way.
       this.resuming = false;
-      this.resumed = true;
       this._state = "default";
       await this.save(1);
-      this.markEstablished();
+      // connectionUpdate() calls made while we waited go out now.
+      this.issueQueuedUpdates();
       return;
     }
     const secret = this.pendingRecvSecret!;

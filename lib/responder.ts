@@ -8,7 +8,7 @@
 //   default (1) ──ConnectionUpdate from initiator / apply, send EpochKeyUpdate──▶ default (1)
 //
 // Resumption (draft §4.5; the +0/+1/+2 repair is in resumption.ts):
-//   wait_client_hello ──Resumption / ResumptionAccept, EpochKeyUpdate──▶ wait_key_confirmation ──EpochKeyUpdate──▶ default (1)
+//   wait_client_hello ──Resumption / ResumptionAccept──▶ wait_key_confirmation ──EpochKeyUpdate / store, EpochKeyUpdate──▶ default (1)
 
 import { Connection, type ConnectionCallbacks, type ConnectionOptions, type Role } from "./connection.js";
 import type { HandshakeMessage } from "./messages.js";
@@ -123,6 +123,9 @@ export class Responder extends Connection {
         if (msg.epoch !== this.session!.epoch) {
           throw this.error("ERR_MLSTLS_WRONG_EPOCH", `key confirmation for epoch ${msg.epoch}, expected ${this.session!.epoch}`);
         }
+        // Only a peer that proved its keys gets a session stored, or takes over a live one (PROTOCOL.md, "Sessions").
+        await this.save();
+        if (this.resumed) this.sendHandshake({ type: "epoch_key_update", epoch: msg.epoch });
         this._state = "default";
         this.markEstablished();
         return;
@@ -164,7 +167,6 @@ export class Responder extends Connection {
     this.serverRandom = this.random(RANDOM_LEN);
     const { client, server } = await this.epochSecrets(session);
     await this.deriveExporterSecret(session);
-    await this.save();
     this.sendHandshake({ type: "server_hello", random: this.serverRandom, welcome });
     this.installSend(server);
     this.installRecv(client);
@@ -210,16 +212,18 @@ export class Responder extends Connection {
     const session = repaired.session;
     const { client, server } = await this.epochSecrets(session);
     await this.deriveExporterSecret(session);
-    await this.save();
     this.sendHandshake({ type: "resumption_accept", random: this.serverRandom });
     this.installSend(server);
     this.installRecv(client);
-    // Tells the initiator we are in its epoch (draft §4.5); its own EpochKeyUpdate is the key confirmation.
-    this.sendHandshake({ type: "epoch_key_update", epoch: session.epoch });
+    // Our EpochKeyUpdate (draft §4.5) waits for the initiator's key confirmation: it tells the initiator that the
+    // session is stored at this epoch, so that it may save it as settled.
     this._state = "wait_key_confirmation";
   }
 
-  /** Persists the session before the message that depends on it is sent (decision 10). */
+  /**
+   * Persists the session: at key confirmation (nothing is stored for an unproven peer), and after that before
+   * the message that depends on it is sent (write-ahead).
+   */
   private async save(): Promise<void> {
     const store = this.ropts.sessions;
     if (store === undefined) return;

@@ -1,44 +1,39 @@
-// The server side of sessions (decision 10): the engines' persistence on top of a pluggable SessionStore, and the
-// rule that a session serves one live connection at a time.
+// The server side of sessions (PROTOCOL.md, "Sessions"): the engines' persistence on top of a pluggable
+// SessionStore, and the rule that a session serves one live connection at a time.
 //
-// Policy: a Resumption that the server ACCEPTS replaces the session's live connection; one it refuses leaves the
-// live connection alone.
+// Nothing is stored or changed for a peer that has not proven its keys. The engines save a new session, and a
+// resumed one, only at key confirmation; until then a resuming connection has only read the store. So a replayed,
+// altered or stalled ClientHello or Resumption stores nothing and ends no live connection.
+//
+// Policy: a Resumption that reaches key confirmation replaces the session's live connection.
 // - Why replace rather than refuse: the client only resumes when it believes the old connection is dead (it may be
-//   half-open: the server has not noticed yet), and only the client can make a valid Resumption. Refusing would
-//   lock the client out until the server noticed the dead connection.
-// - Why only once accepted: a replayed, stale, forged or too-far-ahead Resumption (or a second connection forked
-//   from the same saved session) must not be able to end a working connection.
-// - How: while a Resumption is being decided, the live connection's saves wait, so the resuming connection reads
-//   a session nobody is changing. The decision is the resuming connection's first save (the engine saves only once
-//   it has accepted the commit) or its end (refused). On acceptance the old connection is closed with
-//   ERR_MLSTLS_SESSION_REPLACED and its last MLS work finishes before the new connection's write, so its writes can
-//   never overwrite the new connection's; its waiting saves fail, so it sends nothing that depends on them.
-// Resumptions of one session are decided one at a time.
+//   half-open: the server has not noticed yet), and only the client can confirm the keys of a Resumption.
+// - How, race-free: every store write of a session runs in one chain. The takeover step checks that the stored
+//   session is still the one the resumption was computed from (compare-and-set on its SHA-256), makes the new
+//   connection the live one, writes, and then closes the old connection with ERR_MLSTLS_SESSION_REPLACED. A save of
+//   the old connection that runs after the takeover fails, so it sends nothing that depends on it. If the old
+//   connection changed the session first, the takeover is refused as stale and the client falls back.
 
+import { createHash } from "node:crypto";
 import { MlsTlsError } from "./errors.js";
 import type { SessionPersistence } from "./responder.js";
 import type { SessionStore } from "./session-store.js";
 
 /** What the registry needs of a live connection. */
 export interface LiveConnection {
-  /** Stops the connection, then resolves once it will touch the session no more. */
+  /** Stops the connection: its session moved to a newer connection. */
   replace(): Promise<void>;
 }
 
 interface Entry {
   /** The connection the session belongs to. */
   live: LiveConnection | undefined;
-  /** A resuming connection that has read the session and is not yet accepted or refused. */
-  claimant: LiveConnection | undefined;
-  /** Settles once the claimant is accepted or gone. */
-  decided: Promise<void>;
-  decide: () => void;
   /** The session's store writes, in order; readers wait for them. */
   writing: Promise<void>;
 }
 
-function settled(): Promise<void> {
-  return Promise.resolve();
+function digest(blob: Uint8Array | undefined): string {
+  return blob === undefined ? "" : createHash("sha256").update(blob).digest("hex");
 }
 
 export class SessionRegistry {
@@ -56,61 +51,50 @@ export class SessionRegistry {
     return n;
   }
 
+  /** Number of sessions the registry tracks (live, or with writes still in flight): for tests of what a peer can make us hold. */
+  get trackedCount(): number {
+    return this.sessions.size;
+  }
+
   /**
-   * The engine-facing persistence for one connection: it owns the session it creates (first save after a full
-   * handshake), or the one it resumes once accepted. release() when the connection is done with the session.
+   * The engine-facing persistence for one connection: its first save either creates a session (full handshake)
+   * or takes over the one it loaded (resumption); both happen only at key confirmation. release() when the
+   * connection is done with the session.
    */
   persistenceFor(conn: LiveConnection): SessionPersistence & { release(): void } {
     let bound: { key: string; entry: Entry } | undefined;
+    /** What a resuming connection read: the takeover is a compare-and-set against it. */
+    let loaded: { key: string; digest: string } | undefined;
     return {
       load: async (groupId) => {
         const key = Buffer.from(groupId).toString("hex");
-        let e = this.entry(key);
-        while (e.claimant !== undefined) {
-          await e.decided;
-          e = this.entry(key);
-        }
-        e.claimant = conn;
-        e.decided = new Promise<void>((resolve) => (e.decide = resolve));
-        bound = { key, entry: e };
-        await e.writing;
-        return this.store.get(key);
+        // Reads create no entry: an unconfirmed peer leaves nothing behind.
+        await this.sessions.get(key)?.writing;
+        const blob = await this.store.get(key);
+        loaded = { key, digest: digest(blob) };
+        return blob;
       },
       save: async (groupId, session) => {
         const key = Buffer.from(groupId).toString("hex");
         if (bound === undefined) {
-          const fresh = this.entry(key);
-          if (fresh.live !== undefined || fresh.claimant !== undefined) {
-            throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a new session's group id is already in use");
+          const e = this.entry(key);
+          bound = { key, entry: e };
+          if (loaded === undefined) {
+            if (e.live !== undefined) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a new session's group id is already in use");
+            e.live = conn;
+            return this.write(e, key, session);
           }
-          fresh.live = conn;
-          bound = { key, entry: fresh };
+          if (loaded.key !== key) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a resumed connection saved another session");
+          return this.takeOver(e, key, loaded.digest, conn, session);
         }
-        const e = bound.entry;
-        if (e.claimant === conn) {
-          const old = e.live;
-          e.live = conn;
-          e.claimant = undefined;
-          // Wakes the old connection's waiting saves, which now fail: replace() below can then see it go idle.
-          e.decide();
-          return this.write(e, key, session, old === undefined || old === conn ? undefined : () => old.replace());
-        }
-        while (e.claimant !== undefined && e.live === conn) await e.decided;
-        if (e.live !== conn) {
-          throw new MlsTlsError("ERR_MLSTLS_SESSION_REPLACED", "a resumption of this connection's session replaced it");
-        }
-        return this.write(e, key, session);
+        return this.write(bound.entry, key, session, conn);
       },
       release: () => {
         if (bound === undefined) return;
         const { key, entry: e } = bound;
-        if (e.claimant === conn) {
-          e.claimant = undefined;
-          e.decide();
-        }
         if (e.live === conn) e.live = undefined;
         void e.writing.then(() => {
-          if (this.sessions.get(key) === e && e.live === undefined && e.claimant === undefined) this.sessions.delete(key);
+          if (this.sessions.get(key) === e && e.live === undefined) this.sessions.delete(key);
         });
       },
     };
@@ -119,18 +103,40 @@ export class SessionRegistry {
   private entry(key: string): Entry {
     let e = this.sessions.get(key);
     if (e === undefined) {
-      e = { live: undefined, claimant: undefined, decided: settled(), decide: () => undefined, writing: settled() };
+      e = { live: undefined, writing: Promise.resolve() };
       this.sessions.set(key, e);
     }
     return e;
   }
 
-  /** Chains a store write after the session's earlier ones (and after `before`, e.g. replacing the old connection). */
-  private write(e: Entry, key: string, session: Uint8Array, before?: () => Promise<void>): Promise<void> {
-    const done = e.writing.then(async () => {
-      if (before !== undefined) await before();
+  /** Chains a store write after the session's earlier ones; `owner`, if given, must still be the live connection. */
+  private write(e: Entry, key: string, session: Uint8Array, owner?: LiveConnection): Promise<void> {
+    return this.chain(e, async () => {
+      if (owner !== undefined && e.live !== owner) {
+        throw new MlsTlsError("ERR_MLSTLS_SESSION_REPLACED", "a resumption of this connection's session replaced it");
+      }
       await this.store.set(key, session);
     });
+  }
+
+  /** A confirmed resumption: compare-and-set against what it loaded, become live, write, then end the old connection. */
+  private takeOver(e: Entry, key: string, expected: string, conn: LiveConnection, session: Uint8Array): Promise<void> {
+    return this.chain(e, async () => {
+      const current = await this.store.get(key);
+      const unchanged = current !== undefined && digest(current) === expected;
+      current?.fill(0);
+      if (!unchanged) {
+        throw new MlsTlsError("ERR_MLSTLS_STALE_SESSION", "the session changed on the server while this resumption was confirmed");
+      }
+      const old = e.live;
+      e.live = conn;
+      await this.store.set(key, session);
+      if (old !== undefined && old !== conn) void old.replace();
+    });
+  }
+
+  private chain(e: Entry, step: () => Promise<void>): Promise<void> {
+    const done = e.writing.then(step);
     e.writing = done.catch(() => undefined);
     return done;
   }

@@ -245,6 +245,7 @@ describe("resumption on the socket: node:tls's session API", () => {
   it("cannot fall back over a caller's stream: the refusal is the error", async () => {
     const { srv, client } = await start();
     const a = await client.connectSecure(srv.port);
+    await srv.socketAt(0); // the server stores the session at key confirmation
     a.socket.destroy();
     const session = client.session!;
     await srv.server.sessionStore.delete(srv.sessionIds()[0]!);

@@ -167,6 +167,43 @@ describe("resumption", () => {
     await resumeAndCheck(w, "after interrupted resumptions");
   });
 
+  it("a resumed client keeps its pre-Resumption session until the server's EpochKeyUpdate says it stored its side", async () => {
+    const w = new World();
+    const p = w.pair({ manual: false });
+    await p.handshake();
+    p.client.conn.destroy();
+    p.server.conn.destroy();
+    const r = w.pair({ resume: true });
+    r.initiator.start();
+    await r.initiator.whenIdle();
+    r.deliver("c2s"); // Resumption
+    await r.responder.whenIdle();
+    r.deliver("s2c"); // ResumptionAccept: the client confirms keys and may send data
+    await r.initiator.whenIdle();
+    expect(r.initiator.established).to.equal(true);
+    expect(decodeClientSession(w.clientSession!).draftState).to.equal(2);
+    expect(w.store.map.size).to.equal(1);
+    const stored = [...w.store.map.values()][0]!;
+    // An update asked for now must wait for state 1, then go out by itself.
+    const update = r.client.conn.connectionUpdate();
+    r.deliver("c2s"); // key confirmation: the server stores the session and answers with its EpochKeyUpdate
+    await r.responder.whenIdle();
+    expect(r.responder.established).to.equal(true);
+    expect([...w.store.map.values()][0]).to.not.deep.equal(stored);
+    r.deliver("s2c");
+    await r.initiator.whenIdle();
+    expect(r.initiator.state).to.not.equal("default"); // its queued update went out: wait_confirmation
+    for (let i = 0; i < 4; i++) {
+      r.deliver("c2s");
+      r.deliver("s2c");
+      await r.initiator.whenIdle();
+      await r.responder.whenIdle();
+    }
+    await update;
+    expect(decodeClientSession(w.clientSession!).draftState).to.equal(1);
+    expect(r.initiator.epoch).to.equal(r.responder.epoch);
+  });
+
   it("a resumed server still knows the session's server_name", async () => {
     const store = new MemoryStore();
     let saved: Uint8Array | undefined;
