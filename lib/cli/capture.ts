@@ -463,12 +463,27 @@ function assemble(segs: TcpSegment[]): TcpStream {
     for (const s of withData) if (rel(s.seq, base) < 0) base = s.seq;
   } else base = first.seq;
 
+  // Out of order: a segment that brings new bytes but starts below the highest byte already seen. A segment whose
+  // bytes all arrived before is a retransmission, counted below, not here.
   let outOfOrder = 0;
-  let maxSeen = -Infinity;
+  let maxEnd = -Infinity;
+  const seen: Array<[number, number]> = []; // merged [start, end) intervals, in arrival order
   for (const s of withData) {
     const o = rel(s.seq, base);
-    if (o < maxSeen) outOfOrder++;
-    maxSeen = Math.max(maxSeen, o);
+    const e = o + s.payload.length;
+    const covered = seen.some(([a, b]) => a <= o && e <= b);
+    if (!covered && o < maxEnd) outOfOrder++;
+    maxEnd = Math.max(maxEnd, e);
+    if (!covered) {
+      seen.push([o, e]);
+      seen.sort((x, y) => x[0] - y[0]);
+      for (let k = 0; k + 1 < seen.length; ) {
+        if (seen[k + 1]![0] <= seen[k]![1]) {
+          seen[k]![1] = Math.max(seen[k]![1], seen[k + 1]![1]);
+          seen.splice(k + 1, 1);
+        } else k++;
+      }
+    }
   }
   const ordered = withData
     .map((s, i) => ({ s, i, off: rel(s.seq, base) }))
