@@ -219,14 +219,16 @@ describe("cli: mlstls decode", function () {
   });
 
   it("decodes a live tcpdump capture on lo (skipped when tcpdump is absent or may not capture)", async function () {
-    const which = spawnSync("sh", ["-c", "command -v tcpdump"], { encoding: "utf8" });
+    // MLSTLS_TCPDUMP names another binary (or a missing one, to check the skip path).
+    const tcpdump = process.env.MLSTLS_TCPDUMP ?? "tcpdump";
+    const which = spawnSync("sh", ["-c", 'command -v "$0"', tcpdump], { encoding: "utf8" });
     if (which.status !== 0) {
-      console.log("      (skipped: tcpdump is not installed; the synthetic pcap/pcapng tests above cover the decoder)");
+      console.log(`      (skipped: ${tcpdump} is not installed; the synthetic pcap/pcapng tests above cover the decoder)`);
       this.skip();
     }
     const cap = join(dir, "lo.pcap");
     await withServer(async (port, sockets) => {
-      const td = spawn("tcpdump", ["-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w", cap, "tcp", "port", String(port)], { stdio: ["ignore", "ignore", "pipe"] });
+      const td = spawn(tcpdump, ["-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w", cap, "tcp", "port", String(port)], { stdio: ["ignore", "ignore", "pipe"] });
       let err = "";
       const started = await new Promise<boolean>((resolve) => {
         td.stderr.on("data", (d: Buffer) => {
