@@ -14,8 +14,10 @@ describe("cli: mlstls", function () {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "mlstls-cli-"));
   });
-  afterEach(killAll);
-  after(() => dir && rmSync(dir, { recursive: true, force: true }));
+  after(async () => {
+    await killAll();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 
   describe("keygen and fingerprint", () => {
     it("round-trips: keygen --out prints the fingerprint that fingerprint reads back from the private and public PEM", async () => {
@@ -31,8 +33,7 @@ describe("cli: mlstls", function () {
       expect(id.suite).to.equal(2);
       expect(id.name).to.equal("alice");
       expect(parsePublicIdentity(readFileSync(pub, "utf8")).fingerprint).to.equal(fp);
-      for (const f of [key, pub]) {
-        const r = run(["fingerprint", f]);
+      for (const r of [key, pub].map((f) => run(["fingerprint", f]))) {
         expect(await r.exit).to.equal(0);
         expect(r.stdout()).to.equal(`${fp}\n`);
       }
@@ -47,23 +48,21 @@ describe("cli: mlstls", function () {
 
     it("fingerprints an X.509 certificate chain as pinning does, and fails with a code on other files", async () => {
       const cert = new URL("../../../test/fixtures/certs/ed25519-chain.pem", import.meta.url);
-      const r = run(["fingerprint", cert.pathname]);
-      expect(await r.exit, r.stderr()).to.equal(0);
-      expect(r.stdout()).to.match(/^SHA256:[A-Za-z0-9+/]{43}\n$/);
-      expect(r.stderr()).to.include("certificate SHA-256 ");
-
       const junk = join(dir, "junk.txt");
       writeFileSync(junk, "hello");
-      const bad = run(["fingerprint", junk]);
-      expect(await bad.exit).to.equal(1);
-      expect(bad.stderr()).to.match(/^mlstls: error ERR_MLSTLS_INVALID_IDENTITY_PEM: /);
-      const missing = run(["fingerprint", join(dir, "nope.pem")]);
-      expect(await missing.exit).to.equal(1);
-      expect(missing.stderr()).to.match(/^mlstls: error ENOENT: /);
+      const [r, bad, missing] = [cert.pathname, junk, join(dir, "nope.pem")].map((f) => run(["fingerprint", f]));
+      expect(await r!.exit, r!.stderr()).to.equal(0);
+      expect(r!.stdout()).to.match(/^SHA256:[A-Za-z0-9+/]{43}\n$/);
+      expect(r!.stderr()).to.include("certificate SHA-256 ");
+      expect(await bad!.exit).to.equal(1);
+      expect(bad!.stderr()).to.match(/^mlstls: error ERR_MLSTLS_INVALID_IDENTITY_PEM: /);
+      expect(await missing!.exit).to.equal(1);
+      expect(missing!.stderr()).to.match(/^mlstls: error ENOENT: /);
     });
   });
 
   describe("s_server and s_client", () => {
+    afterEach(killAll);
     async function startServer(extra: string[] = []): Promise<{ port: number; fp: string; server: ReturnType<typeof run> }> {
       const key = join(dir, "server.pem");
       const k = run(["keygen", "--name", "cli-test server", "--out", key]);
@@ -147,18 +146,26 @@ describe("cli: mlstls", function () {
       [["fingerprint"], /^mlstls: usage error: missing FILE$/m],
       [["decode", "a.pcap", "--port", "x"], /^mlstls: usage error: --port takes 0\.\.65535/m],
     ];
-    for (const [args, re] of cases) {
+    // Started together (each is a node start-up), checked one by one.
+    let runs: ReturnType<typeof run>[];
+    let helps: ReturnType<typeof run>[];
+    const helpCommands = ["s_client", "s_server", "keygen", "fingerprint", "decode", "bench"];
+    before(() => {
+      runs = cases.map(([args]) => run(args));
+      helps = helpCommands.map((cmd) => run([cmd, "--help"]));
+    });
+    cases.forEach(([args, re], i) => {
       it(`mlstls ${args.join(" ") || "(no arguments)"}`, async () => {
-        const r = run(args);
+        const r = runs[i]!;
         expect(await r.exit).to.equal(2);
         expect(r.stderr()).to.match(re);
         expect(r.stdout()).to.equal("");
       });
-    }
+    });
 
     it("--help for every command goes to stdout with exit 0", async () => {
-      for (const cmd of ["s_client", "s_server", "keygen", "fingerprint", "decode", "bench"]) {
-        const r = run([cmd, "--help"]);
+      for (const [i, cmd] of helpCommands.entries()) {
+        const r = helps[i]!;
         expect(await r.exit).to.equal(0);
         expect(r.stdout()).to.match(new RegExp(`^Usage: mlstls ${cmd}`));
       }
