@@ -80,6 +80,8 @@ describe("cli: mlstls", function () {
       client.child.stdin!.write("hello over mls\n");
       await client.waitFor(/--- connectionUpdate: epoch 2, started by local \(this side\) ---/);
       await client.waitFor(/--- keyUpdate: send key updated, update requested from the other side, started by local/);
+      // The answer must arrive before we close: a peer that reads close_notify with the request owes no answer.
+      await client.waitFor(/--- keyUpdate: receive key updated, started by local \(the peer answered our request\) ---/);
       client.child.stdin!.end("second line\n");
       expect(await client.exit, client.stderr()).to.equal(0);
       expect(client.stdout()).to.equal("hello over mls\nsecond line\n");
