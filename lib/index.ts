@@ -1,13 +1,13 @@
 // mlstls: node:tls's API with MLS as the handshake. `import * as mlstls from "mlstls"` in place of node:tls.
 
 import { checkServerIdentity as nodeCheckServerIdentity, rootCertificates as nodeRootCertificates } from "node:tls";
-import { DEFAULT_SUITES as DEFAULT_SUITE_IDS, SUITES } from "./cipher-suites.js";
+import { DEFAULT_SUITES as DEFAULT_SUITE_IDS, SUITES } from "./suites.js";
 import { ERROR_ALERTS, type OtherErrorCode } from "./errors.js";
-import type { ConfigErrorCode } from "./identity.js";
-import { X509_ERROR_CODES } from "./verify.js";
+import type { ConfigErrorCode } from "./auth/identity.js";
+import { X509_ERROR_CODES } from "./auth/verify.js";
 
-export { connect, type ConnectOptions } from "./connect.js";
-export { Server, createServer, type ServerOptions, type SecureConnectionListener } from "./server.js";
+export { connect, type ConnectOptions } from "./node/connect.js";
+export { Server, createServer, type ServerOptions, type SecureConnectionListener } from "./node/server.js";
 export {
   MlsTlsSocket,
   MlsTlsSocket as TLSSocket,
@@ -22,7 +22,7 @@ export {
   type MlsTlsCommonOptions,
   type MlsTlsSocketOptions,
   type UpdatePolicy,
-} from "./socket.js";
+} from "./node/socket.js";
 export { MlsTlsError, isMlsTlsError, ERROR_ALERTS, type MlsTlsErrorCode } from "./errors.js";
 export {
   DEFAULT_MAX_SESSIONS,
@@ -34,9 +34,9 @@ export {
   type FileSessionStoreOptions,
   type MemorySessionStoreOptions,
   type SessionStore,
-} from "./session-store.js";
-export type { CredentialInfo, CredentialValidator, LocalIdentity, PeerCredential } from "./mls-session.js";
-export type { IdentitySource } from "./connection.js";
+} from "./sessions/store.js";
+export type { CredentialInfo, CredentialValidator, LocalIdentity, PeerCredential } from "./mls/session.js";
+export type { IdentitySource } from "./protocol/connection.js";
 export {
   SecureContext,
   createSecureContext,
@@ -46,7 +46,7 @@ export {
   type KeyOption,
   type SNICallback,
   type SecureContextOptions,
-} from "./secure-context.js";
+} from "./auth/secure-context.js";
 export {
   Identity,
   MlsTlsConfigError,
@@ -57,7 +57,7 @@ export {
   type CreateIdentityOptions,
   type PemIdentityOptions,
   type PublicIdentity,
-} from "./identity.js";
+} from "./auth/identity.js";
 export {
   TrustStore,
   verificationErrorOf,
@@ -68,7 +68,7 @@ export {
   type VerificationError,
   type VerifyErrorCode,
   type VerifyPeerCallback,
-} from "./verify.js";
+} from "./auth/verify.js";
 
 /** The MLS ciphersuites this build runs, by name. */
 export const SUITE_NAMES: readonly string[] = Object.freeze(SUITES.filter((s) => s.mlsSupported).map((s) => s.name));

@@ -11,11 +11,11 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { performance } from "node:perf_hooks";
 import * as mlstls from "../../lib/index.js";
-import { Initiator } from "../../lib/initiator.js";
-import { Responder } from "../../lib/responder.js";
-import type { Connection } from "../../lib/connection.js";
-import { RecordProtection } from "../../lib/record-layer.js";
-import { suiteById } from "../../lib/cipher-suites.js";
+import { Initiator } from "../../lib/protocol/initiator.js";
+import { Responder } from "../../lib/protocol/responder.js";
+import type { Connection } from "../../lib/protocol/connection.js";
+import { RecordProtection } from "../../lib/protocol/records/record-layer.js";
+import { suiteById } from "../../lib/suites.js";
 
 const MB = Number(process.env.MLSTLS_BENCH_MB ?? 128);
 const HANDSHAKES = Number(process.env.MLSTLS_BENCH_HANDSHAKES ?? 100);

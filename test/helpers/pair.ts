@@ -1,9 +1,9 @@
 // An in-memory network between an Initiator and a Responder, with hooks for a misbehaving network or peer:
 // every record can be observed, flipped, dropped, held back or replaced before it is delivered.
 
-import { Initiator, type InitiatorOptions } from "../../lib/initiator.js";
-import { Responder, type ResponderOptions } from "../../lib/responder.js";
-import type { Connection, ConnectionEvent } from "../../lib/connection.js";
+import { Initiator, type InitiatorOptions } from "../../lib/protocol/initiator.js";
+import { Responder, type ResponderOptions } from "../../lib/protocol/responder.js";
+import type { Connection, ConnectionEvent } from "../../lib/protocol/connection.js";
 import type { MlsTlsError } from "../../lib/errors.js";
 
 export type Direction = "c2s" | "s2c";

@@ -4,9 +4,9 @@
 
 import type { Socket } from "node:net";
 import * as mlstls from "../../lib/index.js";
-import type { SessionStore } from "../../lib/session-store.js";
+import type { SessionStore } from "../../lib/sessions/store.js";
 import { CutProxy } from "./cut-proxy.js";
-import { SERVED, TRUSTED, closeServer, listen, until } from "../socket-helpers.js";
+import { SERVED, TRUSTED, closeServer, listen, until } from "./sockets.js";
 
 export const QUIET = { autoKeyUpdate: false, autoConnectionUpdate: false } as const;
 

@@ -1,6 +1,6 @@
 // Child process for the crash test: rewrites one session forever with large, self-checking values
 // (every byte of value n is n mod 251), until it is killed with SIGKILL.
-import { FileSessionStore } from "../../lib/session-store.js";
+import { FileSessionStore } from "../../lib/sessions/store.js";
 
 const dir = process.argv[2]!;
 const store = new FileSessionStore(dir);

@@ -6,7 +6,7 @@
 import { expect } from "chai";
 import * as net from "node:net";
 import { Duplex } from "node:stream";
-import { Cleanup, useFastMls } from "../socket-helpers.js";
+import { Cleanup, useFastMls } from "../helpers/sockets.js";
 import { IMPLS, agent, listenLocal, next, nodeFixture, readAll, type AnySocket } from "./helpers.js";
 
 /** Two Duplex streams wired back to back: what one writes, the other reads. */

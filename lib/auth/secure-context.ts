@@ -1,0 +1,541 @@
+// The authentication half of node:tls's options, resolved once per configuration so that every mistake throws at
+// createServer() / connect() / createSecureContext() time, never at the first handshake:
+// - who we are: identities from `key` + `cert` (X.509) or `identity` (pinned keys), at most one per signature
+//   scheme, and from them the MLS suites we can serve (the client offers one of those, the server accepts only
+//   those);
+// - whom we trust: `ca`, rejectUnauthorized and the pinning options, as one PeerValidator per connection
+//   (lib/verify.ts), so each connection has its own verdict and its own identity-continuity record;
+// - on servers, which identity answers which server_name: SNICallback, else the addContext() entries.
+
+import { KeyObject, X509Certificate, createPrivateKey } from "node:crypto";
+import { parseSuiteList } from "../suites.js";
+import type { IdentitySource } from "../protocol/connection.js";
+import { MlsTlsError } from "../errors.js";
+import {
+  Identity,
+  MlsTlsConfigError,
+  describeSuiteList,
+  identityForSuite,
+  identityFromPem,
+  mlsPublicKeyOf,
+  parsePemCertificates,
+  suitesForIdentity,
+} from "./identity.js";
+import { generateIdentity, type CredentialValidator, type LocalIdentity } from "../mls/session.js";
+import {
+  TrustStore,
+  validatorFromTlsOptions,
+  type CaInput,
+  type CheckServerIdentity,
+  type PeerValidator,
+  type VerifyPeerCallback,
+} from "./verify.js";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Option types
+
+/** A private key as node:tls's `key` accepts it (PEM, or {pem, passphrase}), or a KeyObject. */
+export type KeyInput = string | Buffer | KeyObject | { pem: string | Buffer; passphrase?: string };
+/** node:tls's `key`: one key or several (one per key type). */
+export type KeyOption = KeyInput | readonly KeyInput[];
+/** node:tls's `cert`: a PEM chain (leaf first), or several chains (one per key). */
+export type CertOption = string | Buffer | readonly (string | Buffer)[];
+/** A pinned-key identity: an Identity (mlstls.createIdentity()), its toPem() text, or any LocalIdentity. */
+export type IdentityOption = Identity | LocalIdentity | string | Buffer;
+
+/** What makes a SecureContext: our identity and the trust anchors, with node:tls's option names. */
+export interface SecureContextOptions {
+  key?: KeyOption;
+  cert?: CertOption;
+  /** For encrypted PEM keys. */
+  passphrase?: string;
+  /** Trust anchors for X.509 peers; default node's root certificates (tls.rootCertificates). */
+  ca?: CaInput;
+  /** A pinned-key identity instead of key + cert. */
+  identity?: IdentityOption;
+  /** Not supported: throws. Convert with `openssl pkcs12 -in file.pfx -nodes` and pass key + cert. */
+  pfx?: unknown;
+}
+
+/** Options both roles use to decide who they are and whom they trust. */
+export interface AuthOptions extends Omit<SecureContextOptions, "identity"> {
+  /**
+   * Our MLS identity: an Identity or its PEM (pinned keys), or a function choosing one per connection
+   * ({suite, serverName}). Default: `key` + `cert`, else an anonymous basic credential.
+   */
+  identity?: IdentityOption | IdentitySource;
+  /** From mlstls.createSecureContext(); when given, key, cert, passphrase, ca and identity are ignored (as node). */
+  secureContext?: SecureContext;
+  /** Refuse a peer that fails verification. Default true (clients: false if NODE_TLS_REJECT_UNAUTHORIZED=0). */
+  rejectUnauthorized?: boolean;
+  /**
+   * Pinned mode: the peer's identity fingerprint must be one of these ("SHA256:<base64>", colon hex, or an
+   * "MLSTLS PUBLIC IDENTITY" PEM). Replaces X.509 verification.
+   */
+  fingerprints?: readonly string[];
+  /** Pinned mode: decides on the peer (true/undefined accepts, false or an Error refuses). With fingerprints, both must accept. */
+  verifyPeer?: VerifyPeerCallback;
+  /** Let the peer's identity change in a later credential (ConnectionUpdate). Default false. */
+  allowIdentityRotation?: boolean;
+  /** node's allowPartialTrustChain: certificates in `ca` are anchors even if not self-signed. */
+  allowPartialTrustChain?: boolean;
+  /** Low-level: one more check for every credential the peer presents, after mlstls's verification accepted it. */
+  validatePeer?: CredentialValidator;
+  ciphersuites?: string | number | readonly (string | number)[];
+}
+
+export interface ClientAuthOptions extends AuthOptions {
+  /** Default tls.checkServerIdentity; called with (servername || host || "localhost", certificate). */
+  checkServerIdentity?: CheckServerIdentity;
+  /** As the user gave it to connect(): the first choice of name for the hostname check. */
+  servername?: string;
+  host?: string;
+}
+
+/** node's SNICallback: answer with an mlstls SecureContext, options for one, or nothing (the default identity). */
+export type SNICallback = (
+  servername: string,
+  callback: (err: Error | null, context?: SecureContext | SecureContextOptions | null) => void,
+) => void;
+
+export interface ServerAuthOptions extends AuthOptions {
+  /** Verify client certificates (X.509 mode). Default false: clients are not verified, authorized stays false. */
+  requestCert?: boolean;
+  SNICallback?: SNICallback;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// SecureContext
+
+function present(v: unknown): boolean {
+  // node:tls treats every falsy key/cert/ca as absent.
+  return v !== undefined && v !== null && v !== false && v !== "";
+}
+
+function keyObjectOf(k: KeyInput, passphrase: string | undefined, where: string): KeyObject {
+  if (k instanceof KeyObject) return k;
+  // An empty passphrase rather than none: an encrypted key without one then fails with ERR_OSSL_BAD_DECRYPT, as in
+  // node:tls, instead of node:crypto's ERR_OSSL_CRYPTO_INTERRUPTED_OR_CANCELLED.
+  if (typeof k === "string" || Buffer.isBuffer(k)) return createPrivateKey({ key: k, format: "pem", passphrase: passphrase ?? "" });
+  if (k !== null && typeof k === "object" && (typeof k.pem === "string" || Buffer.isBuffer(k.pem))) {
+    return createPrivateKey({ key: k.pem, format: "pem", passphrase: k.passphrase ?? passphrase ?? "" });
+  }
+  throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", `${where} must be a PEM string, a Buffer, {pem, passphrase} or a KeyObject`);
+}
+
+function subjectOf(cert: X509Certificate): string {
+  return cert.subject.replace(/\n/g, ", ");
+}
+
+/** Identities from node's key/cert forms; several keys are paired with the chains whose leaf holds their key. */
+function identitiesFromPem(key: KeyOption, cert: CertOption, passphrase: string | undefined): LocalIdentity[] {
+  const keys = Array.isArray(key) ? (key as readonly KeyInput[]) : [key as KeyInput];
+  const chains = Array.isArray(cert) ? (cert as readonly (string | Buffer)[]) : [cert as string | Buffer];
+  for (const [i, c] of chains.entries()) {
+    if (typeof c !== "string" && !Buffer.isBuffer(c)) {
+      throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", `cert${chains.length > 1 ? `[${i}]` : ""} must be a PEM string or Buffer`);
+    }
+  }
+  if (keys.length === 1 && chains.length === 1) return [identityFromPem({ key: keyObjectOf(keys[0]!, passphrase, "key"), cert: chains[0]! })];
+  const leaves = chains.map((c, i) => {
+    const first = parsePemCertificates(c)[0];
+    if (first === undefined) throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", `cert[${i}] holds no PEM certificate`);
+    return first;
+  });
+  const used = new Set<number>();
+  const out: LocalIdentity[] = [];
+  for (const [i, k] of keys.entries()) {
+    const ko = keyObjectOf(k, passphrase, `key[${i}]`);
+    const j = leaves.findIndex((leaf, n) => !used.has(n) && ko.type === "private" && leaf.checkPrivateKey(ko));
+    if (j < 0) {
+      throw new MlsTlsConfigError(
+        "ERR_MLSTLS_KEY_CERT_MISMATCH",
+        `no entry of cert starts with the certificate of key[${i}] (${ko.asymmetricKeyType ?? "unknown"} key)`,
+      );
+    }
+    used.add(j);
+    out.push(identityFromPem({ key: ko, cert: chains[j]! }));
+  }
+  const stray = leaves.findIndex((_, n) => !used.has(n));
+  if (stray >= 0) {
+    throw new MlsTlsConfigError("ERR_MLSTLS_KEY_CERT_MISMATCH", `cert[${stray}] (subject ${subjectOf(leaves[stray]!)}) belongs to none of the keys`);
+  }
+  return out;
+}
+
+/** An X.509 identity whose certificate is not its key's would be refused by every peer: say so now. */
+function checkBinding(id: LocalIdentity): void {
+  if (id.credential.type !== "x509") return;
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(id.credential.certificates[0] ?? new Uint8Array());
+  } catch (e) {
+    throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "the identity's leaf certificate cannot be parsed", { cause: e });
+  }
+  const key = mlsPublicKeyOf(leaf);
+  if (key === undefined || !Buffer.from(key).equals(Buffer.from(id.signaturePublicKey))) {
+    throw new MlsTlsConfigError(
+      "ERR_MLSTLS_KEY_CERT_MISMATCH",
+      `the identity's certificate (subject ${subjectOf(leaf)}) holds a different public key than its signature key`,
+    );
+  }
+}
+
+function identityOption(v: unknown): LocalIdentity {
+  if (typeof v === "string" || Buffer.isBuffer(v)) return Identity.fromPem(v);
+  if (v !== null && typeof v === "object" && "signaturePrivateKey" in v && "credential" in v) {
+    const id = Identity.from(v as LocalIdentity);
+    checkBinding(id);
+    return id;
+  }
+  throw new MlsTlsConfigError(
+    "ERR_INVALID_ARG_TYPE",
+    "identity must be an Identity (mlstls.createIdentity()), the PEM of one, a LocalIdentity, or a function",
+  );
+}
+
+/**
+ * mlstls's SecureContext (mlstls.createSecureContext): our identities and trust anchors, parsed once. Use it for
+ * the `secureContext` option, server.addContext() and SNICallback answers. It cannot be used with node:tls.
+ */
+export class SecureContext {
+  /** node:tls code reads `secureContext.context`; here that is the context itself. */
+  readonly context: SecureContext;
+  /** Our identities, at most one per signature scheme; empty when anonymous. */
+  readonly identities: readonly LocalIdentity[];
+  /** `ca`, parsed; undefined means node's root certificates. */
+  readonly trust: TrustStore | undefined;
+
+  constructor(options: SecureContextOptions = {}) {
+    if (options === null || typeof options !== "object") throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", "options must be an object");
+    if (present(options.pfx)) {
+      throw new MlsTlsConfigError(
+        "ERR_INVALID_ARG_VALUE",
+        "pfx is not supported; convert it with `openssl pkcs12 -in file.pfx -nodes` and pass key and cert",
+      );
+    }
+    const hasPem = present(options.key) || present(options.cert);
+    if (present(options.identity) && hasPem) {
+      throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "identity and key/cert are alternatives; give one of them");
+    }
+    let ids: LocalIdentity[] = [];
+    if (present(options.identity)) ids = [identityOption(options.identity)];
+    else if (hasPem) {
+      if (!present(options.key)) throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "cert is set but key is not: the certificate needs its private key");
+      if (!present(options.cert)) {
+        throw new MlsTlsConfigError(
+          "ERR_INVALID_ARG_VALUE",
+          "key is set but cert is not: give its certificate chain, or use `identity` (mlstls.createIdentity) for a key without one",
+        );
+      }
+      ids = identitiesFromPem(options.key!, options.cert!, options.passphrase);
+    }
+    for (let i = 0; i < ids.length; i++) {
+      for (let j = 0; j < i; j++) {
+        if (suitesForIdentity(ids[i]!).some((s) => suitesForIdentity(ids[j]!).includes(s))) {
+          throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "two keys of the same type: give at most one key per type (Ed25519, P-256, P-384)");
+        }
+      }
+    }
+    this.identities = Object.freeze(ids);
+    this.trust = present(options.ca) ? TrustStore.from(options.ca!) : undefined;
+    this.context = this;
+  }
+
+  /** The MLS suites our identities can sign for; undefined when anonymous (any suite). */
+  get servableSuites(): number[] | undefined {
+    if (this.identities.length === 0) return undefined;
+    return this.identities.flatMap((id) => suitesForIdentity(id));
+  }
+
+  /** Our identity for `suite`, if one of our keys can sign for it. */
+  identityFor(suite: number): LocalIdentity | undefined {
+    const id = this.identities.find((x) => suitesForIdentity(x).includes(suite));
+    if (id === undefined) return undefined;
+    return id instanceof Identity ? id.forSuite(suite) : identityForSuite(id, suite);
+  }
+}
+
+/** Like tls.createSecureContext(): key, cert, passphrase, ca, plus mlstls's identity. Throws for bad options. */
+export function createSecureContext(options: SecureContextOptions = {}): SecureContext {
+  return new SecureContext(options);
+}
+
+/** A SecureContext from what node code may hand over: ours, one wrapped in {context}, or options for one. */
+export function toSecureContext(v: unknown, what: string): SecureContext {
+  if (v instanceof SecureContext) return v;
+  if (v !== null && typeof v === "object") {
+    const inner = (v as { context?: unknown }).context;
+    if (inner instanceof SecureContext) return inner;
+    if (inner !== undefined) {
+      throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", `${what}: a node:tls SecureContext cannot be used; make one with mlstls.createSecureContext()`);
+    }
+    return new SecureContext(v as SecureContextOptions);
+  }
+  throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", `${what} must be an mlstls SecureContext or options for one`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors that keep their own identity through the engine
+
+/** MlsTlsErrors wrapping an error of the user's (SNICallback) that the socket reports as is, as node does. */
+const passThrough = new WeakSet<MlsTlsError>();
+
+/**
+ * Wraps an error thrown by a user callback so that it fails the connection (with `code`'s alert) and the socket
+ * reports the user's error itself.
+ */
+export function wrapUserError(
+  e: unknown,
+  what: string,
+  code: "ERR_MLSTLS_HANDSHAKE_FAILURE" | "ERR_MLSTLS_INTERNAL" = "ERR_MLSTLS_HANDSHAKE_FAILURE",
+): MlsTlsError {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const wrapped = new MlsTlsError(code, `${what} failed: ${err.message}`, { cause: err });
+  passThrough.add(wrapped);
+  return wrapped;
+}
+
+/** The user's own error inside an engine error (SNICallback's), or undefined. */
+export function userErrorOf(err: unknown): Error | undefined {
+  return err instanceof MlsTlsError && passThrough.has(err) ? (err.cause as Error) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Per-configuration resolution
+
+/** What one connection gets: the suites to offer/accept, our identity, and its own validator. */
+export interface ConnectionAuth {
+  suites: number[];
+  identity: IdentitySource | undefined;
+  validator: PeerValidator;
+  validatePeer: CredentialValidator;
+}
+
+/** A resolved configuration; connection() is cheap and called once per connection. */
+export interface AuthConfig {
+  connection(): ConnectionAuth;
+}
+
+/** Marks the resolved configuration a Server or connect() hands to the sockets it makes. */
+export const kAuth: unique symbol = Symbol("mlstls.auth");
+
+let warnedRejectUnauthorized = false;
+
+/** node's getAllowUnauthorized(): NODE_TLS_REJECT_UNAUTHORIZED=0 turns client verification off, with a warning. */
+function clientRejectDefault(): boolean {
+  if (process.env.NODE_TLS_REJECT_UNAUTHORIZED !== "0") return true;
+  if (!warnedRejectUnauthorized) {
+    warnedRejectUnauthorized = true;
+    process.emitWarning(
+      "Setting the NODE_TLS_REJECT_UNAUTHORIZED environment variable to '0' makes TLS connections " +
+        "and HTTPS requests insecure by disabling certificate verification.",
+    );
+  }
+  return false;
+}
+
+function identityParts(o: AuthOptions): { ctx: SecureContext; fn: IdentitySource | undefined } {
+  if (o === null || typeof o !== "object") throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", "options must be an object");
+  if (typeof o.identity === "function") {
+    if (present(o.key) || present(o.cert)) {
+      throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "identity and key/cert are alternatives; give one of them");
+    }
+    const ctx = o.secureContext !== undefined ? toSecureContext(o.secureContext, "secureContext") : new SecureContext({ ca: o.ca, pfx: o.pfx });
+    return { ctx, fn: o.identity };
+  }
+  if (o.secureContext !== undefined && o.secureContext !== null) return { ctx: toSecureContext(o.secureContext, "secureContext"), fn: undefined };
+  return {
+    ctx: new SecureContext({ key: o.key, cert: o.cert, passphrase: o.passphrase, ca: o.ca, pfx: o.pfx, identity: o.identity as IdentityOption | undefined }),
+    fn: undefined,
+  };
+}
+
+/** The configured suites our identity can serve; an explicit list that leaves none is a configuration error. */
+function servableOf(configured: number[], explicit: boolean, servable: number[] | undefined, whose: string): number[] {
+  if (servable === undefined) return configured;
+  const out = configured.filter((s) => servable.includes(s));
+  if (out.length === 0 && explicit) {
+    throw new MlsTlsConfigError(
+      "ERR_MLSTLS_KEY_SUITE_MISMATCH",
+      `${whose} key can sign only for MLS suites ${describeSuiteList(servable)}, but ciphersuites allows ${describeSuiteList(configured)}`,
+    );
+  }
+  return out;
+}
+
+function composeValidator(validator: PeerValidator, user: CredentialValidator | undefined): CredentialValidator {
+  if (user === undefined) return validator.validate;
+  return async (peer) => (await validator.validate(peer)) && (await user(peer)) === true;
+}
+
+function checkFunction(v: unknown, name: string): void {
+  if (v !== undefined && typeof v !== "function") throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", `${name} must be a function`);
+}
+
+/** A client's configuration: one validator per connect() (its hostname is the connection's). */
+export function clientAuth(o: ClientAuthOptions): AuthConfig {
+  const configured = parseSuiteList(o.ciphersuites);
+  const { ctx, fn } = identityParts(o);
+  checkFunction(o.validatePeer, "validatePeer");
+  const suites = fn !== undefined ? configured : servableOf(configured, o.ciphersuites !== undefined, ctx.servableSuites, "the client's");
+  // The engine offers suites[0]; with an identity, it must be one our key signs for.
+  const identity: IdentitySource | undefined = fn ?? (ctx.identities.length > 0 ? ctx.identityFor(suites[0]!) : undefined);
+  const rejectUnauthorized = o.rejectUnauthorized ?? clientRejectDefault();
+  const make = (): PeerValidator =>
+    validatorFromTlsOptions("client", {
+      ca: ctx.trust,
+      rejectUnauthorized,
+      servername: o.servername,
+      host: o.host,
+      checkServerIdentity: o.checkServerIdentity,
+      allowPartialTrustChain: o.allowPartialTrustChain,
+      fingerprints: o.fingerprints,
+      verifyPeer: o.verifyPeer,
+      allowIdentityRotation: o.allowIdentityRotation,
+    });
+  // Built now so that bad trust options throw from connect(); the first connection uses it.
+  let first: PeerValidator | undefined = make();
+  return {
+    connection() {
+      const validator = first ?? make();
+      first = undefined;
+      return { suites, identity, validator, validatePeer: composeValidator(validator, o.validatePeer) };
+    },
+  };
+}
+
+/** A server_name pattern from addContext(), as node builds it. */
+export interface SniEntry {
+  pattern: RegExp;
+  context: SecureContext;
+}
+
+/** Anonymous server identities: one per suite per process, as the engine's own default. */
+const anonymous = new Map<number, Promise<LocalIdentity>>();
+function anonymousIdentity(suite: number): Promise<LocalIdentity> {
+  let p = anonymous.get(suite);
+  if (p === undefined) {
+    p = generateIdentity(suite);
+    anonymous.set(suite, p);
+  }
+  return p;
+}
+
+/**
+ * A server's configuration. `sni` returns the addContext() entries at the time of each handshake, so contexts
+ * added later apply to later connections, as in node.
+ */
+export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] = () => []): AuthConfig {
+  const configured = parseSuiteList(o.ciphersuites);
+  const explicit = o.ciphersuites !== undefined;
+  const { ctx, fn } = identityParts(o);
+  checkFunction(o.validatePeer, "validatePeer");
+  checkFunction(o.SNICallback, "SNICallback");
+  if (fn === undefined) servableOf(configured, explicit, ctx.servableSuites, "the server's");
+  const sniCallback = o.SNICallback;
+  const converted = new WeakMap<object, SecureContext>();
+
+  const make = (): PeerValidator =>
+    validatorFromTlsOptions("server", {
+      ca: ctx.trust,
+      rejectUnauthorized: o.rejectUnauthorized !== false,
+      requestCert: o.requestCert === true,
+      allowPartialTrustChain: o.allowPartialTrustChain,
+      fingerprints: o.fingerprints,
+      verifyPeer: o.verifyPeer,
+      allowIdentityRotation: o.allowIdentityRotation,
+    });
+  make();
+
+  const fromCallback = (name: string, cb: SNICallback): Promise<SecureContext | undefined> =>
+    new Promise((resolve, reject) => {
+      let called = false;
+      const done = (err: Error | null, c?: SecureContext | SecureContextOptions | null): void => {
+        if (called) return;
+        called = true;
+        if (err) {
+          reject(wrapUserError(err, "SNICallback"));
+          return;
+        }
+        if (c === undefined || c === null) {
+          resolve(undefined);
+          return;
+        }
+        try {
+          let sc = typeof c === "object" ? converted.get(c) : undefined;
+          if (sc === undefined) {
+            sc = toSecureContext(c, "SNICallback's context");
+            if (typeof c === "object") converted.set(c, sc);
+          }
+          resolve(sc);
+        } catch (e) {
+          reject(wrapUserError(e, "SNICallback's context"));
+        }
+      };
+      try {
+        cb(name, done);
+      } catch (e) {
+        if (!called) {
+          called = true;
+          reject(wrapUserError(e, "SNICallback"));
+        }
+      }
+    });
+
+  /** node's default SNICallback: the last added pattern that matches. */
+  const fromEntries = (name: string): SecureContext | undefined => {
+    const entries = sni();
+    for (let i = entries.length - 1; i >= 0; i--) if (entries[i]!.pattern.test(name)) return entries[i]!.context;
+    return undefined;
+  };
+
+  const chooseIdentity = async ({ suite, serverName }: { suite: number; serverName?: string }): Promise<LocalIdentity> => {
+    let chosen = ctx;
+    let whose = "the server's identity";
+    // As node: SNI runs only when the client sent a name.
+    if (serverName) {
+      const picked = sniCallback !== undefined ? await fromCallback(serverName, sniCallback) : fromEntries(serverName);
+      if (picked !== undefined) {
+        chosen = picked;
+        whose = `the server's identity for "${serverName}"`;
+      }
+    }
+    const servable = chosen.servableSuites;
+    if (servable === undefined) return anonymousIdentity(suite);
+    const id = chosen.identityFor(suite);
+    if (id === undefined) {
+      throw new MlsTlsError(
+        "ERR_MLSTLS_CIPHERSUITE_MISMATCH",
+        `the client offered MLS suite ${describeSuiteList([suite])}, but ${whose} can sign only for ${describeSuiteList(servable)}`,
+      );
+    }
+    return id;
+  };
+
+  return {
+    connection() {
+      const entries = sni();
+      let suites = configured;
+      let identity: IdentitySource | undefined = fn;
+      if (fn === undefined) {
+        if (sniCallback === undefined && entries.length === 0 && ctx.identities.length === 0) {
+          // Nothing configured: the engine's anonymous identity for whatever suite the client offers.
+          identity = undefined;
+        } else {
+          identity = chooseIdentity;
+          if (sniCallback === undefined) {
+            // Accept only suites some identity can serve, so a client offering another suite hears so at once.
+            const all = [ctx, ...entries.map((e) => e.context)].map((c) => c.servableSuites);
+            if (!all.includes(undefined)) {
+              const union = new Set(all.flatMap((s) => s!));
+              suites = configured.filter((s) => union.has(s));
+            }
+          }
+        }
+      }
+      const validator = make();
+      return { suites, identity, validator, validatePeer: composeValidator(validator, o.validatePeer) };
+    },
+  };
+}

@@ -1,0 +1,1382 @@
+// MlsTlsSocket: the stream.Duplex that node:tls users see, a thin adapter between a transport (usually a TCP
+// net.Socket) and the sans-I/O engine. Transport bytes go to engine.receive(); engine output goes to the
+// transport; decrypted data is pushed to the readable side; writes are coalesced into full records.
+//
+// Lifecycle rules that keep it a drop-in for tls.TLSSocket (see README "From node:tls to mlstls"):
+// - Writes before the handshake are held and flushed once the engine is established.
+// - A write callback runs only once the transport accepted the ciphertext of that write.
+// - end() sends close_notify, then FIN. FIN without close_notify is truncation (ERR_MLSTLS_TRUNCATED).
+// - Before the handshake, errors on server sockets go to the server's 'tlsClientError'; client sockets get node's
+//   ECONNRESET "Client network socket disconnected before secure TLS connection was established".
+
+import { X509Certificate } from "node:crypto";
+import type * as net from "node:net";
+import { Socket as NetSocket } from "node:net";
+import { Duplex } from "node:stream";
+import type { SuiteParams } from "../suites.js";
+import { type Connection, type ConnectionCallbacks, type ConnectionEvent } from "../protocol/connection.js";
+import { AlertDescription, MlsTlsError, alertName } from "../errors.js";
+import { Initiator } from "../protocol/initiator.js";
+import type { PeerCredential } from "../mls/session.js";
+import { MAX_PLAINTEXT, releaseRecord } from "../protocol/records/record-layer.js";
+import { type ClientHelloInfo, Responder, type SessionPersistence } from "../protocol/responder.js";
+import {
+  type AuthConfig,
+  type AuthOptions,
+  type SNICallback,
+  clientAuth,
+  kAuth,
+  serverAuth,
+  userErrorOf,
+  wrapUserError,
+} from "../auth/secure-context.js";
+import { SessionRegistry } from "../sessions/registry.js";
+import { type SessionStore, decryptSession, encryptSession } from "../sessions/store.js";
+import {
+  type CheckServerIdentity,
+  type PeerCertificateObject,
+  type PeerValidator,
+  peerCertificateObject,
+  verificationErrorOf,
+} from "../auth/verify.js";
+
+/** ALPN protocols as node:tls accepts them: names, or the RFC 7301 wire format in one buffer. */
+export type AlpnProtocols = readonly (string | Uint8Array)[] | Uint8Array;
+
+/**
+ * When to update automatically. Each trigger counts only since the last update of the same kind; a timer fires
+ * only if application data was sent since then, so idle connections stay quiet.
+ */
+export interface UpdatePolicy {
+  /** Plaintext bytes sent. */
+  bytes?: number;
+  /** Records sent. */
+  records?: number;
+  /** Milliseconds. */
+  intervalMs?: number;
+}
+
+/** KeyUpdate (forward secrecy of our send direction): every GiB sent, and every 10 minutes of sending. */
+export const DEFAULT_AUTO_KEY_UPDATE: Readonly<UpdatePolicy> = Object.freeze({ bytes: 2 ** 30, intervalMs: 10 * 60_000 });
+/** ConnectionUpdate (post-compromise security of our MLS leaf): hourly while sending. */
+export const DEFAULT_AUTO_CONNECTION_UPDATE: Readonly<UpdatePolicy> = Object.freeze({ intervalMs: 60 * 60_000 });
+
+/** node:tls's default handshake timeout. */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
+
+/** How long a closing transport may take to flush our last records before it is destroyed. */
+const LINGER_MS = 2_000;
+
+/**
+ * Options shared by clients, servers and `new MlsTlsSocket()`. Authentication (key, cert, passphrase, ca,
+ * identity, secureContext, rejectUnauthorized, fingerprints, verifyPeer, allowIdentityRotation, validatePeer) is
+ * described in AuthOptions (lib/secure-context.ts).
+ */
+export interface MlsTlsCommonOptions extends AuthOptions {
+  /**
+   * MLS ciphersuites: names or ids, colon-separated like node's `ciphersuites`. The client offers the first its
+   * identity can sign for; the server accepts those its identities can sign for.
+   */
+  ciphersuites?: string | number | readonly (string | number)[];
+  ALPNProtocols?: AlpnProtocols;
+  /** Default DEFAULT_AUTO_CONNECTION_UPDATE; false disables. */
+  autoConnectionUpdate?: UpdatePolicy | false;
+  /** Default DEFAULT_AUTO_KEY_UPDATE; false disables. The AES-GCM record limit is enforced regardless. */
+  autoKeyUpdate?: UpdatePolicy | false;
+  /** Default false, as in net and tls. */
+  allowHalfOpen?: boolean;
+  highWaterMark?: number;
+  readableHighWaterMark?: number;
+  writableHighWaterMark?: number;
+  /** Aborting destroys the socket with an AbortError (code ABORT_ERR). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Client sessions (resumption, draft §4.5). A session is live MLS group state that changes with every epoch, and
+ * it holds private keys: keep it like one, or give `sessionKey`.
+ */
+export interface ClientSessionOptions {
+  /** A 'session' event's Buffer (or getSession()'s) from an earlier connection to the same server: resume it. */
+  session?: Uint8Array;
+  /**
+   * 32 bytes: 'session' Buffers are encrypted with it (AES-256-GCM) and `session` is decrypted with it. A session
+   * that does not decrypt throws ERR_MLSTLS_BAD_SESSION from connect().
+   */
+  sessionKey?: Uint8Array;
+  /**
+   * Durable storage of the session: called with every 'session' Buffer and awaited before the message that depends
+   * on it is sent (write-ahead). A rejection fails the connection with that error. Without it, 'session' listeners
+   * run synchronously at the same points, which suffices for in-memory storage.
+   */
+  saveSession?: (session: Buffer) => void | Promise<void>;
+  /**
+   * When the server refuses the session (alert unknown_psk_identity: it no longer has it, or it is too far from
+   * the server's state), or the stored server credential no longer verifies: true (default) makes a full
+   * handshake on a new TCP/IPC connection, transparently; false fails with the error. Sockets over a caller's
+   * stream (`socket`) cannot reconnect and always fail.
+   */
+  sessionFallback?: boolean;
+}
+
+/** connect()'s way to open a fresh transport to the same destination, for the session fallback. */
+export const kReconnect = Symbol("mlstls.reconnect");
+
+export interface MlsTlsSocketOptions extends MlsTlsCommonOptions, ClientSessionOptions {
+  isServer?: boolean;
+  /**
+   * Server sockets: where sessions live, found by MLS group id. Sockets sharing a store serve one live connection
+   * per session. A Server passes its own; without one a server socket keeps no sessions and refuses resumptions.
+   */
+  sessionStore?: SessionStore;
+  /** Server sockets: pre-handshake errors go to this server's 'tlsClientError', keylog lines to its 'keylog'. */
+  server?: net.Server;
+  /** Client: the server name sent in the ClientHello, and the name the server's certificate must match. */
+  servername?: string;
+  /** Client: the hostname check for X.509 servers. Default tls.checkServerIdentity. */
+  checkServerIdentity?: CheckServerIdentity;
+  /** Server: verify X.509 client certificates. Default false. */
+  requestCert?: boolean;
+  /** Server: chooses the identity (an mlstls SecureContext) for the client's server_name. */
+  SNICallback?: SNICallback;
+  /** Server: like node's ALPNCallback; returning undefined rejects the client with no_application_protocol. */
+  ALPNCallback?: (arg: { servername: string | undefined; protocols: string[] }) => string | undefined;
+  /** Server sockets: ms until an unfinished handshake fails with ERR_TLS_HANDSHAKE_TIMEOUT. 0: none. */
+  handshakeTimeout?: number;
+  /** Client sockets made by connect(): the properties of node's ECONNRESET error. */
+  connectTarget?: ConnectTarget;
+  /** The configuration resolved by a Server or connect(), so it is parsed once rather than per socket. */
+  [kAuth]?: AuthConfig;
+  [kReconnect]?: () => Duplex;
+}
+
+export interface ConnectionUpdateEvent {
+  epoch: bigint;
+  initiatedBy: "local" | "peer";
+}
+
+export interface KeyUpdateEvent {
+  direction: "send" | "receive";
+  /** The KeyUpdate asked the other side to update too. */
+  requested: boolean;
+  /** Sent by policy (autoKeyUpdate or the AEAD limit), not by a keyUpdate() call or a peer request. */
+  automatic: boolean;
+}
+
+/**
+ * What getPeerCertificate() and getCertificate() return: node's certificate object for X.509 credentials
+ * (exactly as node:tls builds it), a BasicPeerCertificate (credentialType "basic") for pinned keys, {} if none.
+ */
+export type MlsPeerCertificate = PeerCertificateObject | Record<string, never>;
+
+/** What connect() records for node's ECONNRESET error properties. */
+export interface ConnectTarget {
+  host?: string;
+  port?: number;
+  path?: string;
+  localAddress?: string;
+}
+
+type WriteCallback = (error?: Error | null) => void;
+type Chunk = { chunk: Buffer };
+
+/** The transport's net.Socket methods and properties, when it has them. */
+type Transport = Duplex & Partial<Omit<net.Socket, keyof Duplex>> & { connecting?: boolean };
+
+function codeError(code: string, message: string, props: Record<string, unknown> = {}): Error {
+  return Object.assign(new Error(message), { code }, props);
+}
+
+class AbortError extends Error {
+  readonly code = "ABORT_ERR";
+  constructor(cause: unknown) {
+    super("The operation was aborted", { cause });
+    this.name = "AbortError";
+  }
+}
+
+function ignore(): void {}
+
+/** One registry per store: sockets (and servers) sharing a store share its one-live-connection rule. */
+const registries = new WeakMap<SessionStore, SessionRegistry>();
+function registryFor(store: SessionStore): SessionRegistry {
+  let r = registries.get(store);
+  if (r === undefined) {
+    r = new SessionRegistry(store);
+    registries.set(store, r);
+  }
+  return r;
+}
+
+/** A store as the sessionStore option needs it. */
+export function checkSessionStore(store: unknown, name = "sessionStore"): asserts store is SessionStore {
+  const s = store as Partial<SessionStore> | null;
+  if (s === null || typeof s !== "object" || typeof s.get !== "function" || typeof s.set !== "function" || typeof s.delete !== "function") {
+    throw new TypeError(`${name} must be an object with get, set and delete methods`);
+  }
+}
+
+/** The session to resume, decrypted; throws for a bad `session` or `sessionKey` (as node throws for a bad session). */
+export function clientSessionOf(o: ClientSessionOptions): Uint8Array | undefined {
+  const key = o.sessionKey;
+  if (key !== undefined && (!(key instanceof Uint8Array) || key.length !== 32)) {
+    throw new TypeError("sessionKey must be a 32-byte Buffer or Uint8Array");
+  }
+  if (o.saveSession !== undefined && typeof o.saveSession !== "function") throw new TypeError("saveSession must be a function");
+  const s = o.session;
+  if (s === undefined || s === null) return undefined;
+  if (!(s instanceof Uint8Array)) throw new TypeError("session must be a Buffer or Uint8Array");
+  return key === undefined ? Uint8Array.from(s) : decryptSession(s, key);
+}
+
+function destroyedError(): Error {
+  return codeError("ERR_STREAM_DESTROYED", "Cannot call write after a stream was destroyed");
+}
+
+/** Converts node's ALPNProtocols forms (names, buffers, wire format) to names. */
+export function alpnNames(p: AlpnProtocols | undefined): string[] | undefined {
+  if (p === undefined) return undefined;
+  if (p instanceof Uint8Array) {
+    const out: string[] = [];
+    for (let i = 0; i < p.length; ) {
+      const n = p[i]!;
+      if (n === 0 || i + 1 + n > p.length) throw new TypeError("ALPNProtocols: malformed wire-format protocol list");
+      out.push(Buffer.from(p.subarray(i + 1, i + 1 + n)).toString("latin1"));
+      i += 1 + n;
+    }
+    return out;
+  }
+  return p.map((x) => (typeof x === "string" ? x : Buffer.from(x).toString("latin1")));
+}
+
+/** The leaf certificate of an X.509 credential; undefined for basic credentials and unparseable ones. */
+function leafCertificate(peer: PeerCredential | undefined): X509Certificate | undefined {
+  if (peer?.credential.type !== "x509") return undefined;
+  const der = peer.credential.certificates[0];
+  if (der === undefined) return undefined;
+  try {
+    return new X509Certificate(der);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The error the user sees for an engine failure: node's verification error when our validator refused the peer
+ * (e.g. code CERT_HAS_EXPIRED), the user's own error from SNICallback, otherwise the engine's.
+ */
+function surface(err: MlsTlsError): Error {
+  return verificationErrorOf(err) ?? userErrorOf(err) ?? err;
+}
+
+/** For promises: the same error the socket emits. */
+function surfaceRejection(err: unknown): never {
+  throw err instanceof MlsTlsError ? surface(err) : err;
+}
+
+/** Counts toward one automatic update kind. */
+class UpdateSchedule {
+  bytes = 0;
+  records = 0;
+  running = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly policy: UpdatePolicy,
+    private readonly fire: () => void,
+  ) {
+    const ms = policy.intervalMs;
+    if (ms !== undefined && Number.isFinite(ms) && ms > 0) {
+      this.timer = setTimeout(() => {
+        this.timer?.refresh();
+        if (this.bytes > 0) this.fire();
+      }, ms).unref();
+    }
+  }
+
+  /** Plaintext bytes that may still be sent before this schedule fires. */
+  room(): number {
+    if (this.running) return Infinity;
+    const p = this.policy;
+    const byBytes = p.bytes === undefined ? Infinity : p.bytes - this.bytes;
+    const byRecords = p.records === undefined ? Infinity : (p.records - this.records) * MAX_PLAINTEXT;
+    return Math.max(0, Math.min(byBytes, byRecords));
+  }
+
+  noteSent(bytes: number, records: number): void {
+    this.bytes += bytes;
+    this.records += records;
+    const p = this.policy;
+    if ((p.bytes !== undefined && this.bytes >= p.bytes) || (p.records !== undefined && this.records >= p.records)) {
+      this.fire();
+    }
+  }
+
+  reset(): void {
+    this.bytes = 0;
+    this.records = 0;
+    this.timer?.refresh();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+export class MlsTlsSocket extends Duplex {
+  /** Always true: node code tells TLS sockets apart by this. */
+  readonly encrypted = true;
+  /** True once the peer's credential was accepted. */
+  authorized = false;
+  /** Why the peer is not authorized, as a code string, or null. */
+  authorizationError: string | null = null;
+  /** null before the handshake, false when none was negotiated. */
+  alpnProtocol: string | false | null = null;
+  /** null before the handshake; then the server name sent (client) or received (server), or false. */
+  servername: string | false | null = null;
+  /** The server that accepted this socket; node's http overwrites it with its own server, as with net sockets. */
+  server: net.Server | undefined;
+
+  /** Replaced only by a session fallback, before the handshake. */
+  private transport: Transport;
+  /** The mlstls server for 'tlsClientError' and 'keylog'; `server` may be reassigned (node's http does). */
+  private readonly owner: net.Server | undefined;
+  private readonly isServer: boolean;
+  private readonly opts: MlsTlsSocketOptions;
+  private readonly auth: AuthConfig;
+  private readonly alpn: string[] | undefined;
+  private engine: Initiator | Responder | undefined;
+  /** This connection's verdict on the peer, kept across ConnectionUpdates (and after close). */
+  private validator: PeerValidator | undefined;
+  /** Our own credential, captured when the handshake completes (the engine forgets it on close). */
+  private ownCredential: PeerCredential | undefined;
+  private secure = false;
+  private engineFailed = false;
+  private tlsErrorEmitted = false;
+  private eofPushed = false;
+  private transportEof = false;
+  private pausedTransport = false;
+  /** The write held back until the handshake completes. */
+  private held: { chunks: Chunk[]; cb: WriteCallback } | undefined;
+  /** The write whose ciphertext the transport has not accepted yet. */
+  private inflight: { cb: WriteCallback; bytes: number } | undefined;
+  /** Collects engine output during a synchronous write, so the batch goes out in one corked write. */
+  private batch: Uint8Array[] | undefined;
+  private corkedForTick = false;
+  private afterSecure: (() => void)[] = [];
+  private plainRead = 0;
+  private plainDone = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private idleMs: number | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private keySchedule: UpdateSchedule | undefined;
+  private connSchedule: UpdateSchedule | undefined;
+  private policyKeyUpdate = false;
+  /** Client: the (decrypted) session to resume; dropped by a fallback to a full handshake. */
+  private resumeFrom: Uint8Array | undefined;
+  /** setServername() before the handshake. */
+  private sniOverride: string | undefined;
+  /** setMaxSendFragment(), applied to the engine when it is made. */
+  private maxFragment = MAX_PLAINTEXT;
+  /** Client: the latest 'session' Buffer. */
+  private lastSession: Buffer | undefined;
+  /** Server: this connection's hold on its session in the store. */
+  private persistence: (SessionPersistence & { release(): void }) | undefined;
+  private connectEmitted = false;
+  /** The epoch when the engine last changed it or was stopped, for `epoch` after close. */
+  private lastEpoch: bigint | undefined;
+  private readonly onAbort: (() => void) | undefined;
+  /** Our transport listeners, removed on destroy so a lingering transport does not keep this socket alive. */
+  private readonly transportListeners = {
+    error: (err: Error): void => this.onTransportError(err),
+    close: (): void => this.onTransportClose(),
+    data: (chunk: Buffer): void => this.onTransportData(chunk),
+    end: (): void => this.onTransportEof(),
+    connect: (): void => {
+      if (this.destroyed) return;
+      // Once per socket: the new connection of a session fallback is not announced again.
+      if (!this.connectEmitted) {
+        this.connectEmitted = true;
+        this.emit("connect");
+      }
+      this.start();
+    },
+  };
+
+  constructor(transport: Duplex, options: MlsTlsSocketOptions = {}) {
+    if (transport === undefined || transport === null || typeof (transport as Duplex).write !== "function") {
+      throw new TypeError("MlsTlsSocket needs a connected or connecting stream.Duplex (e.g. a net.Socket)");
+    }
+    super({
+      allowHalfOpen: options.allowHalfOpen === true,
+      // 'close' is emitted by _destroy with node's hadError argument.
+      emitClose: false,
+      autoDestroy: true,
+      decodeStrings: true,
+      highWaterMark: options.highWaterMark,
+      readableHighWaterMark: options.readableHighWaterMark,
+      writableHighWaterMark: options.writableHighWaterMark,
+    });
+    this.transport = transport as Transport;
+    this.isServer = options.isServer === true;
+    this.opts = options;
+    this.server = options.server;
+    this.owner = options.server;
+    // Configuration errors surface here, synchronously, not at the first handshake.
+    this.auth = options[kAuth] ?? (this.isServer ? serverAuth(options) : clientAuth(options));
+    this.alpn = alpnNames(options.ALPNProtocols);
+    if (this.isServer) {
+      if (options.sessionStore !== undefined) checkSessionStore(options.sessionStore);
+    } else {
+      this.resumeFrom = clientSessionOf(options);
+    }
+
+    // As in node:tls, a 'keylog' listener added at any time turns key logging on from then on.
+    this.on("newListener", (event: string | symbol) => {
+      if (event === "keylog") this.engine?.setKeylog(true);
+    });
+
+    transport.on("error", this.transportListeners.error);
+    transport.on("close", this.transportListeners.close);
+    if (this.transport.connecting === true) {
+      transport.once("connect", this.transportListeners.connect);
+    } else {
+      // Deferred so that listeners attached right after construction (e.g. 'keylog') are in place.
+      process.nextTick(() => this.start());
+    }
+
+    const signal = options.signal;
+    if (signal !== undefined) {
+      const onAbort = (): void => {
+        this.destroy(new AbortError(signal.reason));
+      };
+      this.onAbort = onAbort;
+      if (signal.aborted) process.nextTick(onAbort);
+      else signal.addEventListener("abort", onAbort, { once: true });
+    }
+  }
+
+  // ------------------------------------------------------------------ node:tls surface
+
+  get connecting(): boolean {
+    return this.transport.connecting === true;
+  }
+
+  /** True until the handshake completed (for servers: until key confirmation). */
+  get secureConnecting(): boolean {
+    return !this.secure && !this.destroyed;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.transport.remoteAddress;
+  }
+  get remotePort(): number | undefined {
+    return this.transport.remotePort;
+  }
+  get remoteFamily(): string | undefined {
+    return this.transport.remoteFamily;
+  }
+  get localAddress(): string | undefined {
+    return this.transport.localAddress;
+  }
+  get localPort(): number | undefined {
+    return this.transport.localPort;
+  }
+  get localFamily(): string | undefined {
+    return (this.transport as { localFamily?: string }).localFamily;
+  }
+
+  address(): net.AddressInfo | Record<string, never> {
+    const t = this.transport;
+    return typeof t.address === "function" ? (t.address() as net.AddressInfo) : {};
+  }
+
+  /** Application bytes received, as node:tls counts them (not the record overhead). */
+  get bytesRead(): number {
+    return this.plainRead;
+  }
+
+  /** Application bytes written, including those still buffered, as node:tls counts them. */
+  get bytesWritten(): number {
+    return this.plainDone + this.writableLength;
+  }
+
+  get readyState(): "opening" | "open" | "readOnly" | "writeOnly" | "closed" {
+    if (this.connecting) return "opening";
+    if (this.readable && this.writable) return "open";
+    if (this.readable) return "readOnly";
+    if (this.writable) return "writeOnly";
+    return "closed";
+  }
+
+  get pending(): boolean {
+    return this.connecting;
+  }
+
+  /** The ms passed to setTimeout(), undefined if none. */
+  get timeout(): number | undefined {
+    return this.idleMs;
+  }
+
+  /** Emits 'timeout' after `ms` without transport activity; does not destroy the socket. 0 disables. */
+  setTimeout(ms: number, callback?: () => void): this {
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
+      throw new RangeError(`The value of "msecs" is out of range. It must be a non-negative finite number. Received ${String(ms)}`);
+    }
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (ms === 0) {
+      this.idleMs = undefined;
+      if (callback !== undefined) this.removeListener("timeout", callback);
+      return this;
+    }
+    this.idleMs = ms;
+    if (!this.destroyed) this.idleTimer = setTimeout(() => this.emit("timeout"), ms).unref();
+    if (callback !== undefined) this.once("timeout", callback);
+    return this;
+  }
+
+  setNoDelay(noDelay?: boolean): this {
+    this.transport.setNoDelay?.(noDelay);
+    return this;
+  }
+
+  setKeepAlive(enable?: boolean, initialDelay?: number): this {
+    this.transport.setKeepAlive?.(enable, initialDelay);
+    return this;
+  }
+
+  ref(): this {
+    this.transport.ref?.();
+    return this;
+  }
+
+  unref(): this {
+    this.transport.unref?.();
+    return this;
+  }
+
+  /** Ends the writable side, then destroys the socket once that finished. */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once("finish", () => this.destroy());
+  }
+
+  /** "TLSv1.3": the record layer is TLS 1.3's; the MLS suite shows in getCipher().name. null once destroyed. */
+  getProtocol(): string | null {
+    return this.destroyed ? null : "TLSv1.3";
+  }
+
+  /** name: the MLS ciphersuite; standardName: the TLS 1.3 suite with the same record protection. */
+  getCipher(): { name: string; standardName: string; version: string } | undefined {
+    const s = this.secure ? this.engine?.suite : undefined;
+    return s === undefined ? undefined : { name: s.name, standardName: s.tlsName, version: "TLSv1.3" };
+  }
+
+  /** The negotiated suite's parameters, undefined before the handshake. */
+  get suite(): SuiteParams | undefined {
+    return this.secure ? this.engine?.suite : undefined;
+  }
+
+  /**
+   * {} before the handshake. X.509 credentials: node's certificate object, exactly as node:tls builds it (with
+   * the issuer chain, completed from `ca`, when `detailed`). Basic credentials: a BasicPeerCertificate with the
+   * identity, key and fingerprint. Still available after close.
+   */
+  getPeerCertificate(detailed = false): MlsPeerCertificate {
+    return this.secure ? (this.validator?.getPeerCertificate(detailed) ?? {}) : {};
+  }
+
+  /** The peer's X.509 leaf certificate; undefined before the handshake and for pinned-key peers. */
+  getPeerX509Certificate(): X509Certificate | undefined {
+    return this.secure ? leafCertificate(this.validator?.peerCredential) : undefined;
+  }
+
+  /** Our own certificate object, in getPeerCertificate()'s shapes; {} before the handshake. */
+  getCertificate(): MlsPeerCertificate {
+    return this.ownCredential === undefined ? {} : peerCertificateObject(this.ownCredential);
+  }
+
+  /** Our own X.509 leaf certificate; undefined before the handshake and for pinned-key identities. */
+  getX509Certificate(): X509Certificate | undefined {
+    return leafCertificate(this.ownCredential);
+  }
+
+  /** The peer's credential as MLS presented it (the latest, after ConnectionUpdates). */
+  get peerCredential(): PeerCredential | undefined {
+    return this.secure ? this.validator?.peerCredential : undefined;
+  }
+
+  /** RFC 5705/8446 exporter; stable for the connection's lifetime. Throws ERR_TLS_INVALID_STATE before the handshake. */
+  exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Buffer {
+    if (!Number.isInteger(length) || length < 0 || length > 0xffff_ffff) {
+      throw new RangeError(`The value of "length" is out of range. Received ${String(length)}`);
+    }
+    if (typeof label !== "string") throw new TypeError('The "label" argument must be of type string');
+    if (context !== undefined && !(context instanceof Uint8Array)) {
+      throw new TypeError('The "context" argument must be a Buffer or Uint8Array');
+    }
+    if (!this.secure || this.engine === undefined) {
+      throw new MlsTlsError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
+    }
+    const out = this.engine.exportKeyingMaterial(length, label, context);
+    return Buffer.from(out.buffer, out.byteOffset, out.length);
+  }
+
+  /**
+   * Client: the latest 'session' Buffer (encrypted with `sessionKey` if given), for connect({ session }); undefined
+   * before the first. Server: always undefined (server sessions live in the sessionStore).
+   */
+  getSession(): Buffer | undefined {
+    return this.lastSession;
+  }
+
+  /** True on a connection resumed from a session (draft §4.5) rather than made by a full handshake. */
+  isSessionReused(): boolean {
+    return this.secure && this.engine?.isResumed === true;
+  }
+
+  /**
+   * Server sockets, once resumed: how far the client's Resumption was ahead of the stored session, i.e. which
+   * repair of draft §4.5 it took (0, 1 or 2 epochs). undefined otherwise.
+   */
+  get resumptionRepair(): 0 | 1 | 2 | undefined {
+    return this.secure && this.engine instanceof Responder ? this.engine.resumptionRepair : undefined;
+  }
+
+  /** TLS 1.3 has no renegotiation, so there is nothing to disable (http2 calls this). */
+  disableRenegotiation(): void {}
+
+  /**
+   * As node:tls on a TLS 1.3 socket: renegotiation does not exist, so this returns false and the callback gets
+   * ERR_SSL_WRONG_SSL_VERSION. keyUpdate() and connectionUpdate() are what renegotiation was used for.
+   */
+  renegotiate(_options: object, callback?: (err: Error | null) => void): boolean {
+    if (this.destroyed) return false;
+    const err = codeError(
+      "ERR_SSL_WRONG_SSL_VERSION",
+      "renegotiation does not exist in TLS 1.3; use keyUpdate() or connectionUpdate() for fresh keys",
+    );
+    if (callback !== undefined) process.nextTick(callback, err);
+    return false;
+  }
+
+  /** Client, before the handshake starts: the server name to send (node's setServername). */
+  setServername(name: string): void {
+    if (this.isServer) throw codeError("ERR_TLS_SNI_FROM_SERVER", "Cannot issue SNI from a TLS server-side socket");
+    if (typeof name !== "string") throw codeError("ERR_INVALID_ARG_TYPE", 'The "name" argument must be of type string');
+    // node:tls aborts the process here once the handshake started; an error is the kinder failure.
+    if (this.engine !== undefined) throw codeError("ERR_TLS_INVALID_STATE", "setServername() after the handshake started");
+    this.sniOverride = name;
+  }
+
+  /** Client, before the handshake starts: the session to resume (node's setSession). */
+  setSession(session: Buffer | Uint8Array | string): void {
+    if (this.isServer) return;
+    if (this.engine !== undefined) throw codeError("ERR_TLS_INVALID_STATE", "setSession() after the handshake started");
+    const blob = typeof session === "string" ? Buffer.from(session, "latin1") : session;
+    this.resumeFrom?.fill(0);
+    this.resumeFrom = clientSessionOf({ ...(this.opts as ClientSessionOptions), session: blob });
+  }
+
+  /**
+   * The client's ephemeral key exchange, in node's shape: the MLS suite's HPKE KEM (X25519, P-256 or P-384).
+   * {} before the handshake; null on a server socket, as in node.
+   */
+  getEphemeralKeyInfo(): { type: string; name: string; size: number } | Record<string, never> | null {
+    if (this.isServer) return null;
+    const suite = this.secure ? this.engine?.suite?.id : undefined;
+    if (suite === 1 || suite === 3) return { type: "ECDH", name: "X25519", size: 253 };
+    if (suite === 2) return { type: "ECDH", name: "prime256v1", size: 256 };
+    if (suite === 7) return { type: "ECDH", name: "secp384r1", size: 384 };
+    return {};
+  }
+
+  /**
+   * MLS-TLS has no Finished message (key confirmation is an EpochKeyUpdate, PROTOCOL.md §5), so, like node:tls
+   * before a handshake, these return undefined. For channel binding use exportKeyingMaterial() (RFC 9266).
+   */
+  getFinished(): Buffer | undefined {
+    return undefined;
+  }
+  getPeerFinished(): Buffer | undefined {
+    return undefined;
+  }
+
+  /** node's setMaxSendFragment: 512 to 16384 bytes of plaintext per record; false (and no change) otherwise. */
+  setMaxSendFragment(size: number): boolean {
+    if (!Number.isInteger(size) || size < 512 || size > MAX_PLAINTEXT) return false;
+    this.maxFragment = size;
+    this.engine?.setMaxSendFragment(size);
+    return true;
+  }
+
+  // ------------------------------------------------------------------ MLS additions
+
+  /** The current MLS epoch; undefined before the handshake. */
+  get epoch(): bigint | undefined {
+    if (!this.secure) return undefined;
+    const engine = this.engine;
+    // A dead engine has wiped its MLS state: report the epoch it had (still available after close, as getPeerCertificate()).
+    return engine !== undefined && engine.failed === undefined ? engine.epoch : this.lastEpoch;
+  }
+
+  /** An MLS commit (post-compromise security); resolves once both sides are in the new epoch. */
+  connectionUpdate(): Promise<void> {
+    return this.whenSecure()
+      .then((engine) => engine.connectionUpdate())
+      .catch(surfaceRejection);
+  }
+
+  /** A TLS 1.3 KeyUpdate (forward secrecy); with requestPeer, resolves once the peer's answer arrived. */
+  keyUpdate(options: { requestPeer?: boolean } = {}): Promise<void> {
+    return this.whenSecure()
+      .then((engine) => engine.keyUpdate({ requestPeer: options.requestPeer === true }))
+      .catch(surfaceRejection);
+  }
+
+  // ------------------------------------------------------------------ stream.Duplex implementation
+
+  override _read(): void {
+    if (this.pausedTransport) {
+      this.pausedTransport = false;
+      this.transport.resume();
+    }
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: WriteCallback): void {
+    this.writeChunks([{ chunk }], cb);
+  }
+
+  override _writev(chunks: Chunk[], cb: WriteCallback): void {
+    this.writeChunks(chunks, cb);
+  }
+
+  override _final(cb: WriteCallback): void {
+    const finish = (): void => {
+      const engine = this.engine!;
+      this.stopSchedules();
+      if (engine.failed !== undefined) {
+        cb(engine.failed);
+        return;
+      }
+      engine.close();
+      const t = this.transport;
+      if (t.destroyed || t.writableEnded) {
+        cb();
+        return;
+      }
+      t.end(() => cb());
+    };
+    if (this.secure) finish();
+    else this.afterSecure.push(finish);
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.handshakeTimer);
+    this.idleTimer = undefined;
+    this.stopSchedules();
+    this.afterSecure = [];
+    if (this.onAbort !== undefined) this.opts.signal?.removeEventListener("abort", this.onAbort);
+
+    const held = this.held;
+    this.held = undefined;
+    held?.cb(err ?? destroyedError());
+    // An abort fails the write in flight now; otherwise it completes when the transport has flushed it.
+    if (err !== null && !this.engineFailed && this.inflight !== undefined) {
+      const f = this.inflight;
+      this.inflight = undefined;
+      f.cb(err);
+    }
+
+    const engine = this.engine;
+    // Flush when there is something the peer should still read: our fatal alert, or a clean goodbye.
+    const flush = this.engineFailed || (err === null && this.secure);
+    if (engine !== undefined) {
+      if (this.secure && engine.failed === undefined) this.lastEpoch = engine.epoch;
+      // A graceful destroy() says goodbye with close_notify, so the peer sees a clean end rather than truncation.
+      if (err === null && this.secure && engine.failed === undefined && !engine.isWriteClosed) engine.close();
+      engine.destroy(err ?? undefined);
+    }
+    const persistence = this.persistence;
+    this.persistence = undefined;
+    // The session is free for a resumption once this engine's last store write is done.
+    if (persistence !== undefined) void (engine?.whenIdle() ?? Promise.resolve()).then(() => persistence.release());
+    this.closeTransport(flush);
+    cb(err);
+    const hadError = err !== null;
+    // After the 'error' that destroy() schedules from cb(err), as net.Socket orders them.
+    process.nextTick(() => this.emit("close", hadError));
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private whenSecure(): Promise<Initiator | Responder> {
+    if (this.destroyed) {
+      return Promise.reject(this.engine?.failed ?? new MlsTlsError("ERR_MLSTLS_CLOSED", "socket is destroyed"));
+    }
+    if (this.secure) return Promise.resolve(this.engine!);
+    return new Promise((resolve, reject) => {
+      const onClose = (): void => reject(this.engine?.failed ?? new MlsTlsError("ERR_MLSTLS_CLOSED", "socket closed before the handshake completed"));
+      this.once("close", onClose);
+      this.afterSecure.push(() => {
+        this.removeListener("close", onClose);
+        resolve(this.engine!);
+      });
+    });
+  }
+
+  private start(): void {
+    if (this.destroyed || this.engine !== undefined) return;
+    const o = this.opts;
+    const keylog = this.listenerCount("keylog") > 0 || (this.owner?.listenerCount("keylog") ?? 0) > 0;
+    const auth = this.auth.connection();
+    this.validator = auth.validator;
+    const common = {
+      suites: auth.suites,
+      identity: auth.identity,
+      validatePeer: auth.validatePeer,
+      // The validator keeps the peer's identity stable (renewed certificates continue it); the engine's own check
+      // compares credentials byte for byte and would refuse every renewal before the validator saw it.
+      allowIdentityChange: true,
+      keylog,
+    };
+    // After a session fallback, the failed engine is not ours any more: nothing of it may reach the new transport.
+    let engine: Initiator | Responder | undefined;
+    const cb: ConnectionCallbacks = {
+      send: (bytes) => {
+        if (this.engine === engine) this.onEngineSend(bytes);
+      },
+      event: (ev) => {
+        if (this.engine !== engine) return;
+        try {
+          this.onEngineEvent(ev);
+        } catch (e) {
+          // A throwing user listener must not become a protocol failure: surface it as node would, uncaught.
+          process.nextTick(() => {
+            throw e;
+          });
+        }
+      },
+    };
+    if (this.isServer) {
+      const alpnCallback = o.ALPNCallback;
+      const selectAlpn =
+        alpnCallback === undefined
+          ? undefined
+          : (info: ClientHelloInfo): string | null => {
+              const chosen = alpnCallback({ servername: info.serverName, protocols: info.alpnProtocols });
+              if (chosen === undefined) {
+                throw new MlsTlsError("ERR_MLSTLS_NO_APPLICATION_PROTOCOL", "ALPNCallback rejected the offered protocols");
+              }
+              if (!info.alpnProtocols.includes(chosen)) {
+                throw new MlsTlsError("ERR_MLSTLS_INTERNAL", `ALPNCallback returned "${chosen}", which the client did not offer`);
+              }
+              return chosen;
+            };
+      const store = o.sessionStore;
+      if (store !== undefined) {
+        this.persistence = registryFor(store).persistenceFor({ replace: () => this.replaceBySession() });
+      }
+      engine = new Responder({ ...common, alpnProtocols: this.alpn, selectAlpn, sessions: this.persistence }, cb);
+      this.engine = engine;
+      const ms = o.handshakeTimeout ?? 0;
+      if (ms > 0 && Number.isFinite(ms)) {
+        this.handshakeTimer = setTimeout(() => {
+          this.failHandshake(codeError("ERR_TLS_HANDSHAKE_TIMEOUT", "TLS handshake timeout"));
+        }, ms).unref();
+      }
+    } else {
+      const initiator: Initiator = new Initiator(
+        {
+          ...common,
+          serverName: this.sniOverride ?? o.servername,
+          alpnProtocols: this.alpn,
+          session: this.resumeFrom,
+          saveSession: (blob) => this.onSession(blob, initiator),
+        },
+        cb,
+      );
+      engine = initiator;
+      this.engine = engine;
+    }
+    if (this.maxFragment !== MAX_PLAINTEXT) engine.setMaxSendFragment(this.maxFragment);
+    this.transport.on("data", this.transportListeners.data);
+    this.transport.on("end", this.transportListeners.end);
+    if (this.engine instanceof Initiator) this.engine.start();
+  }
+
+  private onTransportData(chunk: Buffer): void {
+    if (this.destroyed) return;
+    this.idleTimer?.refresh();
+    this.engine!.receive(chunk);
+  }
+
+  private onEngineSend(bytes: Uint8Array): void {
+    if (this.batch !== undefined) {
+      this.batch.push(bytes);
+      return;
+    }
+    const t = this.transport;
+    if (t.destroyed || t.writableEnded) return;
+    this.idleTimer?.refresh();
+    // Engine messages from one task (e.g. EpochKeyUpdate then ConnectionUpdate) leave in one syscall.
+    if (!this.corkedForTick) {
+      this.corkedForTick = true;
+      t.cork();
+      process.nextTick(() => {
+        this.corkedForTick = false;
+        t.uncork();
+      });
+    }
+    t.write(bytes);
+  }
+
+  private onEngineEvent(ev: ConnectionEvent): void {
+    switch (ev.type) {
+      case "data": {
+        if (this.destroyed || this.eofPushed) return;
+        const d = ev.data;
+        this.plainRead += d.length;
+        if (!this.push(Buffer.from(d.buffer, d.byteOffset, d.length)) && !this.pausedTransport) {
+          this.pausedTransport = true;
+          this.transport.pause();
+        }
+        return;
+      }
+      case "handshake":
+        this.onSecure();
+        return;
+      case "end":
+        if (this.eofPushed || this.destroyed) return;
+        this.eofPushed = true;
+        this.push(null);
+        // As net does at EOF: with nothing left to read, 'end' is emitted even if nobody reads, so
+        // allowHalfOpen: false ends our side and the socket can close.
+        if (this.readableLength === 0) this.read(0);
+        return;
+      case "keyUpdate": {
+        if (ev.direction === "send") this.keySchedule?.reset();
+        const out: KeyUpdateEvent = {
+          direction: ev.direction,
+          requested: ev.requested,
+          automatic: ev.automatic || this.policyKeyUpdate,
+        };
+        this.emit("keyUpdate", out);
+        return;
+      }
+      case "connectionUpdate": {
+        this.lastEpoch = ev.epoch;
+        // The peer's new leaf was verified again: a renewal may change the verdict (rejectUnauthorized: false).
+        this.recordVerdict();
+        // A new epoch means new send keys as well.
+        this.keySchedule?.reset();
+        // An automatic update restarted the count when it was issued; a manual one counts from now.
+        if (ev.initiatedBy === "local" && this.connSchedule?.running === false) this.connSchedule.reset();
+        const out: ConnectionUpdateEvent = { epoch: ev.epoch, initiatedBy: ev.initiatedBy };
+        this.emit("connectionUpdate", out);
+        return;
+      }
+      case "keylog": {
+        const line = Buffer.from(ev.line, "latin1");
+        this.emit("keylog", line);
+        if (this.isServer) this.owner?.emit("keylog", line, this);
+        return;
+      }
+      case "error":
+        this.engineFailed = true;
+        if (this.secure) this.destroy(surface(ev.error));
+        else if (ev.error.remote && ev.error.code === "ERR_MLSTLS_CLOSED") this.failHandshake(this.hangUpError());
+        else if (this.canFallBack(ev.error)) this.fallBack();
+        else this.failHandshake(surface(this.explainHandshakeError(ev.error)));
+        return;
+    }
+  }
+
+  private onSecure(): void {
+    const engine = this.engine!;
+    this.secure = true;
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    this.lastEpoch = engine.epoch;
+    // The resumed session's keys live on in the engine; this copy is no longer needed.
+    this.resumeFrom?.fill(0);
+    this.resumeFrom = undefined;
+    this.alpnProtocol = engine.alpnProtocol ?? false;
+    this.servername = (this.isServer ? (engine as Responder).serverName : (this.sniOverride ?? this.opts.servername)) ?? false;
+    this.ownCredential = engine.ownCredential;
+    this.recordVerdict();
+    this.startSchedules();
+
+    // Held writes first, so they precede anything written from a 'secureConnect' listener.
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined) this.sendChunks(held.chunks, held.cb);
+    const waiting = this.afterSecure;
+    this.afterSecure = [];
+    for (const fn of waiting) fn();
+
+    this.emit("secure");
+    if (!this.isServer) this.emit("secureConnect");
+  }
+
+  /**
+   * node's authorized / authorizationError from the validator, which saw every credential the engine accepted.
+   * Servers without requestCert or pinning verify nothing: authorized false, authorizationError null, as node.
+   */
+  private recordVerdict(): void {
+    const v = this.validator;
+    this.authorized = v?.authorized ?? false;
+    this.authorizationError = v?.authorizationError ?? null;
+  }
+
+  private explainHandshakeError(err: MlsTlsError): MlsTlsError {
+    if (this.isServer || err.code !== "ERR_MLSTLS_PEER_ALERT" || err.alert === undefined) return err;
+    if (refusedSession(err, this.engine)) {
+      return new MlsTlsError(
+        "ERR_MLSTLS_PEER_ALERT",
+        "server refused the session (alert unknown_psk_identity (115)): it no longer has it, or it is too far from " +
+          "the server's state; connect without `session` (or with sessionFallback) for a full handshake",
+        { alert: err.alert, remote: true, cause: err },
+      );
+    }
+    // A vanilla TLS server cannot parse our MLS ClientHello and answers with one of these plaintext alerts
+    // (OpenSSL: unexpected_message). Our own responder never sends unexpected_message for a ClientHello.
+    if ((this.engine as Initiator).state !== "wait_server_hello") return err;
+    let hint: string;
+    if (err.alert === AlertDescription.unexpected_message) hint = "the server most likely speaks vanilla TLS, not MLS-TLS";
+    else if (err.alert === AlertDescription.decode_error || err.alert === AlertDescription.protocol_version) {
+      hint = "the server may speak vanilla TLS rather than MLS-TLS";
+    } else return err;
+    return new MlsTlsError(
+      "ERR_MLSTLS_PEER_ALERT",
+      `server answered the MLS ClientHello with alert ${alertName(err.alert)} (${err.alert}): ${hint}`,
+      { alert: err.alert, remote: true, cause: err },
+    );
+  }
+
+  /**
+   * A session the server refused (unknown_psk_identity), or whose stored server credential no longer verifies,
+   * can only be replaced by a full handshake, on a new connection (the first one is spoiled by the alert).
+   */
+  private canFallBack(err: MlsTlsError): boolean {
+    if (this.isServer || this.resumeFrom === undefined || this.destroyed) return false;
+    if (this.opts.sessionFallback === false || this.opts[kReconnect] === undefined) return false;
+    const engine = this.engine as Initiator;
+    const untrusted = err.code === "ERR_MLSTLS_BAD_CREDENTIAL" && !err.remote && engine.state === "start";
+    return untrusted || refusedSession(err, engine);
+  }
+
+  /** Starts over with a full handshake on a new transport; the socket, its buffered writes and listeners stay. */
+  private fallBack(): void {
+    this.resumeFrom?.fill(0);
+    this.resumeFrom = undefined;
+    this.closeTransport(false);
+    this.engine = undefined;
+    this.engineFailed = false;
+    this.transportEof = false;
+    const t = this.opts[kReconnect]!() as Transport;
+    this.transport = t;
+    t.on("error", this.transportListeners.error);
+    t.on("close", this.transportListeners.close);
+    if (t.connecting === true) t.once("connect", this.transportListeners.connect);
+    else process.nextTick(() => this.start());
+  }
+
+  /**
+   * The engine's write-ahead point: the session goes to 'session' listeners and saveSession before the message
+   * that depends on it is sent. Node emits 'session' only for a verified peer; the engine saves only after the
+   * peer's credential was validated.
+   */
+  private async onSession(blob: Uint8Array, engine: Initiator): Promise<void> {
+    // A connection that is gone sends nothing more, so its later states need not be saved; its earlier saved
+    // state stays consistent with what it sent.
+    if (this.destroyed || this.engine !== engine || engine.failed !== undefined) return;
+    const key = this.opts.sessionKey;
+    let out: Buffer;
+    if (key === undefined) out = Buffer.from(blob.buffer, blob.byteOffset, blob.length);
+    else {
+      out = Buffer.from(encryptSession(blob, key));
+      blob.fill(0);
+    }
+    this.lastSession = out;
+    try {
+      this.emit("session", out);
+    } catch (e) {
+      // As for other events: a throwing listener is the application's bug, not a protocol failure.
+      process.nextTick(() => {
+        throw e;
+      });
+    }
+    const save = this.opts.saveSession;
+    if (save === undefined) return;
+    try {
+      await save(out);
+    } catch (e) {
+      throw wrapUserError(e, "saveSession", "ERR_MLSTLS_INTERNAL");
+    }
+  }
+
+  /**
+   * A Resumption of our session was accepted on another connection (SessionRegistry's policy): close with
+   * ERR_MLSTLS_SESSION_REPLACED, alerting the peer in case it is still there, and resolve once our engine is idle.
+   */
+  private replaceBySession(): Promise<void> {
+    const engine = this.engine;
+    if (engine === undefined) return Promise.resolve();
+    engine.abort(new MlsTlsError("ERR_MLSTLS_SESSION_REPLACED", "a resumption of this connection's session replaced it"));
+    return engine.whenIdle();
+  }
+
+  /** Every failure before the handshake completed ends here. */
+  private failHandshake(err: Error): void {
+    if (this.destroyed) return;
+    if (this.isServer && this.owner !== undefined) {
+      // As node: the server hears about it, the socket closes without an 'error' nobody listens for.
+      if (!this.tlsErrorEmitted) {
+        this.tlsErrorEmitted = true;
+        this.owner.emit("tlsClientError", err, this);
+      }
+      this.destroy();
+    } else {
+      this.destroy(err);
+    }
+  }
+
+  private onTransportError(err: Error): void {
+    if (this.destroyed) return;
+    if (this.secure) this.destroy(err);
+    else this.failHandshake(err);
+  }
+
+  private onTransportClose(): void {
+    if (this.destroyed) return;
+    // After close_notify the readable side already ended; the socket closes once it is consumed and finished.
+    if (this.eofPushed) return;
+    this.onTransportEof();
+  }
+
+  /** FIN (or a close without FIN): clean only if close_notify came first. */
+  private onTransportEof(): void {
+    if (this.transportEof) return;
+    this.transportEof = true;
+    const engine = this.engine;
+    // Records received before the FIN may still be in the engine's queue.
+    void (engine === undefined ? Promise.resolve() : engine.whenIdle()).then(() => {
+      // A session fallback moved on to a new transport meanwhile.
+      if (this.destroyed || this.eofPushed || this.engine !== engine) return;
+      if (!this.secure) {
+        this.failHandshake(this.hangUpError());
+        return;
+      }
+      this.destroy(
+        new MlsTlsError("ERR_MLSTLS_TRUNCATED", "the peer closed the connection without close_notify (truncation)"),
+      );
+    });
+  }
+
+  /** The peer went away (FIN, or close_notify) before the handshake completed: node's ECONNRESET. */
+  private hangUpError(): Error {
+    return this.isServer ? codeError("ECONNRESET", "socket hang up") : this.disconnectedError();
+  }
+
+  private disconnectedError(): Error {
+    const t = this.opts.connectTarget ?? {};
+    return codeError(
+      "ECONNRESET",
+      "Client network socket disconnected before secure TLS connection was established",
+      { path: t.path, host: t.host, port: t.port, localAddress: t.localAddress },
+    );
+  }
+
+  private writeChunks(chunks: Chunk[], cb: WriteCallback): void {
+    if (!this.secure) {
+      this.held = { chunks, cb };
+      return;
+    }
+    this.sendChunks(chunks, cb);
+  }
+
+  private sendChunks(chunks: Chunk[], cb: WriteCallback): void {
+    const engine = this.engine!;
+    const t = this.transport;
+    if (t.destroyed || t.writableEnded) {
+      cb(codeError("EPIPE", "This socket has been ended by the other party"));
+      return;
+    }
+    this.batch = [];
+    let bytes = 0;
+    let error: unknown;
+    try {
+      bytes = this.encrypt(engine, chunks);
+    } catch (e) {
+      error = e;
+    }
+    const records = this.batch;
+    this.batch = undefined;
+    if (records.length > 0) {
+      this.idleTimer?.refresh();
+      this.inflight = { cb: error === undefined ? cb : () => cb(error as Error), bytes };
+      t.cork();
+      const last = records.length - 1;
+      for (let i = 0; i < last; i++) t.write(records[i]!);
+      // A plain net.Socket is done with a write's buffers once it calls back without error, so the records' buffers
+      // can be reused; other streams (a PassThrough, say) may still hold them.
+      const recycle = Object.getPrototypeOf(t) === NetSocket.prototype;
+      t.write(records[last]!, (err?: Error | null) => {
+        if (recycle && err == null) for (const r of records) releaseRecord(r);
+        this.onFlushed(err);
+      });
+      t.uncork();
+    } else {
+      process.nextTick(cb, error as Error | undefined);
+    }
+  }
+
+  private onFlushed(err?: Error | null): void {
+    const f = this.inflight;
+    if (f === undefined) return;
+    this.inflight = undefined;
+    if (err == null) this.plainDone += f.bytes;
+    f.cb(err ?? null);
+  }
+
+  /** Encrypts chunks as full 16 KiB records, copying only the pieces that straddle a record boundary. */
+  private encrypt(engine: Connection, chunks: Chunk[]): number {
+    let total = 0;
+    let carry: Buffer[] = [];
+    let carryLen = 0;
+    const flushCarry = (): void => {
+      this.seal(engine, carry.length === 1 ? carry[0]! : Buffer.concat(carry, carryLen));
+      carry = [];
+      carryLen = 0;
+    };
+    for (const { chunk } of chunks) {
+      total += chunk.length;
+      let off = 0;
+      if (carryLen > 0) {
+        off = Math.min(chunk.length, MAX_PLAINTEXT - carryLen);
+        carry.push(chunk.subarray(0, off));
+        carryLen += off;
+        if (carryLen < MAX_PLAINTEXT) continue;
+        flushCarry();
+      }
+      const rest = chunk.length - off;
+      const whole = rest - (rest % MAX_PLAINTEXT);
+      if (whole > 0) {
+        this.seal(engine, chunk.subarray(off, off + whole));
+        off += whole;
+      }
+      if (off < chunk.length) {
+        carry.push(chunk.subarray(off));
+        carryLen = chunk.length - off;
+      }
+    }
+    if (carryLen > 0) flushCarry();
+    return total;
+  }
+
+  /** Hands plaintext to the engine, stopping at each automatic-update threshold so the update lands right there. */
+  private seal(engine: Connection, data: Buffer): void {
+    if (this.keySchedule === undefined && this.connSchedule === undefined) {
+      engine.write(data);
+      return;
+    }
+    for (let off = 0; off < data.length; ) {
+      const room = Math.min(this.keySchedule?.room() ?? Infinity, this.connSchedule?.room() ?? Infinity);
+      const n = Math.min(data.length - off, Math.max(1, Math.ceil(room / MAX_PLAINTEXT)) * MAX_PLAINTEXT);
+      engine.write(data.subarray(off, off + n));
+      off += n;
+      const records = Math.ceil(n / MAX_PLAINTEXT);
+      this.keySchedule?.noteSent(n, records);
+      this.connSchedule?.noteSent(n, records);
+    }
+  }
+
+  private startSchedules(): void {
+    const key = this.opts.autoKeyUpdate === undefined ? DEFAULT_AUTO_KEY_UPDATE : this.opts.autoKeyUpdate;
+    const conn = this.opts.autoConnectionUpdate === undefined ? DEFAULT_AUTO_CONNECTION_UPDATE : this.opts.autoConnectionUpdate;
+    if (key !== false) this.keySchedule = new UpdateSchedule(key, () => this.autoKeyUpdate());
+    if (conn !== false) this.connSchedule = new UpdateSchedule(conn, () => this.autoConnectionUpdate());
+  }
+
+  private stopSchedules(): void {
+    this.keySchedule?.stop();
+    this.connSchedule?.stop();
+    this.keySchedule = undefined;
+    this.connSchedule = undefined;
+  }
+
+  private autoKeyUpdate(): void {
+    const engine = this.engine;
+    if (engine === undefined || !engine.canWrite) return;
+    this.policyKeyUpdate = true;
+    try {
+      // Without requestPeer it is sent synchronously; a failure here is also the engine's fatal error.
+      void engine.keyUpdate().catch(() => {});
+    } finally {
+      this.policyKeyUpdate = false;
+    }
+  }
+
+  private autoConnectionUpdate(): void {
+    const s = this.connSchedule;
+    const engine = this.engine;
+    if (s === undefined || s.running || engine === undefined || !engine.canWrite || engine.isReadClosed) return;
+    s.running = true;
+    // Counting restarts now: what is sent while the commit is in flight counts toward the next one.
+    s.reset();
+    engine
+      .connectionUpdate()
+      .then(
+        () => {
+          s.running = false;
+          s.noteSent(0, 0);
+        },
+        () => {
+          // Settled by close or a fatal error, which the socket reports on its own.
+          s.running = false;
+        },
+      );
+  }
+
+  /** Closes the transport: flushing what we wrote (alert, close_notify) first, unless this is an abort. */
+  private closeTransport(flush: boolean): void {
+    const t = this.transport;
+    const l = this.transportListeners;
+    t.removeListener("close", l.close);
+    t.removeListener("data", l.data);
+    t.removeListener("end", l.end);
+    t.removeListener("connect", l.connect);
+    t.removeListener("error", l.error);
+    // Late transport errors (a reset while lingering) have nobody left to tell.
+    t.on("error", ignore);
+    this.pausedTransport = false;
+    if (t.destroyed) return;
+    if (!flush || t.connecting === true) {
+      t.destroy();
+      return;
+    }
+    // Read and drop whatever still arrives: closing with unread input would reset the connection and could
+    // destroy our last records in flight. The peer's FIN then closes the transport, or the linger timer does.
+    t.resume();
+    if (!t.writableEnded) t.end();
+    const timer = setTimeout(() => t.destroy(), LINGER_MS).unref();
+    t.once("close", () => clearTimeout(timer));
+    // The transport stays referenced (unless the user unref'd the socket): net.Server counts it as a connection
+    // until it closes, and an unreferenced one could let the process exit before server.close() calls back.
+  }
+}
+
+/** The server's answer to a Resumption it cannot use: unknown, stale or too far ahead (all unknown_psk_identity). */
+function refusedSession(err: MlsTlsError, engine: Connection | undefined): boolean {
+  return (
+    err.remote &&
+    err.alert === AlertDescription.unknown_psk_identity &&
+    engine instanceof Initiator &&
+    engine.state === "wait_resumption_accept"
+  );
+}

@@ -1,0 +1,247 @@
+// Handshake and alert messages (draft §4.1, RFC 8446 §4 framing and §6 alerts).
+// Every decoder consumes exactly its input: missing or trailing bytes are decode_error.
+
+import { protocolError, MlsTlsError } from "../errors.js";
+
+/**
+ * Handshake message types. KeyUpdate is TLS 1.3's own (24). The draft's new messages use code points from the
+ * TLS HandshakeType private-use range (224-255), so no vanilla TLS message type is reused; a vanilla ClientHello
+ * (type 1) or ServerHello (type 2) is therefore recognisable and answered with protocol_version.
+ */
+export const HandshakeType = {
+  tls_client_hello: 1, // vanilla TLS; never sent by us
+  tls_server_hello: 2, // vanilla TLS; never sent by us
+  key_update: 24,
+  mls_client_hello: 0xe0,
+  mls_server_hello: 0xe1,
+  resumption: 0xe2,
+  resumption_accept: 0xe3,
+  connection_update: 0xe4,
+  epoch_key_update: 0xe5,
+} as const;
+export type HandshakeTypeName = keyof typeof HandshakeType;
+
+const handshakeNames = new Map<number, string>(Object.entries(HandshakeType).map(([k, v]) => [v, k]));
+export function handshakeTypeName(t: number): string {
+  return handshakeNames.get(t) ?? `unknown_handshake_${t}`;
+}
+
+export const RANDOM_LEN = 32;
+export const HANDSHAKE_HEADER_LEN = 4;
+/** Largest handshake message body we accept. A KeyPackage or Welcome with an X.509 chain stays far below it. */
+export const MAX_HANDSHAKE_MESSAGE = 1 << 16;
+
+export const KeyUpdateRequest = { update_not_requested: 0, update_requested: 1 } as const;
+
+export type HandshakeMessage =
+  | { type: "client_hello"; random: Uint8Array; keyPackage: Uint8Array }
+  | { type: "server_hello"; random: Uint8Array; welcome: Uint8Array }
+  | { type: "resumption"; random: Uint8Array; commit: Uint8Array }
+  | { type: "resumption_accept"; random: Uint8Array }
+  | { type: "connection_update"; commit: Uint8Array }
+  | { type: "epoch_key_update"; epoch: bigint }
+  | { type: "key_update"; updateRequested: boolean };
+
+function decodeError(what: string): MlsTlsError {
+  return protocolError("ERR_MLSTLS_DECODE_ERROR", `malformed ${what}`);
+}
+
+function frame(type: number, body: Uint8Array): Uint8Array {
+  if (body.length >= 1 << 24) throw new RangeError("handshake message too large");
+  const out = new Uint8Array(HANDSHAKE_HEADER_LEN + body.length);
+  out[0] = type;
+  out[1] = (body.length >>> 16) & 0xff;
+  out[2] = (body.length >>> 8) & 0xff;
+  out[3] = body.length & 0xff;
+  out.set(body, HANDSHAKE_HEADER_LEN);
+  return out;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+function checkRandom(r: Uint8Array): void {
+  if (r.length !== RANDOM_LEN) throw new RangeError(`random must be ${RANDOM_LEN} bytes`);
+}
+
+/** Encodes a handshake message with its 4-byte header (msg_type u8, length u24). */
+export function encodeHandshake(msg: HandshakeMessage): Uint8Array {
+  switch (msg.type) {
+    case "client_hello":
+      checkRandom(msg.random);
+      return frame(HandshakeType.mls_client_hello, concat(msg.random, msg.keyPackage));
+    case "server_hello":
+      checkRandom(msg.random);
+      return frame(HandshakeType.mls_server_hello, concat(msg.random, msg.welcome));
+    case "resumption":
+      checkRandom(msg.random);
+      return frame(HandshakeType.resumption, concat(msg.random, msg.commit));
+    case "resumption_accept":
+      checkRandom(msg.random);
+      return frame(HandshakeType.resumption_accept, msg.random);
+    case "connection_update":
+      return frame(HandshakeType.connection_update, msg.commit);
+    case "epoch_key_update": {
+      if (msg.epoch < 0n || msg.epoch > 0xffffffffn) throw new RangeError("epoch does not fit the uint32 of EpochKeyUpdate");
+      const b = new Uint8Array(4);
+      new DataView(b.buffer).setUint32(0, Number(msg.epoch));
+      return frame(HandshakeType.epoch_key_update, b);
+    }
+    case "key_update":
+      return frame(HandshakeType.key_update, Uint8Array.of(msg.updateRequested ? 1 : 0));
+  }
+}
+
+/**
+ * Decodes one handshake message body of the given type. The MLSMessage fields are kept as opaque bytes
+ * spanning the rest of the body; the MLS session module checks that they decode exactly.
+ */
+export function decodeHandshakeBody(type: number, body: Uint8Array): HandshakeMessage {
+  const withRandom = (name: string): [Uint8Array, Uint8Array] => {
+    if (body.length <= RANDOM_LEN) throw decodeError(name);
+    return [body.slice(0, RANDOM_LEN), body.slice(RANDOM_LEN)];
+  };
+  switch (type) {
+    case HandshakeType.mls_client_hello: {
+      const [random, keyPackage] = withRandom("ClientHello");
+      return { type: "client_hello", random, keyPackage };
+    }
+    case HandshakeType.mls_server_hello: {
+      const [random, welcome] = withRandom("ServerHello");
+      return { type: "server_hello", random, welcome };
+    }
+    case HandshakeType.resumption: {
+      const [random, commit] = withRandom("Resumption");
+      return { type: "resumption", random, commit };
+    }
+    case HandshakeType.resumption_accept:
+      if (body.length !== RANDOM_LEN) throw decodeError("ResumptionAccept");
+      return { type: "resumption_accept", random: body.slice() };
+    case HandshakeType.connection_update:
+      if (body.length === 0) throw decodeError("ConnectionUpdate");
+      return { type: "connection_update", commit: body.slice() };
+    case HandshakeType.epoch_key_update:
+      if (body.length !== 4) throw decodeError("EpochKeyUpdate");
+      return {
+        type: "epoch_key_update",
+        epoch: BigInt(new DataView(body.buffer, body.byteOffset, 4).getUint32(0)),
+      };
+    case HandshakeType.key_update:
+      if (body.length !== 1) throw decodeError("KeyUpdate");
+      // RFC 8446 §4.6.3: any other value is illegal_parameter.
+      if (body[0]! > 1) throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", "KeyUpdate request_update out of range");
+      return { type: "key_update", updateRequested: body[0] === 1 };
+    case HandshakeType.tls_client_hello:
+    case HandshakeType.tls_server_hello:
+      throw protocolError(
+        "ERR_MLSTLS_VANILLA_TLS_PEER",
+        "peer speaks vanilla TLS 1.3, not MLS-TLS (it sent a TLS " +
+          (type === 1 ? "ClientHello" : "ServerHello") +
+          "); MLS-TLS runs on its own port",
+      );
+    default:
+      throw protocolError("ERR_MLSTLS_UNEXPECTED_MESSAGE", `unknown handshake message type ${type}`);
+  }
+}
+
+/** Decodes exactly one complete handshake message (header included). */
+export function decodeHandshake(bytes: Uint8Array): HandshakeMessage {
+  if (bytes.length < HANDSHAKE_HEADER_LEN) throw decodeError("handshake header");
+  const len = (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!;
+  if (bytes.length !== HANDSHAKE_HEADER_LEN + len) throw decodeError("handshake message length");
+  return decodeHandshakeBody(bytes[0]!, bytes.subarray(HANDSHAKE_HEADER_LEN));
+}
+
+/**
+ * Reassembles handshake messages from handshake records (RFC 8446 §5.1: messages may be split across
+ * records and several may share a record). The length is checked from the header before the body is buffered.
+ */
+export class HandshakeReader {
+  private chunks: Uint8Array[] = [];
+  private size = 0;
+
+  push(fragment: Uint8Array): void {
+    if (fragment.length === 0) return;
+    this.chunks.push(fragment);
+    this.size += fragment.length;
+  }
+
+  /** Bytes of a message not yet complete (or of messages not yet taken). */
+  get buffered(): number {
+    return this.size;
+  }
+
+  /** Returns the next complete message as (type, body), or null if more bytes are needed. */
+  next(): { type: number; body: Uint8Array } | null {
+    if (this.size < HANDSHAKE_HEADER_LEN) return null;
+    const head = this.peek(HANDSHAKE_HEADER_LEN);
+    const len = (head[1]! << 16) | (head[2]! << 8) | head[3]!;
+    if (len > MAX_HANDSHAKE_MESSAGE) {
+      throw protocolError(
+        "ERR_MLSTLS_HANDSHAKE_MESSAGE_TOO_LARGE",
+        `handshake message of ${len} bytes exceeds the limit of ${MAX_HANDSHAKE_MESSAGE}`,
+      );
+    }
+    if (this.size < HANDSHAKE_HEADER_LEN + len) return null;
+    const all = this.take(HANDSHAKE_HEADER_LEN + len);
+    return { type: all[0]!, body: all.subarray(HANDSHAKE_HEADER_LEN) };
+  }
+
+  private peek(n: number): Uint8Array {
+    const first = this.chunks[0]!;
+    if (first.length >= n) return first.subarray(0, n);
+    return this.gather(n, false);
+  }
+
+  private take(n: number): Uint8Array {
+    return this.gather(n, true);
+  }
+
+  private gather(n: number, consume: boolean): Uint8Array {
+    const out = new Uint8Array(n);
+    let off = 0;
+    let i = 0;
+    while (off < n) {
+      const c = this.chunks[i]!;
+      const k = Math.min(c.length, n - off);
+      out.set(c.subarray(0, k), off);
+      off += k;
+      if (consume) {
+        if (k === c.length) {
+          this.chunks.shift();
+        } else {
+          this.chunks[0] = c.subarray(k);
+        }
+      } else {
+        i++;
+      }
+    }
+    if (consume) this.size -= n;
+    return out;
+  }
+}
+
+// ---- Alerts (RFC 8446 §6) ----
+
+export const AlertLevel = { warning: 1, fatal: 2 } as const;
+
+export interface AlertMessage {
+  level: number;
+  description: number;
+}
+
+export function encodeAlert(description: number, level: number = description === 0 ? 1 : 2): Uint8Array {
+  return Uint8Array.of(level, description);
+}
+
+/** Alerts are exactly two bytes; they may be neither fragmented nor coalesced (RFC 8446 §5.1). */
+export function decodeAlert(bytes: Uint8Array): AlertMessage {
+  if (bytes.length !== 2) throw decodeError("alert");
+  const level = bytes[0]!;
+  if (level !== AlertLevel.warning && level !== AlertLevel.fatal) throw decodeError("alert level");
+  return { level, description: bytes[1]! };
+}

@@ -1,0 +1,269 @@
+// Resumption (draft §4.5, decisions 5 and 10): what a session is on each side, how it is encoded, how the
+// initiator builds its Resumption commit, and how the responder repairs an epoch difference of +0, +1 or +2.
+//
+// A session is the live MLS group state plus whatever the state machine needs to resume from where the last
+// connection broke off. It holds private keys: store it like one.
+
+import { createHash, timingSafeEqual } from "node:crypto";
+import { MlsTlsError } from "../errors.js";
+import { MlsSession, type PendingUpdate, type ProcessUpdatePolicy } from "../mls/session.js";
+
+/** Initiator states that matter for resumption (draft §4.4.1 numbering). */
+export type InitiatorDraftState = 1 | 2 | 3;
+
+export interface ClientSession {
+  /** The draft state the initiator was in: decides what the Resumption carries. */
+  draftState: InitiatorDraftState;
+  session: MlsSession;
+  /** State 2: the ConnectionUpdate commit in flight, re-sent as is (never re-created). */
+  pendingCommit?: Uint8Array;
+  serverName?: string;
+}
+
+export interface ServerSession {
+  /** The applied epoch. */
+  session: MlsSession;
+  /** State 2: our own commit, created but not confirmed. */
+  pending?: PendingUpdate;
+  /** SHA-256 of the last commit of the initiator's we applied: the +0 case must re-send exactly that one. */
+  lastPeerCommit?: Uint8Array;
+  /** Resumption randoms already seen for this session, newest last: a byte-identical replay is refused. */
+  seenRandoms: Uint8Array[];
+  /** The server_name of the connection that created the session: a Resumption carries none. */
+  serverName?: string;
+}
+
+/** How many Resumption randoms a server session remembers. A replay older than that fails at key confirmation. */
+export const SEEN_RANDOMS_KEPT = 64;
+
+const CLIENT_MAGIC = 0x4d4c5343; // "MLSC"
+const SERVER_MAGIC = 0x4d4c5353; // "MLSS"
+const FORMAT_VERSION = 1;
+
+function sessionError(code: "ERR_MLSTLS_BAD_SESSION", message: string, cause?: unknown): MlsTlsError {
+  return new MlsTlsError(code, message, { cause });
+}
+
+class Writer {
+  private parts: Uint8Array[] = [];
+  u8(v: number): this {
+    this.parts.push(Uint8Array.of(v));
+    return this;
+  }
+  u32(v: number): this {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v);
+    this.parts.push(b);
+    return this;
+  }
+  bytes(b: Uint8Array | undefined): this {
+    this.u32(b?.length ?? 0);
+    if (b !== undefined) this.parts.push(b);
+    return this;
+  }
+  finish(): Uint8Array {
+    return Buffer.concat(this.parts);
+  }
+}
+
+class Reader {
+  private off = 0;
+  constructor(private readonly buf: Uint8Array, private readonly what: string) {}
+  private need(n: number): void {
+    if (this.off + n > this.buf.length) throw sessionError("ERR_MLSTLS_BAD_SESSION", `truncated ${this.what}`);
+  }
+  u8(): number {
+    this.need(1);
+    return this.buf[this.off++]!;
+  }
+  u32(): number {
+    this.need(4);
+    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.off, 4).getUint32(0);
+    this.off += 4;
+    return v;
+  }
+  bytes(): Uint8Array {
+    const n = this.u32();
+    this.need(n);
+    const b = this.buf.slice(this.off, this.off + n);
+    this.off += n;
+    return b;
+  }
+  end(): void {
+    if (this.off !== this.buf.length) throw sessionError("ERR_MLSTLS_BAD_SESSION", `trailing bytes in ${this.what}`);
+  }
+}
+
+export function encodeClientSession(s: ClientSession): Uint8Array {
+  return new Writer()
+    .u32(CLIENT_MAGIC)
+    .u8(FORMAT_VERSION)
+    .u8(s.draftState)
+    .bytes(s.session.encode())
+    .bytes(s.pendingCommit)
+    .bytes(s.serverName === undefined ? undefined : Buffer.from(s.serverName, "utf8"))
+    .finish();
+}
+
+export function decodeClientSession(bytes: Uint8Array): ClientSession {
+  const r = new Reader(bytes, "client session");
+  if (r.u32() !== CLIENT_MAGIC || r.u8() !== FORMAT_VERSION) {
+    throw sessionError("ERR_MLSTLS_BAD_SESSION", "not an mlstls client session (or one from another version)");
+  }
+  const draftState = r.u8();
+  if (draftState !== 1 && draftState !== 2 && draftState !== 3) {
+    throw sessionError("ERR_MLSTLS_BAD_SESSION", `invalid initiator state ${draftState} in session`);
+  }
+  const sessionBytes = r.bytes();
+  const pendingCommit = r.bytes();
+  const serverName = r.bytes();
+  r.end();
+  if ((draftState === 2) !== pendingCommit.length > 0) {
+    throw sessionError("ERR_MLSTLS_BAD_SESSION", "a session in state 2, and only then, carries its pending commit");
+  }
+  let session: MlsSession;
+  try {
+    session = MlsSession.decode(sessionBytes);
+  } catch (e) {
+    throw sessionError("ERR_MLSTLS_BAD_SESSION", "session holds no valid MLS state", e);
+  }
+  return {
+    draftState,
+    session,
+    pendingCommit: pendingCommit.length > 0 ? pendingCommit : undefined,
+    serverName: serverName.length > 0 ? Buffer.from(serverName).toString("utf8") : undefined,
+  };
+}
+
+export function encodeServerSession(s: ServerSession): Uint8Array {
+  const w = new Writer()
+    .u32(SERVER_MAGIC)
+    .u8(FORMAT_VERSION)
+    .bytes(s.session.encode())
+    .bytes(s.pending?.encode())
+    .bytes(s.lastPeerCommit)
+    .u32(s.seenRandoms.length);
+  for (const r of s.seenRandoms) w.bytes(r);
+  w.bytes(s.serverName === undefined ? undefined : Buffer.from(s.serverName, "utf8"));
+  return w.finish();
+}
+
+export function decodeServerSession(bytes: Uint8Array): ServerSession {
+  const r = new Reader(bytes, "server session");
+  if (r.u32() !== SERVER_MAGIC || r.u8() !== FORMAT_VERSION) {
+    throw sessionError("ERR_MLSTLS_BAD_SESSION", "not an mlstls server session (or one from another version)");
+  }
+  const sessionBytes = r.bytes();
+  const pendingBytes = r.bytes();
+  const lastPeerCommit = r.bytes();
+  const n = r.u32();
+  if (n > SEEN_RANDOMS_KEPT) throw sessionError("ERR_MLSTLS_BAD_SESSION", "too many remembered randoms");
+  const seenRandoms: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) seenRandoms.push(r.bytes());
+  const serverName = r.bytes();
+  r.end();
+  try {
+    const session = MlsSession.decode(sessionBytes);
+    const pending = pendingBytes.length > 0 ? session.decodePendingUpdate(pendingBytes) : undefined;
+    return {
+      session,
+      pending,
+      lastPeerCommit: lastPeerCommit.length > 0 ? lastPeerCommit : undefined,
+      seenRandoms,
+      serverName: serverName.length > 0 ? Buffer.from(serverName).toString("utf8") : undefined,
+    };
+  } catch (e) {
+    throw sessionError("ERR_MLSTLS_BAD_SESSION", "session holds no valid MLS state", e);
+  }
+}
+
+export function commitDigest(commit: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(commit).digest());
+}
+
+/**
+ * The initiator's Resumption commit (draft §4.5): from state 2 the stored ConnectionUpdate commit, byte for byte
+ * (a second commit from the same epoch would reuse its ratchet keys); from states 1 and 3 a fresh commit on top of
+ * the epoch it holds. Returns the session the initiator is in once the commit is applied.
+ */
+export async function prepareResumption(s: ClientSession): Promise<{ session: MlsSession; commit: Uint8Array }> {
+  if (s.draftState === 2) return { session: s.session, commit: s.pendingCommit! };
+  const update = await s.session.createUpdate();
+  return { session: update.apply(), commit: update.commit };
+}
+
+export type RepairCase = 0 | 1 | 2;
+
+/** The group id and the epoch a Resumption commit leads to. */
+export function resumptionTarget(commit: Uint8Array): { groupId: Uint8Array; epoch: bigint } {
+  const peek = MlsSession.peekCommitEpoch(commit);
+  return { groupId: peek.groupId, epoch: peek.epoch + 1n };
+}
+
+/**
+ * The responder's side of draft §4.5. `target` is the epoch the initiator's commit leads to; R is our applied
+ * epoch.
+ *   target = R     the initiator never saw our EpochKeyUpdate: the commit is the last one we applied; discard it.
+ *                  A pending commit of ours stays: the initiator never saw it, and the epoch may not make another.
+ *   target = R + 1 apply the commit (our own pending commit, if any, was never seen: drop it).
+ *   target = R + 2 we broke off in state 2 after the initiator processed our commit: apply ours, then theirs.
+ * Anything else cannot be repaired.
+ */
+export async function repairEpoch(
+  s: ServerSession,
+  commit: Uint8Array,
+  policy: ProcessUpdatePolicy,
+): Promise<{ session: MlsSession; pending?: PendingUpdate; repaired: RepairCase; lastPeerCommit: Uint8Array }> {
+  const R = s.session.epoch;
+  const { epoch: target } = resumptionTarget(commit);
+  const digest = commitDigest(commit);
+  if (target === R) {
+    const last = s.lastPeerCommit;
+    if (last === undefined || last.length !== digest.length || !timingSafeEqual(last, digest)) {
+      throw new MlsTlsError(
+        "ERR_MLSTLS_STALE_SESSION",
+        `Resumption for epoch ${target} does not repeat the commit that led the server to that epoch`,
+      );
+    }
+    return { session: s.session, pending: s.pending, repaired: 0, lastPeerCommit: digest };
+  }
+  if (target === R + 1n) {
+    s.pending?.discard();
+    const session = await s.session.processUpdate(commit, policy);
+    return { session, repaired: 1, lastPeerCommit: digest };
+  }
+  if (target === R + 2n) {
+    if (s.pending === undefined) {
+      throw new MlsTlsError(
+        "ERR_MLSTLS_EPOCH_GAP",
+        `Resumption for epoch ${target} is two ahead of the server's ${R}, but the server has no pending commit`,
+      );
+    }
+    const mid = s.pending.apply();
+    try {
+      const session = await mid.processUpdate(commit, policy);
+      mid.dispose();
+      return { session, repaired: 2, lastPeerCommit: digest };
+    } catch (e) {
+      mid.dispose();
+      throw e;
+    }
+  }
+  if (target < R) {
+    throw new MlsTlsError("ERR_MLSTLS_STALE_SESSION", `Resumption for epoch ${target}, but the server is at epoch ${R}`);
+  }
+  throw new MlsTlsError(
+    "ERR_MLSTLS_EPOCH_GAP",
+    `Resumption for epoch ${target} is ${target - R} epochs ahead of the server's ${R}; at most 2 can be repaired`,
+  );
+}
+
+/** True if this Resumption random was seen before for the session (a byte-identical replay). */
+export function isReplayed(s: ServerSession, random: Uint8Array): boolean {
+  return s.seenRandoms.some((r) => r.length === random.length && timingSafeEqual(r, random));
+}
+
+export function rememberRandom(s: ServerSession, random: Uint8Array): void {
+  s.seenRandoms.push(Uint8Array.from(random));
+  if (s.seenRandoms.length > SEEN_RANDOMS_KEPT) s.seenRandoms.splice(0, s.seenRandoms.length - SEEN_RANDOMS_KEPT);
+}

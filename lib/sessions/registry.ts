@@ -1,0 +1,143 @@
+// The server side of sessions (PROTOCOL.md, "Sessions"): the engines' persistence on top of a pluggable
+// SessionStore, and the rule that a session serves one live connection at a time.
+//
+// Nothing is stored or changed for a peer that has not proven its keys. The engines save a new session, and a
+// resumed one, only at key confirmation; until then a resuming connection has only read the store. So a replayed,
+// altered or stalled ClientHello or Resumption stores nothing and ends no live connection.
+//
+// Policy: a Resumption that reaches key confirmation replaces the session's live connection.
+// - Why replace rather than refuse: the client only resumes when it believes the old connection is dead (it may be
+//   half-open: the server has not noticed yet), and only the client can confirm the keys of a Resumption.
+// - How, race-free: every store write of a session runs in one chain. The takeover step checks that the stored
+//   session is still the one the resumption was computed from (compare-and-set on its SHA-256), makes the new
+//   connection the live one, writes, and then closes the old connection with ERR_MLSTLS_SESSION_REPLACED. A save of
+//   the old connection that runs after the takeover fails, so it sends nothing that depends on it. If the old
+//   connection changed the session first, the takeover is refused as stale and the client falls back.
+
+import { createHash } from "node:crypto";
+import { MlsTlsError } from "../errors.js";
+import type { SessionPersistence } from "../protocol/responder.js";
+import type { SessionStore } from "./store.js";
+
+/** What the registry needs of a live connection. */
+export interface LiveConnection {
+  /** Stops the connection: its session moved to a newer connection. */
+  replace(): Promise<void>;
+}
+
+interface Entry {
+  /** The connection the session belongs to. */
+  live: LiveConnection | undefined;
+  /** The session's store writes, in order; readers wait for them. */
+  writing: Promise<void>;
+}
+
+function digest(blob: Uint8Array | undefined): string {
+  return blob === undefined ? "" : createHash("sha256").update(blob).digest("hex");
+}
+
+export class SessionRegistry {
+  readonly store: SessionStore;
+  private readonly sessions = new Map<string, Entry>();
+
+  constructor(store: SessionStore) {
+    this.store = store;
+  }
+
+  /** Number of sessions with a live connection. */
+  get liveCount(): number {
+    let n = 0;
+    for (const e of this.sessions.values()) if (e.live !== undefined) n++;
+    return n;
+  }
+
+  /** Number of sessions the registry tracks (live, or with writes still in flight): for tests of what a peer can make us hold. */
+  get trackedCount(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * The engine-facing persistence for one connection: its first save either creates a session (full handshake)
+   * or takes over the one it loaded (resumption); both happen only at key confirmation. release() when the
+   * connection is done with the session.
+   */
+  persistenceFor(conn: LiveConnection): SessionPersistence & { release(): void } {
+    let bound: { key: string; entry: Entry } | undefined;
+    /** What a resuming connection read: the takeover is a compare-and-set against it. */
+    let loaded: { key: string; digest: string } | undefined;
+    return {
+      load: async (groupId) => {
+        const key = Buffer.from(groupId).toString("hex");
+        // Reads create no entry: an unconfirmed peer leaves nothing behind.
+        await this.sessions.get(key)?.writing;
+        const blob = await this.store.get(key);
+        loaded = { key, digest: digest(blob) };
+        return blob;
+      },
+      save: async (groupId, session) => {
+        const key = Buffer.from(groupId).toString("hex");
+        if (bound === undefined) {
+          const e = this.entry(key);
+          bound = { key, entry: e };
+          if (loaded === undefined) {
+            if (e.live !== undefined) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a new session's group id is already in use");
+            e.live = conn;
+            return this.write(e, key, session);
+          }
+          if (loaded.key !== key) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a resumed connection saved another session");
+          return this.takeOver(e, key, loaded.digest, conn, session);
+        }
+        return this.write(bound.entry, key, session, conn);
+      },
+      release: () => {
+        if (bound === undefined) return;
+        const { key, entry: e } = bound;
+        if (e.live === conn) e.live = undefined;
+        void e.writing.then(() => {
+          if (this.sessions.get(key) === e && e.live === undefined) this.sessions.delete(key);
+        });
+      },
+    };
+  }
+
+  private entry(key: string): Entry {
+    let e = this.sessions.get(key);
+    if (e === undefined) {
+      e = { live: undefined, writing: Promise.resolve() };
+      this.sessions.set(key, e);
+    }
+    return e;
+  }
+
+  /** Chains a store write after the session's earlier ones; `owner`, if given, must still be the live connection. */
+  private write(e: Entry, key: string, session: Uint8Array, owner?: LiveConnection): Promise<void> {
+    return this.chain(e, async () => {
+      if (owner !== undefined && e.live !== owner) {
+        throw new MlsTlsError("ERR_MLSTLS_SESSION_REPLACED", "a resumption of this connection's session replaced it");
+      }
+      await this.store.set(key, session);
+    });
+  }
+
+  /** A confirmed resumption: compare-and-set against what it loaded, become live, write, then end the old connection. */
+  private takeOver(e: Entry, key: string, expected: string, conn: LiveConnection, session: Uint8Array): Promise<void> {
+    return this.chain(e, async () => {
+      const current = await this.store.get(key);
+      const unchanged = current !== undefined && digest(current) === expected;
+      current?.fill(0);
+      if (!unchanged) {
+        throw new MlsTlsError("ERR_MLSTLS_STALE_SESSION", "the session changed on the server while this resumption was confirmed");
+      }
+      const old = e.live;
+      e.live = conn;
+      await this.store.set(key, session);
+      if (old !== undefined && old !== conn) void old.replace();
+    });
+  }
+
+  private chain(e: Entry, step: () => Promise<void>): Promise<void> {
+    const done = e.writing.then(step);
+    e.writing = done.catch(() => undefined);
+    return done;
+  }
+}
