@@ -36,7 +36,7 @@ export {
   type SessionStore,
 } from "./sessions/store.js";
 export type { CredentialInfo, CredentialValidator, LocalIdentity, PeerCredential } from "./mls/session.js";
-export type { IdentitySource } from "./protocol/connection.js";
+export type { IdentitySource } from "./protocol/index.js";
 export {
   SecureContext,
   createSecureContext,

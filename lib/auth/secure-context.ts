@@ -9,7 +9,7 @@
 
 import { KeyObject, X509Certificate, createPrivateKey } from "node:crypto";
 import { parseSuiteList } from "../suites.js";
-import type { IdentitySource } from "../protocol/connection.js";
+import type { IdentitySource } from "../protocol/index.js";
 import { MlsTlsError } from "../errors.js";
 import {
   Identity,

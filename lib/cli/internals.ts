@@ -8,8 +8,7 @@
 // - the identity fingerprint of a credential the library never turned into an Identity (a KeyPackage seen in a
 //   capture, or an X.509 chain on disk), computed exactly as pinning computes it.
 
-export { trafficKeys } from "../protocol/key-schedule.js";
-export { createAead, AEAD_TAG_LEN, type Aead } from "../protocol/records/aead.js";
+export { trafficKeys, createAead, AEAD_TAG_LEN, type Aead } from "../protocol/index.js";
 export { SUITES, suiteById, type SuiteParams } from "../suites.js";
 export { fingerprintOf, fingerprint256Of, mlsPublicKeyOf } from "../auth/identity.js";
 export type { PeerCredential, CredentialInfo } from "../mls/session.js";

@@ -14,12 +14,19 @@ import type * as net from "node:net";
 import { Socket as NetSocket } from "node:net";
 import { Duplex } from "node:stream";
 import type { SuiteParams } from "../suites.js";
-import { type Connection, type ConnectionCallbacks, type ConnectionEvent } from "../protocol/connection.js";
 import { AlertDescription, MlsTlsError, alertName } from "../errors.js";
-import { Initiator } from "../protocol/initiator.js";
 import type { PeerCredential } from "../mls/session.js";
-import { MAX_PLAINTEXT, releaseRecord } from "../protocol/records/record-layer.js";
-import { type ClientHelloInfo, Responder, type SessionPersistence } from "../protocol/responder.js";
+import {
+  type ClientHelloInfo,
+  type Connection,
+  type ConnectionCallbacks,
+  type ConnectionEvent,
+  Initiator,
+  MAX_PLAINTEXT,
+  Responder,
+  type SessionPersistence,
+  releaseRecord,
+} from "../protocol/index.js";
 import {
   type AuthConfig,
   type AuthOptions,
@@ -1045,7 +1052,7 @@ export class MlsTlsSocket extends Duplex {
     }
     // A vanilla TLS server cannot parse our MLS ClientHello and answers with one of these plaintext alerts
     // (OpenSSL: unexpected_message). Our own responder never sends unexpected_message for a ClientHello.
-    if ((this.engine as Initiator).state !== "wait_server_hello") return err;
+    if (!(this.engine as Initiator).awaitingServerHello) return err;
     let hint: string;
     if (err.alert === AlertDescription.unexpected_message) hint = "the server most likely speaks vanilla TLS, not MLS-TLS";
     else if (err.alert === AlertDescription.decode_error || err.alert === AlertDescription.protocol_version) {
@@ -1066,7 +1073,7 @@ export class MlsTlsSocket extends Duplex {
     if (this.isServer || this.resumeFrom === undefined || this.destroyed) return false;
     if (this.opts.sessionFallback === false || this.opts[kReconnect] === undefined) return false;
     const engine = this.engine as Initiator;
-    const untrusted = err.code === "ERR_MLSTLS_BAD_CREDENTIAL" && !err.remote && engine.state === "start";
+    const untrusted = err.code === "ERR_MLSTLS_BAD_CREDENTIAL" && !err.remote && engine.notStarted;
     return untrusted || refusedSession(err, engine);
   }
 
@@ -1377,6 +1384,6 @@ function refusedSession(err: MlsTlsError, engine: Connection | undefined): boole
     err.remote &&
     err.alert === AlertDescription.unknown_psk_identity &&
     engine instanceof Initiator &&
-    engine.state === "wait_resumption_accept"
+    engine.awaitingResumptionAccept
   );
 }

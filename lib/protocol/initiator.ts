@@ -74,6 +74,21 @@ export class Initiator extends Connection {
     return this._state === "default" ? 1 : this._state === "wait_confirmation" ? 2 : this._state === "wait_peer_epoch_key_update" ? 3 : undefined;
   }
 
+  /** Nothing sent yet: the ClientHello or Resumption is still being prepared. */
+  get notStarted(): boolean {
+    return this._state === "start";
+  }
+
+  /** The ClientHello is out and its answer has not arrived: a vanilla TLS server's alert would come now. */
+  get awaitingServerHello(): boolean {
+    return this._state === "wait_server_hello";
+  }
+
+  /** The Resumption is out and its answer has not arrived: a refusal now means the session is unusable. */
+  get awaitingResumptionAccept(): boolean {
+    return this._state === "wait_resumption_accept";
+  }
+
   /** The ConnectionUpdate commit bytes in flight, if any (for resumption from state 2). */
   get pendingUpdateCommit(): Uint8Array | undefined {
     return this.ownCommit;

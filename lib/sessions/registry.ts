@@ -16,7 +16,7 @@
 
 import { createHash } from "node:crypto";
 import { MlsTlsError } from "../errors.js";
-import type { SessionPersistence } from "../protocol/responder.js";
+import type { SessionPersistence } from "../protocol/index.js";
 import type { SessionStore } from "./store.js";
 
 /** What the registry needs of a live connection. */
