@@ -78,3 +78,27 @@ export function parseSuiteList(spec: string | number | readonly (string | number
   if (out.length === 0) throw new TypeError("ciphersuites must name at least one MLS ciphersuite");
   return out;
 }
+
+/** The suite's signature scheme, as its name ends: "Ed25519", "P256", "P384", ... */
+export function signatureSchemeOf(id: number): string {
+  const name = suiteById(id)?.name ?? "";
+  return name.slice(name.lastIndexOf("_") + 1);
+}
+
+/**
+ * The suites a ClientHello carries KeyPackages for: from the preference list, the first suite of each of the
+ * first two signature schemes (by default Ed25519 and P-256, the commonest server keys), so that most servers
+ * answer at once and the rest need one RetryRequest (PROTOCOL.md, "Suite negotiation").
+ */
+export function keyPackageSuites(offer: readonly number[]): number[] {
+  const out: number[] = [];
+  const schemes = new Set<string>();
+  for (const s of offer) {
+    const scheme = signatureSchemeOf(s);
+    if (schemes.has(scheme)) continue;
+    schemes.add(scheme);
+    out.push(s);
+    if (out.length === 2) break;
+  }
+  return out;
+}

@@ -308,6 +308,8 @@ export function userErrorOf(err: unknown): Error | undefined {
 export interface ConnectionAuth {
   suites: number[];
   identity: IdentitySource | undefined;
+  /** Server: the suites our identity for a server_name can sign for (undefined: any). */
+  servableSuites?: (serverName: string | undefined) => Promise<readonly number[] | undefined>;
   validator: PeerValidator;
   validatePeer: CredentialValidator;
 }
@@ -379,8 +381,10 @@ export function clientAuth(o: ClientAuthOptions): AuthConfig {
   const { ctx, fn } = identityParts(o);
   checkFunction(o.validatePeer, "validatePeer");
   const suites = fn !== undefined ? configured : servableOf(configured, o.ciphersuites !== undefined, ctx.servableSuites, "the client's");
-  // The engine offers suites[0]; with an identity, it must be one our key signs for.
-  const identity: IdentitySource | undefined = fn ?? (ctx.identities.length > 0 ? ctx.identityFor(suites[0]!) : undefined);
+  // The engine offers every suite in `suites` (all of them ones our key signs for) and asks for the identity of
+  // each suite it sends a KeyPackage for.
+  const identity: IdentitySource | undefined =
+    fn ?? (ctx.identities.length > 0 ? ({ suite }: { suite: number }) => ctx.identityFor(suite) ?? ctx.identityFor(suites[0]!)! : undefined);
   const rejectUnauthorized = o.rejectUnauthorized ?? clientRejectDefault();
   const make = (): PeerValidator =>
     validatorFromTlsOptions("client", {
@@ -490,17 +494,20 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
     return undefined;
   };
 
-  const chooseIdentity = async ({ suite, serverName }: { suite: number; serverName?: string }): Promise<LocalIdentity> => {
-    let chosen = ctx;
-    let whose = "the server's identity";
-    // As node: SNI runs only when the client sent a name.
+  /** The context SNI picks for a server name (as node: SNI runs only when the client sent a name). */
+  const pick = async (serverName: string | undefined): Promise<{ chosen: SecureContext; whose: string }> => {
     if (serverName) {
       const picked = sniCallback !== undefined ? await fromCallback(serverName, sniCallback) : fromEntries(serverName);
-      if (picked !== undefined) {
-        chosen = picked;
-        whose = `the server's identity for "${serverName}"`;
-      }
+      if (picked !== undefined) return { chosen: picked, whose: `the server's identity for "${serverName}"` };
     }
+    return { chosen: ctx, whose: "the server's identity" };
+  };
+
+  const chooseIdentity = async (
+    picked: Promise<{ chosen: SecureContext; whose: string }>,
+    suite: number,
+  ): Promise<LocalIdentity> => {
+    const { chosen, whose } = await picked;
     const servable = chosen.servableSuites;
     if (servable === undefined) return anonymousIdentity(suite);
     const id = chosen.identityFor(suite);
@@ -518,12 +525,20 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
       const entries = sni();
       let suites = configured;
       let identity: IdentitySource | undefined = fn;
+      let servableSuites: ConnectionAuth["servableSuites"];
       if (fn === undefined) {
         if (sniCallback === undefined && entries.length === 0 && ctx.identities.length === 0) {
           // Nothing configured: the engine's anonymous identity for whatever suite the client offers.
           identity = undefined;
         } else {
-          identity = chooseIdentity;
+          // One SNI decision per connection: choosing the suite and then the identity both ask for it.
+          let picked: { name: string | undefined; p: Promise<{ chosen: SecureContext; whose: string }> } | undefined;
+          const pickOnce = (name: string | undefined): Promise<{ chosen: SecureContext; whose: string }> => {
+            if (picked === undefined || picked.name !== name) picked = { name, p: pick(name) };
+            return picked.p;
+          };
+          identity = ({ suite, serverName }) => chooseIdentity(pickOnce(serverName), suite);
+          servableSuites = async (serverName) => (await pickOnce(serverName)).chosen.servableSuites;
           if (sniCallback === undefined) {
             // Accept only suites some identity can serve, so a client offering another suite hears so at once.
             const all = [ctx, ...entries.map((e) => e.context)].map((c) => c.servableSuites);
@@ -535,7 +550,7 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
         }
       }
       const validator = make();
-      return { suites, identity, validator, validatePeer: composeValidator(validator, o.validatePeer) };
+      return { suites, identity, servableSuites, validator, validatePeer: composeValidator(validator, o.validatePeer) };
     },
   };
 }

@@ -40,6 +40,7 @@ export const HANDSHAKE_NAMES: Record<number, string> = {
   0xe3: "ResumptionAccept",
   0xe4: "ConnectionUpdate",
   0xe5: "EpochKeyUpdate",
+  0xe6: "RetryRequest",
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -130,7 +131,8 @@ export interface ConnectionInfo {
 class Shared {
   clientRandom?: Uint8Array;
   suite?: SuiteParams;
-  keyPackageRef?: Uint8Array;
+  /** The KeyPackage references of the latest ClientHello (one per offered KeyPackage). */
+  keyPackageRefs?: Uint8Array[];
   keyConfirmed = false;
   constructor(readonly keylog: KeyLog | undefined) {}
 
@@ -277,23 +279,42 @@ class DirectionDecoder {
       case 0xe0: {
         const random = r.bytesN(32, "random");
         if (this.dir === "c2s") sh.clientRandom ??= random;
-        const kp = describeKeyPackage(r.rest());
-        sh.keyPackageRef = kp.ref;
-        const suite = suiteById(kp.suite);
-        if (suite !== undefined && sh.suite === undefined) sh.suite = suite;
-        return [`ClientHello, random ${hex(random)}`, ...indent(kp.lines)];
+        const nSuites = r.u8("suite count");
+        const offered: string[] = [];
+        for (let i = 0; i < nSuites; i++) {
+          const id = r.u16("suite");
+          offered.push(suiteById(id)?.name ?? `unknown suite ${id}`);
+        }
+        const nKps = r.u8("KeyPackage count");
+        const lines = [`ClientHello, random ${hex(random)}`, `  offers: ${offered.join(", ")}`];
+        sh.keyPackageRefs = [];
+        for (let i = 0; i < nKps; i++) {
+          const len = r.u24("KeyPackage length");
+          const kp = describeKeyPackage(r.bytesN(len, "KeyPackage"));
+          sh.keyPackageRefs.push(kp.ref ?? new Uint8Array(0));
+          lines.push(`  KeyPackage ${i + 1} of ${nKps}:`, ...indent(indent(kp.lines)));
+        }
+        if (!r.done) r.fail("trailing bytes");
+        return lines;
       }
       case 0xe1: {
         const random = r.bytesN(32, "random");
+        const chosen = r.u16("suite");
         const w = describeWelcome(r.rest());
-        const lines = [`ServerHello, random ${hex(random)}`, ...indent(w.lines)];
-        if (sh.keyPackageRef !== undefined) {
-          const match = w.recipients.some((x) => Buffer.from(x).equals(Buffer.from(sh.keyPackageRef!)));
-          lines.push(`  recipient ${match ? "is" : "is NOT"} the ClientHello's KeyPackage (ref ${hex(sh.keyPackageRef, 8)})`);
+        const lines = [`ServerHello, random ${hex(random)}, suite ${suiteById(chosen)?.name ?? chosen}`, ...indent(w.lines)];
+        if (sh.keyPackageRefs !== undefined) {
+          const refs = sh.keyPackageRefs;
+          const i = refs.findIndex((ref) => w.recipients.some((x) => Buffer.from(x).equals(Buffer.from(ref))));
+          lines.push(i >= 0 ? `  recipient is the ClientHello's KeyPackage ${i + 1}` : "  recipient is NOT one of the ClientHello's KeyPackages");
         }
         const suite = suiteById(w.suite);
         if (suite !== undefined && sh.suite === undefined) sh.suite = suite;
         return lines;
+      }
+      case 0xe6: {
+        const id = r.u16("suite");
+        if (!r.done) r.fail("trailing bytes");
+        return [`RetryRequest: the server asks for ${suiteById(id)?.name ?? `unknown suite ${id}`}`];
       }
       case 0xe2: {
         const random = r.bytesN(32, "random");

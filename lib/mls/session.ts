@@ -584,7 +584,8 @@ function decodeMessage(bytes: Uint8Array, what: string): MLSMessage {
 
 // MLSMessage header: version u16, wire_format u16; a KeyPackage then starts with version u16, cipher_suite u16.
 const WIRE_FORMAT_KEY_PACKAGE = 5;
-function peekKeyPackageSuite(bytes: Uint8Array): number | undefined {
+/** The MLS suite of an encoded KeyPackage MLSMessage, read from its header without decoding it. */
+export function peekKeyPackageSuite(bytes: Uint8Array): number | undefined {
   if (bytes.length < 8) return undefined;
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (v.getUint16(0) !== 1 || v.getUint16(2) !== WIRE_FORMAT_KEY_PACKAGE) return undefined;
@@ -787,6 +788,22 @@ class OfferedKeyPackageImpl implements OfferedKeyPackage {
     if (this.#used) throw new MlsTlsError("ERR_TLS_INVALID_STATE", "this KeyPackage was already accepted");
     this.#used = true;
     return { keyPackage: this.#keyPackage, approvedBy: this.#approvedBy };
+  }
+}
+
+/**
+ * The server_name a KeyPackage asks for, read without checking its signature: only to choose which identity (and
+ * so which suites) a server can offer before it verifies the KeyPackage it picks, which must then say the same.
+ * Undefined when there is none or the KeyPackage does not decode.
+ */
+export function peekServerName(message: Uint8Array): string | undefined {
+  try {
+    const msg = decodeMessage(message, "ClientHello key_package");
+    if (msg.wireformat !== "mls_key_package") return undefined;
+    const e = msg.keyPackage.extensions.find((x) => extensionNumber(x) === MLSTLS_EXTENSION_TYPES.serverName);
+    return e === undefined ? undefined : decodeServerName(e.extensionData);
+  } catch {
+    return undefined;
   }
 }
 

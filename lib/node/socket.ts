@@ -845,6 +845,7 @@ export class MlsTlsSocket extends Duplex {
     const common = {
       suites: auth.suites,
       identity: auth.identity,
+      servableSuites: auth.servableSuites,
       validatePeer: auth.validatePeer,
       // The validator keeps the peer's identity stable (renewed certificates continue it); the engine's own check
       // compares credentials byte for byte and would refuse every renewal before the validator saw it.

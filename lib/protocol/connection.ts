@@ -112,6 +112,9 @@ export abstract class Connection {
   /** The new epoch's key for the direction not switched yet (draft §4.3: "the one not applied is stored"). */
   protected pendingRecvSecret: Uint8Array | undefined;
   private exporterSecret: Uint8Array | undefined;
+  /** Opening handshake messages, until the keys are bound to their hash. */
+  private transcript: Uint8Array[] = [];
+  private transcriptHash: Uint8Array | undefined;
 
   private tail: Promise<void> = Promise.resolve();
   private drainScheduled = false;
@@ -386,7 +389,23 @@ export abstract class Connection {
   }
 
   protected connectionContext(): Uint8Array {
-    return connectionContext(this.clientRandom!, this.serverRandom!);
+    if (this.transcriptHash === undefined) {
+      const h = createHash(this.suiteParams!.hash);
+      for (const m of this.transcript) h.update(m);
+      this.transcriptHash = new Uint8Array(h.digest());
+      this.transcript = [];
+    }
+    return connectionContext(this.clientRandom!, this.serverRandom!, this.transcriptHash);
+  }
+
+  /**
+   * Adds an opening message (ClientHello, RetryRequest, Resumption) to the transcript that the connection's keys
+   * are bound to, in the order sent and received; both ends add the same messages, so tampering with any of them
+   * gives the two ends different keys and key confirmation fails.
+   */
+  protected addToTranscript(msg: HandshakeMessage): void {
+    if (this.transcriptHash !== undefined) throw this.error("ERR_MLSTLS_INTERNAL", "the transcript is already bound");
+    this.transcript.push(encodeHandshake(msg));
   }
 
   protected async deriveExporterSecret(session: MlsSession): Promise<void> {
@@ -595,7 +614,7 @@ export abstract class Connection {
     }
     // A peer that failed before it had keys can only alert in plaintext; accept that during the handshake only.
     if (outerType === ContentType.alert && !this._established) return this.onAlert(fragment);
-    const { type, content } = prot.open(rec);
+    const { type, content } = this.established ? prot.open(rec) : this.openFirst(prot, rec);
     // open() decrypted into new buffers, so the ciphertext is no longer needed.
     this.deframer.recycle(rec);
     switch (type) {
@@ -613,6 +632,21 @@ export abstract class Connection {
         return this.onAlert(content);
       default:
         throw this.error("ERR_MLSTLS_UNEXPECTED_RECORD", `unexpected inner content type ${type}`);
+    }
+  }
+
+  /** Before the handshake completes, a record that does not decrypt means the two ends derived different keys. */
+  private openFirst(prot: RecordProtection, rec: Parameters<RecordProtection["open"]>[0]): ReturnType<RecordProtection["open"]> {
+    try {
+      return prot.open(rec);
+    } catch (e) {
+      if (!isMlsTlsError(e) || e.code !== "ERR_MLSTLS_BAD_RECORD_MAC") throw e;
+      throw protocolError(
+        "ERR_MLSTLS_BAD_RECORD_MAC",
+        "key confirmation failed: the peer's first protected record does not decrypt, so the two ends derived " +
+          "different keys (an opening handshake altered on the path?)",
+        e,
+      );
     }
   }
 

@@ -2,6 +2,7 @@
 // (decision 6), and the three connection-update states of draft §4.4.1.
 //
 //   start ──ClientHello──▶ wait_server_hello ──ServerHello / EpochKeyUpdate(confirm)──▶ default (1)
+//   wait_server_hello ──RetryRequest(suite) / ClientHello with that suite's KeyPackage──▶ wait_server_hello (once)
 //   default (1) ──send ConnectionUpdate, switch send key──▶ wait_confirmation (2)
 //   wait_confirmation (2) ──EpochKeyUpdate(epoch)──▶ default (1)   (switch receive key)
 //   wait_confirmation (2) ──ConnectionUpdate from responder──▶ dropped (the initiator's update wins)
@@ -23,6 +24,7 @@ import {
   type PendingJoin,
 } from "../mls/session.js";
 import { type InitiatorDraftState, decodeClientSession, encodeClientSession, prepareResumption } from "./resumption.js";
+import { keyPackageSuites, signatureSchemeOf, suiteById } from "../suites.js";
 
 export type InitiatorState =
   | "start"
@@ -49,7 +51,12 @@ export interface InitiatorOptions extends ConnectionOptions {
 export class Initiator extends Connection {
   readonly role: Role = "initiator";
   private _state: InitiatorState = "start";
-  private pendingJoin: PendingJoin | undefined;
+  /** Our KeyPackages in flight, by suite; the ServerHello names the one the server used. */
+  private readonly pendingJoins = new Map<number, PendingJoin>();
+  /** Every suite we accept, in our order of preference, as the ClientHello listed them. */
+  private offer: number[] = [];
+  /** A RetryRequest came (at most one may). */
+  private retried = false;
   /** Our ConnectionUpdate commit in flight (state 2): kept for resumption (draft §4.5 re-sends the same bytes). */
   private ownCommit: Uint8Array | undefined;
   private serverName: string | undefined;
@@ -94,21 +101,85 @@ export class Initiator extends Connection {
     return this.ownCommit;
   }
 
-  /** Sends the ClientHello (one KeyPackage for our first suite, decision 9), or the Resumption. */
+  /**
+   * Sends the ClientHello (every suite we accept, with KeyPackages for the first of them; PROTOCOL.md, "Suite
+   * negotiation"), or the Resumption.
+   */
   start(): void {
     this.enqueue(async () => {
       if (this._state !== "start") throw this.unexpected("start");
       if (this.iopts.session !== undefined) return this.startResumption(this.iopts.session);
-      const suite = this.suites()[0]!;
-      this.setSuite(suite);
-      const identity = (await this.resolveIdentity(suite, this.serverName)) ?? (await generateIdentity(suite));
-      const ext: HelloExtensions = { serverName: this.serverName, alpnProtocols: [...this.alpnOffers] };
-      const kp = await createKeyPackage(identity, ext);
-      this.pendingJoin = kp.pending;
+      this.offer = [...this.suites()];
       this.clientRandom = this.random(RANDOM_LEN);
-      this.sendHandshake({ type: "client_hello", random: this.clientRandom, keyPackage: kp.message });
+      const keyPackages: Uint8Array[] = [];
+      for (const suite of keyPackageSuites(this.offer)) {
+        const kp = await this.keyPackageFor(suite);
+        if (kp !== undefined) keyPackages.push(kp);
+      }
+      // An identity callback may serve none of those: find the first suite it does serve.
+      for (const suite of [...this.offer]) {
+        if (keyPackages.length > 0) break;
+        if (this.pendingJoins.has(suite)) continue;
+        const kp = await this.keyPackageFor(suite);
+        if (kp !== undefined) keyPackages.push(kp);
+      }
+      if (keyPackages.length === 0) {
+        throw this.error("ERR_MLSTLS_CIPHERSUITE_MISMATCH", "our identity can sign for none of the MLS suites this client offers");
+      }
+      this.sendHello(keyPackages);
       this._state = "wait_server_hello";
     });
+  }
+
+  /** A KeyPackage for `suite`; undefined (and the suite no longer offered) when our identity is for another suite. */
+  private async keyPackageFor(suite: number): Promise<Uint8Array | undefined> {
+    const src = this.opts.identity;
+    let identity = src === undefined ? undefined : typeof src === "function" ? await src({ suite, serverName: this.serverName }) : src;
+    if (identity !== undefined && identity.suite !== suite) {
+      this.offer = this.offer.filter((s) => s !== suite);
+      return undefined;
+    }
+    identity ??= await generateIdentity(suite);
+    const ext: HelloExtensions = { serverName: this.serverName, alpnProtocols: [...this.alpnOffers] };
+    const kp = await createKeyPackage(identity, ext);
+    this.pendingJoins.set(suite, kp.pending);
+    return kp.message;
+  }
+
+  private sendHello(keyPackages: Uint8Array[]): void {
+    const hello: HandshakeMessage = { type: "client_hello", random: this.clientRandom!, suites: this.offer, keyPackages };
+    this.addToTranscript(hello);
+    this.sendHandshake(hello);
+  }
+
+  /** The server chose a suite we listed without a KeyPackage: send one, once (TLS 1.3's HelloRetryRequest flow). */
+  private async onRetryRequest(msg: Extract<HandshakeMessage, { type: "retry_request" }>): Promise<void> {
+    if (this.retried) throw this.unexpected("second RetryRequest");
+    const name = (id: number): string => suiteById(id)?.name ?? `unknown suite ${id}`;
+    if (!this.offer.includes(msg.suite)) {
+      throw this.error(
+        "ERR_MLSTLS_CIPHERSUITE_MISMATCH",
+        `no common MLS suite: the server asks for ${name(msg.suite)} (signature scheme ${signatureSchemeOf(msg.suite) || "unknown"}), ` +
+          `which this client does not offer (it offers ${this.offer.map(name).join(", ")}): allow it in \`ciphersuites\` ` +
+          `(and use a key of that type if the client has a certificate), or give the server a key this client accepts`,
+      );
+    }
+    if (this.pendingJoins.has(msg.suite)) {
+      throw this.error("ERR_MLSTLS_ILLEGAL_PARAMETER", `RetryRequest for suite ${msg.suite}, whose KeyPackage the ClientHello carried`);
+    }
+    this.retried = true;
+    this.addToTranscript(msg);
+    this.disposePendingJoins();
+    const kp = await this.keyPackageFor(msg.suite);
+    if (kp === undefined) {
+      throw this.error("ERR_MLSTLS_CIPHERSUITE_MISMATCH", `the server asks for MLS suite ${name(msg.suite)}, but our identity is for another suite`);
+    }
+    this.sendHello([kp]);
+  }
+
+  private disposePendingJoins(): void {
+    for (const p of this.pendingJoins.values()) p.dispose();
+    this.pendingJoins.clear();
   }
 
   protected get inDefaultState(): boolean {
@@ -118,8 +189,10 @@ export class Initiator extends Connection {
   protected async onHandshakeMessage(msg: HandshakeMessage, encrypted: boolean): Promise<void> {
     switch (this._state) {
       case "wait_server_hello":
-        if (msg.type !== "server_hello" || encrypted) throw this.unexpected(msg);
-        return this.onServerHello(msg.random, msg.welcome);
+        if (encrypted) throw this.unexpected(msg);
+        if (msg.type === "retry_request") return this.onRetryRequest(msg);
+        if (msg.type !== "server_hello") throw this.unexpected(msg);
+        return this.onServerHello(msg.random, msg.suite, msg.welcome);
       case "wait_resumption_accept":
         if (msg.type !== "resumption_accept" || encrypted) throw this.unexpected(msg);
         return this.onResumptionAccept(msg.random);
@@ -141,9 +214,14 @@ export class Initiator extends Connection {
     }
   }
 
-  private async onServerHello(serverRandom: Uint8Array, welcome: Uint8Array): Promise<void> {
-    const pending = this.pendingJoin!;
-    this.pendingJoin = undefined;
+  private async onServerHello(serverRandom: Uint8Array, suite: number, welcome: Uint8Array): Promise<void> {
+    const pending = this.pendingJoins.get(suite);
+    if (pending === undefined) {
+      throw this.error("ERR_MLSTLS_ILLEGAL_PARAMETER", `ServerHello for MLS suite ${suite}, for which we sent no KeyPackage`);
+    }
+    this.pendingJoins.delete(suite);
+    this.disposePendingJoins();
+    this.setSuite(suite);
     const session = await joinFromWelcome(pending, welcome, { validate: this.opts.validatePeer });
     this.adoptSession(session);
     this.serverRandom = serverRandom;
@@ -170,7 +248,9 @@ export class Initiator extends Connection {
     this.clientRandom = this.random(RANDOM_LEN);
     // Write-ahead: if we break off from here on, the next Resumption re-sends these exact bytes.
     await this.save(2);
-    this.sendHandshake({ type: "resumption", random: this.clientRandom, commit });
+    const resumption: HandshakeMessage = { type: "resumption", random: this.clientRandom, commit };
+    this.addToTranscript(resumption);
+    this.sendHandshake(resumption);
     this._state = "wait_resumption_accept";
   }
 
@@ -253,7 +333,6 @@ export class Initiator extends Connection {
 
   protected override disposeRoleSecrets(): void {
     this.ownCommit = undefined;
-    this.pendingJoin?.dispose();
-    this.pendingJoin = undefined;
+    this.disposePendingJoins();
   }
 }

@@ -14,7 +14,7 @@ export const EXPORTER_MASTER_LABEL = "mlstls master";
 const LABEL_PREFIX = "tls13 ";
 
 /** Domain tag of connectionContext(); versioned so a format change can never collide with the old one. */
-const CONNECTION_CONTEXT_TAG = "mlstls connection v1";
+const CONNECTION_CONTEXT_TAG = "mlstls connection v2";
 const CONNECTION_RANDOM_LEN = 32;
 
 const HASH_LEN: Readonly<Record<HashName, number>> = { sha256: 32, sha384: 48, sha512: 64 };
@@ -128,25 +128,27 @@ export function applicationTrafficSecrets(
 }
 
 /**
- * The MLS-Exporter context that binds both endpoints' fresh randomness into every epoch's master secret
- * (decision 5), so no two connections ever share a key even when they share an MLS epoch:
+ * The MLS-Exporter context that binds both endpoints' fresh randomness and the opening handshake into every
+ * epoch's master secret (PROTOCOL.md, "Key schedule"), so no two connections ever share a key even when they share
+ * an MLS epoch, and an altered offer or a forged RetryRequest makes the two ends derive different keys:
  *
  *   struct {
- *     opaque tag<1..255> = "mlstls connection v1";
- *     opaque client_random<32..32>;  // initiator's random
- *     opaque server_random<32..32>;  // responder's random
- *   } ConnectionContext;             // every length prefix is one byte
+ *     opaque tag<1..255> = "mlstls connection v2";
+ *     opaque client_random<32..32>;   // initiator's random
+ *     opaque server_random<32..32>;   // responder's random
+ *     opaque transcript_hash<1..255>; // Hash(ClientHello [, RetryRequest, ClientHello]) or Hash(Resumption)
+ *   } ConnectionContext;              // every length prefix is one byte
  *
  * master_secret = MLS-Exporter(EXPORTER_MASTER_LABEL, ConnectionContext, Nh).
- * Fixed lengths plus the length prefixes make the encoding injective; the tag separates it from any other
- * use of the exporter.
+ * Length prefixes make the encoding injective; the tag separates it from any other use of the exporter.
  */
-export function connectionContext(clientRandom: Uint8Array, serverRandom: Uint8Array): Uint8Array {
+export function connectionContext(clientRandom: Uint8Array, serverRandom: Uint8Array, transcriptHash: Uint8Array): Uint8Array {
   if (clientRandom.length !== CONNECTION_RANDOM_LEN || serverRandom.length !== CONNECTION_RANDOM_LEN) {
     throw new TypeError(`connection randoms must be ${CONNECTION_RANDOM_LEN} bytes each`);
   }
+  if (transcriptHash.length === 0 || transcriptHash.length > 255) throw new TypeError("transcript hash must be 1 to 255 bytes");
   const tag = ascii.encode(CONNECTION_CONTEXT_TAG);
-  const out = new Uint8Array(1 + tag.length + 2 * (1 + CONNECTION_RANDOM_LEN));
+  const out = new Uint8Array(1 + tag.length + 2 * (1 + CONNECTION_RANDOM_LEN) + 1 + transcriptHash.length);
   let off = 0;
   out[off++] = tag.length;
   out.set(tag, off);
@@ -156,6 +158,9 @@ export function connectionContext(clientRandom: Uint8Array, serverRandom: Uint8A
   off += CONNECTION_RANDOM_LEN;
   out[off++] = CONNECTION_RANDOM_LEN;
   out.set(serverRandom, off);
+  off += CONNECTION_RANDOM_LEN;
+  out[off++] = transcriptHash.length;
+  out.set(transcriptHash, off);
   return out;
 }
 

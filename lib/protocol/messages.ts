@@ -18,6 +18,7 @@ export const HandshakeType = {
   resumption_accept: 0xe3,
   connection_update: 0xe4,
   epoch_key_update: 0xe5,
+  retry_request: 0xe6,
 } as const;
 export type HandshakeTypeName = keyof typeof HandshakeType;
 
@@ -32,10 +33,16 @@ export const HANDSHAKE_HEADER_LEN = 4;
 export const MAX_HANDSHAKE_MESSAGE = 1 << 16;
 
 export const KeyUpdateRequest = { update_not_requested: 0, update_requested: 1 } as const;
+/** Most MLS suites a ClientHello may list, and most KeyPackages it may carry (PROTOCOL.md, "Suite negotiation"). */
+export const MAX_OFFERED_SUITES = 32;
+export const MAX_OFFERED_KEY_PACKAGES = 4;
 
 export type HandshakeMessage =
-  | { type: "client_hello"; random: Uint8Array; keyPackage: Uint8Array }
-  | { type: "server_hello"; random: Uint8Array; welcome: Uint8Array }
+  /** `suites`: every MLS suite the client accepts, in its order of preference; `keyPackages`: one MLSMessage per suite for some of them. */
+  | { type: "client_hello"; random: Uint8Array; suites: readonly number[]; keyPackages: readonly Uint8Array[] }
+  | { type: "server_hello"; random: Uint8Array; suite: number; welcome: Uint8Array }
+  /** The server's choice of a suite the client listed without a KeyPackage (TLS 1.3's HelloRetryRequest). */
+  | { type: "retry_request"; suite: number }
   | { type: "resumption"; random: Uint8Array; commit: Uint8Array }
   | { type: "resumption_accept"; random: Uint8Array }
   | { type: "connection_update"; commit: Uint8Array }
@@ -47,7 +54,7 @@ function decodeError(what: string): MlsTlsError {
 }
 
 function frame(type: number, body: Uint8Array): Uint8Array {
-  if (body.length >= 1 << 24) throw new RangeError("handshake message too large");
+  if (body.length >= 1 << 24) throw encodeError("handshake message (too large)");
   const out = new Uint8Array(HANDSHAKE_HEADER_LEN + body.length);
   out[0] = type;
   out[1] = (body.length >>> 16) & 0xff;
@@ -57,26 +64,40 @@ function frame(type: number, body: Uint8Array): Uint8Array {
   return out;
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
   return out;
 }
 
 function checkRandom(r: Uint8Array): void {
-  if (r.length !== RANDOM_LEN) throw new RangeError(`random must be ${RANDOM_LEN} bytes`);
+  if (r.length !== RANDOM_LEN) throw encodeError(`random (must be ${RANDOM_LEN} bytes)`);
 }
 
 /** Encodes a handshake message with its 4-byte header (msg_type u8, length u24). */
 export function encodeHandshake(msg: HandshakeMessage): Uint8Array {
   switch (msg.type) {
-    case "client_hello":
+    case "client_hello": {
       checkRandom(msg.random);
-      return frame(HandshakeType.mls_client_hello, concat(msg.random, msg.keyPackage));
+      if (msg.suites.length === 0 || msg.suites.length > MAX_OFFERED_SUITES) throw encodeError("ClientHello suite list length");
+      if (msg.keyPackages.length === 0 || msg.keyPackages.length > MAX_OFFERED_KEY_PACKAGES) {
+        throw encodeError("ClientHello KeyPackage count");
+      }
+      const parts: Uint8Array[] = [msg.random, Uint8Array.of(msg.suites.length)];
+      for (const s of msg.suites) parts.push(u16(s));
+      parts.push(Uint8Array.of(msg.keyPackages.length));
+      for (const kp of msg.keyPackages) parts.push(u24(kp.length), kp);
+      return frame(HandshakeType.mls_client_hello, concat(...parts));
+    }
     case "server_hello":
       checkRandom(msg.random);
-      return frame(HandshakeType.mls_server_hello, concat(msg.random, msg.welcome));
+      return frame(HandshakeType.mls_server_hello, concat(msg.random, u16(msg.suite), msg.welcome));
+    case "retry_request":
+      return frame(HandshakeType.retry_request, u16(msg.suite));
     case "resumption":
       checkRandom(msg.random);
       return frame(HandshakeType.resumption, concat(msg.random, msg.commit));
@@ -86,7 +107,7 @@ export function encodeHandshake(msg: HandshakeMessage): Uint8Array {
     case "connection_update":
       return frame(HandshakeType.connection_update, msg.commit);
     case "epoch_key_update": {
-      if (msg.epoch < 0n || msg.epoch > 0xffffffffn) throw new RangeError("epoch does not fit the uint32 of EpochKeyUpdate");
+      if (msg.epoch < 0n || msg.epoch > 0xffffffffn) throw encodeError("EpochKeyUpdate epoch (it is a uint32)");
       const b = new Uint8Array(4);
       new DataView(b.buffer).setUint32(0, Number(msg.epoch));
       return frame(HandshakeType.epoch_key_update, b);
@@ -94,6 +115,52 @@ export function encodeHandshake(msg: HandshakeMessage): Uint8Array {
     case "key_update":
       return frame(HandshakeType.key_update, Uint8Array.of(msg.updateRequested ? 1 : 0));
   }
+}
+
+function u16(v: number): Uint8Array {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw encodeError("uint16 field");
+  return Uint8Array.of(v >>> 8, v & 0xff);
+}
+
+function u24(v: number): Uint8Array {
+  if (v >= 1 << 24) throw encodeError("uint24 length");
+  return Uint8Array.of((v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
+}
+
+/** An encoder given a value it cannot put on the wire: our bug or a misuse, never the peer's. */
+function encodeError(what: string): MlsTlsError {
+  return protocolError("ERR_MLSTLS_INTERNAL", `cannot encode ${what}`);
+}
+
+/** ClientHello body after the random: suites<u8 count of u16>, key_packages<u8 count of (u24 length, MLSMessage)>. */
+function decodeClientHello(body: Uint8Array): HandshakeMessage {
+  const bad = (): MlsTlsError => decodeError("ClientHello");
+  let off = RANDOM_LEN;
+  const need = (n: number): void => {
+    if (off + n > body.length) throw bad();
+  };
+  need(1);
+  const nSuites = body[off++]!;
+  if (nSuites === 0 || nSuites > MAX_OFFERED_SUITES) throw bad();
+  need(2 * nSuites);
+  const suites: number[] = [];
+  for (let i = 0; i < nSuites; i++, off += 2) suites.push((body[off]! << 8) | body[off + 1]!);
+  if (new Set(suites).size !== suites.length) throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", "ClientHello lists a suite twice");
+  need(1);
+  const nKps = body[off++]!;
+  if (nKps === 0 || nKps > MAX_OFFERED_KEY_PACKAGES) throw bad();
+  const keyPackages: Uint8Array[] = [];
+  for (let i = 0; i < nKps; i++) {
+    need(3);
+    const len = (body[off]! << 16) | (body[off + 1]! << 8) | body[off + 2]!;
+    off += 3;
+    if (len === 0) throw bad();
+    need(len);
+    keyPackages.push(body.slice(off, off + len));
+    off += len;
+  }
+  if (off !== body.length) throw bad();
+  return { type: "client_hello", random: body.slice(0, RANDOM_LEN), suites, keyPackages };
 }
 
 /**
@@ -106,14 +173,17 @@ export function decodeHandshakeBody(type: number, body: Uint8Array): HandshakeMe
     return [body.slice(0, RANDOM_LEN), body.slice(RANDOM_LEN)];
   };
   switch (type) {
-    case HandshakeType.mls_client_hello: {
-      const [random, keyPackage] = withRandom("ClientHello");
-      return { type: "client_hello", random, keyPackage };
-    }
+    case HandshakeType.mls_client_hello:
+      if (body.length <= RANDOM_LEN) throw decodeError("ClientHello");
+      return decodeClientHello(body);
     case HandshakeType.mls_server_hello: {
-      const [random, welcome] = withRandom("ServerHello");
-      return { type: "server_hello", random, welcome };
+      if (body.length <= RANDOM_LEN + 2) throw decodeError("ServerHello");
+      const suite = (body[RANDOM_LEN]! << 8) | body[RANDOM_LEN + 1]!;
+      return { type: "server_hello", random: body.slice(0, RANDOM_LEN), suite, welcome: body.slice(RANDOM_LEN + 2) };
     }
+    case HandshakeType.retry_request:
+      if (body.length !== 2) throw decodeError("RetryRequest");
+      return { type: "retry_request", suite: (body[0]! << 8) | body[1]! };
     case HandshakeType.resumption: {
       const [random, commit] = withRandom("Resumption");
       return { type: "resumption", random, commit };

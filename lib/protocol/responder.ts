@@ -2,6 +2,8 @@
 // (decision 6), and the two connection-update states of draft §4.4.2.
 //
 //   wait_client_hello ──ClientHello / ServerHello──▶ wait_key_confirmation ──EpochKeyUpdate(epoch)──▶ default (1)
+//   wait_client_hello ──ClientHello without the chosen suite's KeyPackage / RetryRequest──▶ wait_retried_client_hello
+//   wait_retried_client_hello ──ClientHello / ServerHello──▶ wait_key_confirmation
 //   default (1) ──send ConnectionUpdate (commit held, not applied)──▶ wait_confirmation (2)
 //   wait_confirmation (2) ──EpochKeyUpdate(new epoch) / apply, send EpochKeyUpdate──▶ default (1)
 //   wait_confirmation (2) ──ConnectionUpdate from initiator / discard ours, process theirs──▶ default (1), ours re-issued
@@ -17,6 +19,8 @@ import {
   acceptKeyPackage,
   generateIdentity,
   inspectKeyPackage,
+  peekKeyPackageSuite,
+  peekServerName,
   type LocalIdentity,
   type PendingUpdate,
 } from "../mls/session.js";
@@ -30,8 +34,21 @@ import {
   resumptionTarget,
 } from "./resumption.js";
 import { MlsTlsError } from "../errors.js";
+import { suiteById } from "../suites.js";
+import { timingSafeEqual } from "node:crypto";
 
-export type ResponderState = "wait_client_hello" | "wait_key_confirmation" | "default" | "wait_confirmation";
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export type ResponderState =
+  | "wait_client_hello"
+  | "wait_retried_client_hello"
+  | "wait_key_confirmation"
+  | "default"
+  | "wait_confirmation";
+
+type ClientHelloMessage = Extract<HandshakeMessage, { type: "client_hello" }>;
 
 export interface ClientHelloInfo {
   suite: number;
@@ -44,6 +61,11 @@ export interface ResponderOptions extends ConnectionOptions {
   alpnProtocols?: readonly string[];
   /** Chooses the ALPN protocol; overrides alpnProtocols. Return null/undefined for none. */
   selectAlpn?: (info: ClientHelloInfo) => string | null | undefined;
+  /**
+   * The suites our identity can sign for, given the server_name the client asks for (SNI may pick another
+   * identity); undefined for any (an anonymous server). Default: any.
+   */
+  servableSuites?: (serverName: string | undefined) => Promise<readonly number[] | undefined>;
   /**
    * Where sessions live, by MLS group id. Saves are awaited before the message that depends on them is sent
    * (write-ahead, decision 10). Without it, the server keeps no sessions and refuses every Resumption.
@@ -80,6 +102,10 @@ export class Responder extends Connection {
   private repair: 0 | 1 | 2 | undefined;
   private _serverName: string | undefined;
   private readonly ropts: ResponderOptions;
+  /** The first ClientHello, until the suite is settled: a retried one must repeat its offer. */
+  private firstHello: ClientHelloMessage | undefined;
+  private retrySuite: number | undefined;
+  private retryServerName: string | undefined;
 
   constructor(opts: ResponderOptions, cb: ConnectionCallbacks) {
     super(opts, cb);
@@ -115,8 +141,14 @@ export class Responder extends Connection {
   protected async onHandshakeMessage(msg: HandshakeMessage, encrypted: boolean): Promise<void> {
     switch (this._state) {
       case "wait_client_hello":
-        if (msg.type === "client_hello" && !encrypted) return this.onClientHello(msg.random, msg.keyPackage);
-        if (msg.type === "resumption" && !encrypted) return this.onResumption(msg.random, msg.commit);
+        if (msg.type === "client_hello" && !encrypted) return this.onClientHello(msg);
+        if (msg.type === "resumption" && !encrypted) {
+          this.addToTranscript(msg);
+          return this.onResumption(msg.random, msg.commit);
+        }
+        throw this.unexpected(msg);
+      case "wait_retried_client_hello":
+        if (msg.type === "client_hello" && !encrypted) return this.onRetriedClientHello(msg);
         throw this.unexpected(msg);
       case "wait_key_confirmation":
         if (msg.type !== "epoch_key_update" || !encrypted) throw this.unexpected(msg);
@@ -147,8 +179,82 @@ export class Responder extends Connection {
     }
   }
 
-  private async onClientHello(clientRandom: Uint8Array, keyPackage: Uint8Array): Promise<void> {
-    const offer = await inspectKeyPackage(keyPackage, this.suites(), this.opts.validatePeer);
+  /**
+   * Chooses the suite (PROTOCOL.md, "Suite negotiation"): among the suites the client lists that we accept and our
+   * identity for its server_name can sign for, the client's most preferred one that came with a KeyPackage, else
+   * its most preferred one, which a RetryRequest asks for. Only the chosen KeyPackage is verified.
+   */
+  private async onClientHello(hello: ClientHelloMessage): Promise<void> {
+    this.addToTranscript(hello);
+    this.firstHello = hello;
+    const bySuite = new Map<number, Uint8Array>();
+    for (const kp of hello.keyPackages) {
+      const suite = peekKeyPackageSuite(kp);
+      if (suite === undefined) throw this.error("ERR_MLSTLS_DECODE_ERROR", "ClientHello carries something that is not a KeyPackage");
+      if (!hello.suites.includes(suite) || bySuite.has(suite)) {
+        throw this.error("ERR_MLSTLS_ILLEGAL_PARAMETER", `ClientHello carries a KeyPackage for suite ${suite} it does not list once`);
+      }
+      bySuite.set(suite, kp);
+    }
+    const serverName = peekServerName(hello.keyPackages[0]!);
+    const configured = this.suites();
+    const own = this.opts.identity;
+    const servable =
+      this.ropts.servableSuites !== undefined
+        ? await this.ropts.servableSuites(serverName)
+        : own !== undefined && typeof own !== "function"
+          ? [own.suite]
+          : undefined;
+    const usable = (s: number): boolean => configured.includes(s) && (servable === undefined || servable.includes(s));
+    const candidates = hello.suites.filter(usable);
+    if (candidates.length === 0) {
+      // Tell the client which suite we would need (it names it in its own error), then fail with both lists.
+      const ours = configured.filter(usable);
+      if (ours.length > 0) this.sendHandshake({ type: "retry_request", suite: ours[0]! });
+      const name = (id: number): string => suiteById(id)?.name ?? `suite ${id}`;
+      throw this.error(
+        "ERR_MLSTLS_CIPHERSUITE_MISMATCH",
+        `no common MLS suite: the client offers ${hello.suites.map(name).join(", ")}; this server accepts ` +
+          `${configured.map(name).join(", ")}` +
+          (servable === undefined ? "" : ` and its identity${serverName ? ` for "${serverName}"` : ""} can sign only for ${servable.map(name).join(", ") || "none"}`),
+      );
+    }
+    const chosen = candidates.find((s) => bySuite.has(s)) ?? candidates[0]!;
+    const kp = bySuite.get(chosen);
+    if (kp === undefined) {
+      const retry: HandshakeMessage = { type: "retry_request", suite: chosen };
+      this.addToTranscript(retry);
+      this.sendHandshake(retry);
+      this.retrySuite = chosen;
+      this.retryServerName = serverName;
+      this._state = "wait_retried_client_hello";
+      return;
+    }
+    return this.acceptOffer(hello.random, chosen, kp, serverName);
+  }
+
+  /** The ClientHello after our RetryRequest: the same offer, with the one KeyPackage we asked for. */
+  private async onRetriedClientHello(hello: ClientHelloMessage): Promise<void> {
+    const first = this.firstHello!;
+    const same =
+      bytesEqual(first.random, hello.random) &&
+      first.suites.length === hello.suites.length &&
+      first.suites.every((s, i) => hello.suites[i] === s);
+    if (!same) throw this.error("ERR_MLSTLS_ILLEGAL_PARAMETER", "the retried ClientHello changed its random or its suite list");
+    const kp = hello.keyPackages[0]!;
+    if (hello.keyPackages.length !== 1 || peekKeyPackageSuite(kp) !== this.retrySuite) {
+      throw this.error("ERR_MLSTLS_ILLEGAL_PARAMETER", `the retried ClientHello must carry exactly one KeyPackage, for suite ${this.retrySuite}`);
+    }
+    this.addToTranscript(hello);
+    return this.acceptOffer(hello.random, this.retrySuite!, kp, this.retryServerName);
+  }
+
+  private async acceptOffer(clientRandom: Uint8Array, suite: number, keyPackage: Uint8Array, peekedName: string | undefined): Promise<void> {
+    this.firstHello = undefined;
+    const offer = await inspectKeyPackage(keyPackage, [suite], this.opts.validatePeer);
+    if (offer.serverName !== peekedName) {
+      throw this.error("ERR_MLSTLS_ILLEGAL_PARAMETER", "the ClientHello's KeyPackages ask for different server names");
+    }
     this.setSuite(offer.suite);
     this._serverName = offer.serverName;
     const info: ClientHelloInfo = {
@@ -167,7 +273,7 @@ export class Responder extends Connection {
     this.serverRandom = this.random(RANDOM_LEN);
     const { client, server } = await this.epochSecrets(session);
     await this.deriveExporterSecret(session);
-    this.sendHandshake({ type: "server_hello", random: this.serverRandom, welcome });
+    this.sendHandshake({ type: "server_hello", random: this.serverRandom, suite: offer.suite, welcome });
     this.installSend(server);
     this.installRecv(client);
     this._state = "wait_key_confirmation";

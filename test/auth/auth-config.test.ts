@@ -114,9 +114,25 @@ describe("auth config: mistakes throw at configuration time", () => {
     }
     const serverErr = waitFor<[Error & { code: string }]>(server, "tlsClientError");
     const refused = cleanup.stream(mlstls.connect({ port, host: "localhost", ca: ROOT, ciphersuites: 2 }));
-    expect((await waitFor<[mlstls.MlsTlsError]>(refused, "error"))[0]).to.include({ code: "ERR_MLSTLS_PEER_ALERT", alert: 40 });
+    // Both ends say what the other has: the client hears the server's suite from its RetryRequest.
+    const [clientErr] = await waitFor<[mlstls.MlsTlsError]>(refused, "error");
+    expect(clientErr.code).to.equal("ERR_MLSTLS_CIPHERSUITE_MISMATCH");
+    expect(clientErr.message).to.match(/server asks for MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 .*it offers MLS_128_DHKEMP256_AES128GCM_SHA256_P256\)/);
     const [err] = await serverErr;
     expect(err.code).to.equal("ERR_MLSTLS_CIPHERSUITE_MISMATCH");
+    expect(err.message).to.match(/client offers MLS_128_DHKEMP256_AES128GCM_SHA256_P256; .*can sign only for /);
+    expect(err.message.slice(err.message.indexOf("sign only for"))).to.contain("_P384").and.to.contain("_Ed25519");
+  });
+
+  it("key arrays: a default client reaches each identity's suite (Ed25519, P-384) with no option", async () => {
+    const server = cleanup.server(
+      mlstls.createServer({ key: [fixture("p384.key"), fixture("ed25519.key")], cert: [fixture("ed25519-chain.pem"), fixture("p384-chain.pem")] }),
+    );
+    const port = await listen(server);
+    const c = cleanup.stream(mlstls.connect({ port, host: "localhost", ca: ROOT }));
+    await waitFor(c, "secureConnect");
+    // The client's first preference the server can sign for, with the KeyPackage the ClientHello carried.
+    expect(c.suite?.id).to.equal(1);
   });
 
   it("a client's key decides the suite it offers", async () => {

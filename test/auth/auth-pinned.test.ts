@@ -146,13 +146,21 @@ describe("auth pinned: identities without certificates", () => {
       expect(socket.getPeerCertificate()).to.include({ signatureScheme: scheme });
       expect((await secure)[0].authorized).to.equal(true);
 
+      // A default client offers this suite too: it negotiates it and is refused only for its (anonymous) identity.
+      const denied = waitFor<[CodedError]>(srv, "tlsClientError");
+      const anon = await attempt(cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", fingerprints: [server.fingerprint] })));
+      expect(anon.error).to.include({ code: "ERR_MLSTLS_PEER_ALERT", alert: AlertDescription.access_denied });
+      expect((await denied)[0].code).to.equal("ERR_MLSTLS_FINGERPRINT_MISMATCH");
+
       const serverErr = waitFor<[CodedError]>(srv, "tlsClientError");
-      const wrong = await attempt(cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", fingerprints: [server.fingerprint] })));
-      expect(wrong.error).to.include({ code: "ERR_MLSTLS_PEER_ALERT", alert: AlertDescription.handshake_failure });
+      const wrong = await attempt(cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ciphersuites: 1, fingerprints: [server.fingerprint] })));
+      expect(wrong.error).to.include({ code: "ERR_MLSTLS_CIPHERSUITE_MISMATCH" });
       const [err] = await serverErr;
       expect(err.code).to.equal("ERR_MLSTLS_CIPHERSUITE_MISMATCH");
-      // It names both sides' suites: the server accepts only those its identity can sign for.
-      expect(err.message).to.match(new RegExp(`offered .*\\(1\\); server supports .*\\(${suite}\\)$`));
+      // Each names both sides' suites: the server's identity can sign only for its own suite.
+      const mlsScheme = suite === 2 ? "P256" : "P384";
+      expect(err.message).to.match(new RegExp(`client offers MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519; .*can sign only for [A-Z0-9_]*_${mlsScheme}$`));
+      expect(wrong.error!.message).to.match(new RegExp(`server asks for [A-Z0-9_]*_${mlsScheme} `));
     });
   }
 

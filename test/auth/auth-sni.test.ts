@@ -78,10 +78,15 @@ describe("auth sni: the identity follows the client's server_name", () => {
     // Suite 2 for a name whose identity is Ed25519: refused with both sides' suites named.
     let serverErr = waitFor<[CodedError]>(server, "tlsClientError");
     const wrong = await attempt(cleanup.stream(mlstls.connect({ port, host: "localhost", ca: ROOT, ciphersuites: 2 })));
-    expect(wrong.error).to.include({ code: "ERR_MLSTLS_PEER_ALERT", alert: AlertDescription.handshake_failure });
+    expect(wrong.error).to.include({ code: "ERR_MLSTLS_CIPHERSUITE_MISMATCH" });
+    expect(wrong.error!.message).to.match(/server asks for MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 /);
     let [err] = await serverErr;
     expect(err.code).to.equal("ERR_MLSTLS_CIPHERSUITE_MISMATCH");
-    expect(err.message).to.match(/offered MLS suite 2 .*can sign only for 1 .*3 /);
+    expect(err.message).to.match(/client offers MLS_128_DHKEMP256_AES128GCM_SHA256_P256; .*identity for "localhost" can sign only for MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519, MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519$/);
+    // A default client reaches either name with no option: P-256 for www, Ed25519 for localhost.
+    const auto = await attempt(cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", servername: "www.example.test", ca: ROOT })));
+    expect(auto.error).to.equal(undefined);
+    expect(auto.socket.suite?.id).to.equal(2);
     // Suite 7: no identity at all can serve it.
     serverErr = waitFor<[CodedError]>(server, "tlsClientError");
     await attempt(cleanup.stream(mlstls.connect({ port, host: "localhost", ca: ROOT, ciphersuites: 7 })));

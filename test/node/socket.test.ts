@@ -274,8 +274,10 @@ describe("socket: node:tls surface", () => {
     const serverErr = waitFor<[Error & { code: string }]>(server, "tlsClientError");
     const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", ciphersuites: "MLS_128_DHKEMP256_AES128GCM_SHA256_P256", ...TRUSTED }));
     const [err] = await waitFor<[mlstls.MlsTlsError]>(c, "error");
-    expect(err.code).to.equal("ERR_MLSTLS_PEER_ALERT");
-    expect(err.alert).to.equal(40); // handshake_failure
+    // The server's RetryRequest named its suite, so the client's own error can say what to configure.
+    expect(err.code).to.equal("ERR_MLSTLS_CIPHERSUITE_MISMATCH");
+    expect(err.alert).to.equal(40); // handshake_failure, sent to the server
+    expect(err.message).to.contain("server asks for MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519");
     expect((await serverErr)[0].code).to.equal("ERR_MLSTLS_CIPHERSUITE_MISMATCH");
   });
 

@@ -330,7 +330,7 @@ describe("adversarial: each responder state", () => {
 
   it("default: a ClientHello inside the protected channel is unexpected_message", async () => {
     const p = await established();
-    internals(p.client.conn).sendHandshake({ type: "client_hello", random: new Uint8Array(32), keyPackage: Uint8Array.of(1) });
+    internals(p.client.conn).sendHandshake({ type: "client_hello", random: new Uint8Array(32), suites: [1], keyPackages: [Uint8Array.of(1)] });
     await deliver(p, "c2s");
     expectFatal(p.server, "ERR_MLSTLS_UNEXPECTED_MESSAGE");
   });
@@ -386,7 +386,7 @@ describe("adversarial: each initiator state", () => {
     for (const rec of [
       encodePlaintextRecord(ContentType.application_data, Buffer.from("hi")),
       encodePlaintextRecord(ContentType.handshake, encodeHandshake({ type: "epoch_key_update", epoch: 1n })),
-      encodePlaintextRecord(ContentType.handshake, encodeHandshake({ type: "client_hello", random: new Uint8Array(32), keyPackage: Uint8Array.of(1) })),
+      encodePlaintextRecord(ContentType.handshake, encodeHandshake({ type: "client_hello", random: new Uint8Array(32), suites: [1], keyPackages: [Uint8Array.of(1)] })),
     ]) {
       const p = new Pair({ manual: true });
       p.initiator.start();
@@ -403,7 +403,7 @@ describe("adversarial: each initiator state", () => {
     p.initiator.start();
     await p.initiator.whenIdle();
     p.queues.s2c.push(
-      encodePlaintextRecord(ContentType.handshake, encodeHandshake({ type: "server_hello", random: new Uint8Array(32), welcome: Uint8Array.of(0, 1, 0, 3, 1) })),
+      encodePlaintextRecord(ContentType.handshake, encodeHandshake({ type: "server_hello", random: new Uint8Array(32), suite: 1, welcome: Uint8Array.of(0, 1, 0, 3, 1) })),
     );
     await deliver(p, "s2c");
     expectFatal(p.client, "ERR_MLSTLS_DECODE_ERROR");
@@ -422,7 +422,7 @@ describe("adversarial: each initiator state", () => {
       p.client.conn.connectionUpdate().catch(() => undefined);
       await p.initiator.whenIdle();
       expect(p.initiator.draftState).to.equal(2);
-      internals(p.server.conn).sendHandshake({ type: "server_hello", random: new Uint8Array(32), welcome: Uint8Array.of(1) });
+      internals(p.server.conn).sendHandshake({ type: "server_hello", random: new Uint8Array(32), suite: 1, welcome: Uint8Array.of(1) });
       await deliver(p, "s2c");
       expectFatal(p.client, "ERR_MLSTLS_UNEXPECTED_MESSAGE");
     }
@@ -484,7 +484,7 @@ describe("adversarial: replay and key freshness", () => {
     const cr = new Uint8Array(32).fill(1);
     const keys = new Set<string>();
     for (const sr of [new Uint8Array(32).fill(2), new Uint8Array(32).fill(3)]) {
-      const master = await session.exportSecret(EXPORTER_MASTER_LABEL, connectionContext(cr, sr), suite.hashLen);
+      const master = await session.exportSecret(EXPORTER_MASTER_LABEL, connectionContext(cr, sr, new Uint8Array(32)), suite.hashLen);
       const { client, server } = applicationTrafficSecrets(suite, master);
       keys.add(Buffer.from(client).toString("hex"));
       keys.add(Buffer.from(server).toString("hex"));

@@ -205,25 +205,30 @@ describe("key-schedule", () => {
   describe("connectionContext", () => {
     const cr = new Prng(1).bytes(32);
     const sr = new Prng(2).bytes(32);
+    const th = new Prng(3).bytes(32);
 
     it("is the documented length-prefixed encoding", () => {
-      const tag = Buffer.from("mlstls connection v1", "ascii");
-      const expected = Buffer.concat([Buffer.from([tag.length]), tag, Buffer.from([32]), cr, Buffer.from([32]), sr]);
-      expect(hex(connectionContext(cr, sr))).to.equal(hex(expected));
+      const tag = Buffer.from("mlstls connection v2", "ascii");
+      const expected = Buffer.concat([Buffer.from([tag.length]), tag, Buffer.from([32]), cr, Buffer.from([32]), sr, Buffer.from([32]), th]);
+      expect(hex(connectionContext(cr, sr, th))).to.equal(hex(expected));
       expect(EXPORTER_MASTER_LABEL).to.equal("mlstls master");
     });
 
-    it("depends on both randoms and their order", () => {
-      const base = hex(connectionContext(cr, sr));
-      expect(hex(connectionContext(sr, cr))).not.to.equal(base);
+    it("depends on both randoms, their order, and the transcript hash", () => {
+      const base = hex(connectionContext(cr, sr, th));
+      expect(hex(connectionContext(sr, cr, th))).not.to.equal(base);
       const cr2 = Uint8Array.from(cr);
       cr2[31] = cr2[31]! ^ 1;
-      expect(hex(connectionContext(cr2, sr))).not.to.equal(base);
+      expect(hex(connectionContext(cr2, sr, th))).not.to.equal(base);
+      const th2 = Uint8Array.from(th);
+      th2[0] = th2[0]! ^ 1;
+      expect(hex(connectionContext(cr, sr, th2))).not.to.equal(base);
     });
 
-    it("rejects randoms that are not 32 bytes", () => {
-      expect(() => connectionContext(new Uint8Array(31), sr)).to.throw(TypeError);
-      expect(() => connectionContext(cr, new Uint8Array(33))).to.throw(TypeError);
+    it("rejects randoms that are not 32 bytes and an empty transcript hash", () => {
+      expect(() => connectionContext(new Uint8Array(31), sr, th)).to.throw(TypeError);
+      expect(() => connectionContext(cr, new Uint8Array(33), th)).to.throw(TypeError);
+      expect(() => connectionContext(cr, sr, new Uint8Array(0))).to.throw(TypeError);
     });
   });
 
