@@ -1020,6 +1020,8 @@ export interface PendingUpdate {
   discard(): void;
   /** The pending commit with its post-commit state, for MlsSession.decodePendingUpdate. Holds private keys. */
   encode(): Uint8Array;
+  /** The post-commit session alone, as MlsSession.encode() would write it once applied. Holds private keys. */
+  encodeAfter(): Uint8Array;
 }
 
 /**
@@ -1311,6 +1313,16 @@ class PendingCommit implements PendingUpdate {
     new DataView(out.buffer).setUint32(2, this.commit.length);
     out.set(this.commit, 6);
     out.set(body, 6 + this.commit.length);
+    return out;
+  }
+
+  encodeAfter(): Uint8Array {
+    if (this.#state === undefined) throw new MlsTlsError("ERR_TLS_INVALID_STATE", "pending update was already applied or discarded");
+    const body = encodeState(this.#state);
+    const out = new Uint8Array(3 + body.length);
+    out[0] = SESSION_MAGIC;
+    out[1] = FORMAT_VERSION;
+    out.set(body, 3);
     return out;
   }
 }

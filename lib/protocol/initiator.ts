@@ -22,6 +22,7 @@ import {
   joinFromWelcome,
   type HelloExtensions,
   type PendingJoin,
+  type PendingUpdate,
 } from "../mls/session.js";
 import { type InitiatorDraftState, decodeClientSession, encodeClientSession, prepareResumption } from "./resumption.js";
 import { keyPackageSuites, signatureSchemeOf, suiteById } from "../suites.js";
@@ -57,6 +58,8 @@ export class Initiator extends Connection {
   private offer: number[] = [];
   /** A RetryRequest came (at most one may). */
   private retried = false;
+  /** Our next ConnectionUpdate, made in advance when a session was saved (its commit is in that session). */
+  private nextUpdate: PendingUpdate | undefined;
   /** Our ConnectionUpdate commit in flight (state 2): kept for resumption (draft §4.5 re-sends the same bytes). */
   private ownCommit: Uint8Array | undefined;
   private serverName: string | undefined;
@@ -227,13 +230,15 @@ export class Initiator extends Connection {
     this.serverRandom = serverRandom;
     const { client, server } = await this.epochSecrets(session);
     await this.deriveExporterSecret(session);
-    await this.save(1);
     this.installRecv(server);
     this.installSend(client);
     // Key confirmation (decision 6): our first protected message proves we joined this epoch.
     this.sendHandshake({ type: "epoch_key_update", epoch: session.epoch });
     this._state = "default";
     this.markEstablished();
+    // Nothing we sent depends on it, so the first session is written after the handshake, off its critical path
+    // ('session' follows 'secureConnect', as in node:tls). Lost, it only costs a full handshake next time.
+    await this.save(1);
   }
 
   private async startResumption(blob: Uint8Array): Promise<void> {
@@ -241,8 +246,7 @@ export class Initiator extends Connection {
     this.setSuite(stored.session.suite);
     this.serverName ??= stored.serverName;
     await this.revalidatePeer(stored.session);
-    const { session, commit } = await prepareResumption(stored);
-    if (session !== stored.session) stored.session.dispose();
+    const { session, commit } = prepareResumption(stored);
     this.adoptSession(session);
     this.ownCommit = commit;
     this.clientRandom = this.random(RANDOM_LEN);
@@ -272,7 +276,8 @@ export class Initiator extends Connection {
   }
 
   protected async issueUpdate(): Promise<void> {
-    const update = await this.session!.createUpdate();
+    // The update made in advance for the saved session, if any: this epoch makes no other commit.
+    const update = this.takeNextUpdate() ?? (await this.session!.createUpdate());
     // The initiator's own commit always wins a race, so it applies it at once.
     const next = update.apply();
     const { client, server } = await this.epochSecrets(next);
@@ -287,6 +292,8 @@ export class Initiator extends Connection {
 
   private async onPeerUpdate(commit: Uint8Array): Promise<void> {
     const { epoch, client, server } = await this.processPeerCommit(commit);
+    // Our update made in advance was for the epoch the responder's commit replaced; it was never sent here.
+    this.takeNextUpdate()?.discard();
     await this.save(3);
     this.sendHandshake({ type: "epoch_key_update", epoch });
     this.installSend(client);
@@ -318,21 +325,43 @@ export class Initiator extends Connection {
     this.epochConfirmed(current, initiatedBy);
   }
 
-  /** Hands the session to the application, awaited before the message that depends on it goes out. */
+  /**
+   * Hands the session to the application, awaited before the message that depends on it goes out. Every session
+   * carries the commit a Resumption from it sends: the ConnectionUpdate in flight (state 2), else our next update,
+   * made now and kept, so that the connection's own next ConnectionUpdate is that same commit.
+   */
   private async save(draftState: InitiatorDraftState): Promise<void> {
     const sink = this.iopts.saveSession;
     if (sink === undefined) return;
-    const blob = encodeClientSession({
-      draftState,
-      session: this.session!,
-      pendingCommit: draftState === 2 ? this.ownCommit : undefined,
-      serverName: this.serverName,
-    });
+    const session = this.session!;
+    let next: Uint8Array;
+    let commit: Uint8Array;
+    if (draftState === 2) {
+      next = session.encode();
+      commit = this.ownCommit!;
+    } else {
+      if (this.nextUpdate === undefined || this.nextUpdate.newEpoch !== session.epoch + 1n) {
+        this.nextUpdate?.discard();
+        this.nextUpdate = await session.createUpdate();
+      }
+      next = this.nextUpdate.encodeAfter();
+      commit = this.nextUpdate.commit;
+    }
+    const blob = encodeClientSession({ draftState, next, commit, serverName: this.serverName });
+    next.fill(0);
     await sink(blob);
+  }
+
+  private takeNextUpdate(): PendingUpdate | undefined {
+    const u = this.nextUpdate;
+    this.nextUpdate = undefined;
+    return u !== undefined && u.newEpoch === this.session!.epoch + 1n ? u : (u?.discard(), undefined);
   }
 
   protected override disposeRoleSecrets(): void {
     this.ownCommit = undefined;
+    this.nextUpdate?.discard();
+    this.nextUpdate = undefined;
     this.disposePendingJoins();
   }
 }

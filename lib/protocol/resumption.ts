@@ -12,11 +12,16 @@ import { MlsSession, type PendingUpdate, type ProcessUpdatePolicy } from "../mls
 export type InitiatorDraftState = 1 | 2 | 3;
 
 export interface ClientSession {
-  /** The draft state the initiator was in: decides what the Resumption carries. */
+  /** The draft state the initiator was in when it saved (informational: every session resumes the same way). */
   draftState: InitiatorDraftState;
+  /** The session a Resumption from this one leads to: `commit` applied. */
   session: MlsSession;
-  /** State 2: the ConnectionUpdate commit in flight, re-sent as is (never re-created). */
-  pendingCommit?: Uint8Array;
+  /**
+   * The commit a Resumption from this session sends. Decided when the session is written, so every resumption
+   * from one session Buffer sends the same bytes: an MLS epoch never makes two different commits (PROTOCOL.md,
+   * "Sessions"). In state 2 it is the ConnectionUpdate in flight; otherwise the next update, made in advance.
+   */
+  commit: Uint8Array;
   serverName?: string;
 }
 
@@ -39,6 +44,8 @@ export const SEEN_RANDOMS_KEPT = 64;
 const CLIENT_MAGIC = 0x4d4c5343; // "MLSC"
 const SERVER_MAGIC = 0x4d4c5353; // "MLSS"
 const FORMAT_VERSION = 1;
+/** 2: every client session carries its resumption commit (1 carried one only in state 2). */
+const CLIENT_FORMAT_VERSION = 2;
 
 function sessionError(code: "ERR_MLSTLS_BAD_SESSION", message: string, cause?: unknown): MlsTlsError {
   return new MlsTlsError(code, message, { cause });
@@ -94,20 +101,21 @@ class Reader {
   }
 }
 
-export function encodeClientSession(s: ClientSession): Uint8Array {
+/** `next` is the encoded session after `commit` (MlsSession.encode() or PendingUpdate.encodeAfter()). */
+export function encodeClientSession(s: { draftState: InitiatorDraftState; next: Uint8Array; commit: Uint8Array; serverName?: string }): Uint8Array {
   return new Writer()
     .u32(CLIENT_MAGIC)
-    .u8(FORMAT_VERSION)
+    .u8(CLIENT_FORMAT_VERSION)
     .u8(s.draftState)
-    .bytes(s.session.encode())
-    .bytes(s.pendingCommit)
+    .bytes(s.next)
+    .bytes(s.commit)
     .bytes(s.serverName === undefined ? undefined : Buffer.from(s.serverName, "utf8"))
     .finish();
 }
 
 export function decodeClientSession(bytes: Uint8Array): ClientSession {
   const r = new Reader(bytes, "client session");
-  if (r.u32() !== CLIENT_MAGIC || r.u8() !== FORMAT_VERSION) {
+  if (r.u32() !== CLIENT_MAGIC || r.u8() !== CLIENT_FORMAT_VERSION) {
     throw sessionError("ERR_MLSTLS_BAD_SESSION", "not an mlstls client session (or one from another version)");
   }
   const draftState = r.u8();
@@ -115,22 +123,31 @@ export function decodeClientSession(bytes: Uint8Array): ClientSession {
     throw sessionError("ERR_MLSTLS_BAD_SESSION", `invalid initiator state ${draftState} in session`);
   }
   const sessionBytes = r.bytes();
-  const pendingCommit = r.bytes();
+  const commit = r.bytes();
   const serverName = r.bytes();
   r.end();
-  if ((draftState === 2) !== pendingCommit.length > 0) {
-    throw sessionError("ERR_MLSTLS_BAD_SESSION", "a session in state 2, and only then, carries its pending commit");
-  }
+  if (commit.length === 0) throw sessionError("ERR_MLSTLS_BAD_SESSION", "session carries no resumption commit");
   let session: MlsSession;
   try {
     session = MlsSession.decode(sessionBytes);
   } catch (e) {
     throw sessionError("ERR_MLSTLS_BAD_SESSION", "session holds no valid MLS state", e);
   }
+  let target: { groupId: Uint8Array; epoch: bigint };
+  try {
+    target = resumptionTarget(commit);
+  } catch (e) {
+    session.dispose();
+    throw sessionError("ERR_MLSTLS_BAD_SESSION", "session's resumption commit does not decode", e);
+  }
+  if (target.epoch !== session.epoch) {
+    session.dispose();
+    throw sessionError("ERR_MLSTLS_BAD_SESSION", "session's resumption commit does not lead to its MLS epoch");
+  }
   return {
     draftState,
     session,
-    pendingCommit: pendingCommit.length > 0 ? pendingCommit : undefined,
+    commit,
     serverName: serverName.length > 0 ? Buffer.from(serverName).toString("utf8") : undefined,
   };
 }
@@ -182,14 +199,12 @@ export function commitDigest(commit: Uint8Array): Uint8Array {
 }
 
 /**
- * The initiator's Resumption commit (draft §4.5): from state 2 the stored ConnectionUpdate commit, byte for byte
- * (a second commit from the same epoch would reuse its ratchet keys); from states 1 and 3 a fresh commit on top of
- * the epoch it holds. Returns the session the initiator is in once the commit is applied.
+ * The initiator's Resumption (draft §4.5): the commit stored in the session, byte for byte, and the session it leads
+ * to. From state 2 that is the ConnectionUpdate in flight; from states 1 and 3 the update made when the session was
+ * written. Either way, resuming twice from one session sends the same commit, never two from one epoch.
  */
-export async function prepareResumption(s: ClientSession): Promise<{ session: MlsSession; commit: Uint8Array }> {
-  if (s.draftState === 2) return { session: s.session, commit: s.pendingCommit! };
-  const update = await s.session.createUpdate();
-  return { session: update.apply(), commit: update.commit };
+export function prepareResumption(s: ClientSession): { session: MlsSession; commit: Uint8Array } {
+  return { session: s.session, commit: s.commit };
 }
 
 export type RepairCase = 0 | 1 | 2;

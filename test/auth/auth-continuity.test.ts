@@ -76,6 +76,10 @@ async function nextUpdateCarries(socket: mlstls.MlsTlsSocket, credential: Creden
   pending.set(commit, 6);
   pending.set(next, 6 + commit.length);
   session.createUpdate = async () => session.decodePendingUpdate(pending);
+  // The client made its next update in advance when it saved its session: replace that one too.
+  const engine = (socket as unknown as { engine: { nextUpdate?: { discard(): void } } }).engine;
+  engine.nextUpdate?.discard();
+  engine.nextUpdate = undefined;
 }
 
 describe("auth continuity: the peer's identity across ConnectionUpdates", function () {

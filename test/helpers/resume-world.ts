@@ -158,11 +158,15 @@ export class Client {
     return w;
   }
 
-  /** Connects and waits for 'secureConnect'. */
+  /**
+   * Connects and waits for 'secureConnect' and then the connection's first 'session' (as in node:tls with TLS 1.3,
+   * it follows the handshake: after a full handshake the session is written once it is complete, after a
+   * resumption once the server's EpochKeyUpdate says the server stored its side).
+   */
   async connectSecure(port: number, options: mlstls.ConnectOptions = {}): Promise<Watched> {
     const w = this.connect(port, options);
     await new Promise<void>((resolve, reject) => {
-      w.socket.once("secureConnect", resolve);
+      w.socket.once("secureConnect", () => w.socket.once("session", () => resolve()));
       w.socket.once("error", reject);
     });
     return w;

@@ -232,14 +232,58 @@ describe("resumption on the socket: node:tls's session API", () => {
     const errors: CodedError[] = [];
     server.on("tlsClientError", (e: CodedError) => errors.push(e));
     const a = cleanup.stream(await secureConnect({ path, ...QUIET }));
+    await waitFor(a, "session");
     const session = a.getSession();
     a.destroy();
     const b = cleanup.stream(await secureConnect({ path, ...QUIET, session }));
     expect(b.isSessionReused()).to.equal(true);
-    const c = cleanup.stream(await secureConnect({ path, ...QUIET, session }));
-    // The same session twice: the server is past it now (stale), so the client makes a full handshake.
+    await waitFor(b, "session");
+    const newer = b.getSession();
+    b.destroy();
+    // A server (on another path) that does not have the session refuses it: the client falls back over IPC.
+    const other = `${cleanup.tmpdir()}/other.sock`;
+    const fresh = cleanup.server(mlstls.createServer({ ...SERVED, ...QUIET }));
+    await listen(fresh, other);
+    const refused: CodedError[] = [];
+    fresh.on("tlsClientError", (e: CodedError) => refused.push(e));
+    const c = cleanup.stream(await secureConnect({ path: other, ...QUIET, session: newer }));
     expect(c.isSessionReused()).to.equal(false);
-    expect(errors.map((e) => e.code)).to.deep.equal(["ERR_MLSTLS_STALE_SESSION"]);
+    expect(errors).to.deep.equal([]);
+    expect(refused.map((e) => e.code)).to.deep.equal(["ERR_MLSTLS_UNKNOWN_SESSION"]);
+  });
+
+  it("resuming twice from one session Buffer sends the same commit: the second is the +0 repair and replaces the first", async () => {
+    const server = cleanup.server(mlstls.createServer({ ...SERVED, ...QUIET }, (s) => s.on("error", () => undefined)));
+    const port = await listen(server);
+    const a = cleanup.stream(await secureConnect({ port, ...QUIET }));
+    await waitFor(a, "session");
+    const session = a.getSession()!;
+    a.destroy();
+    const hellos: Buffer[] = [];
+    const resume = async (): Promise<mlstls.MlsTlsSocket> => {
+      const raw = net.connect(port, "127.0.0.1");
+      await once(raw, "connect");
+      const write = raw.write.bind(raw) as (chunk: Buffer, ...rest: unknown[]) => boolean;
+      raw.write = ((chunk: Buffer, ...rest: unknown[]) => {
+        if (hellos.length < 2 && chunk[0] === 22) hellos.push(Buffer.from(chunk));
+        return write(chunk, ...rest);
+      }) as typeof raw.write;
+      const s = cleanup.stream(mlstls.connect({ ...TRUSTED, ...QUIET, socket: raw, session }));
+      await waitFor(s, "secureConnect");
+      return s;
+    };
+    const b = await resume();
+    const bErrors: CodedError[] = [];
+    const replaced = new Promise<CodedError>((r) => b.on("error", (e: CodedError) => (bErrors.push(e), r(e))));
+    const c = await resume();
+    expect(b.isSessionReused() && c.isSessionReused()).to.equal(true);
+    // The Resumption records differ only in their random (bytes 9-40): the commit is the same.
+    expect(hellos).to.have.length(2);
+    expect(hellos[0]!.length).to.equal(hellos[1]!.length);
+    expect(Buffer.concat([hellos[0]!.subarray(0, 9), hellos[0]!.subarray(41)]).equals(Buffer.concat([hellos[1]!.subarray(0, 9), hellos[1]!.subarray(41)]))).to.equal(true);
+    expect(hellos[0]!.subarray(9, 41).equals(hellos[1]!.subarray(9, 41))).to.equal(false);
+    // The server ended b's connection for c (access_denied on the wire).
+    expect(await replaced).to.include({ code: "ERR_MLSTLS_PEER_ALERT", alert: 49 });
   });
 
   it("cannot fall back over a caller's stream: the refusal is the error", async () => {
@@ -360,6 +404,7 @@ describe("resumption on the socket: servers without a Server", () => {
     );
     const port = await listen(raw);
     const a = cleanup.stream(await secureConnect({ port, ...QUIET }));
+    await waitFor(a, "session");
     const replaced = waitFor<[CodedError]>(a, "error");
     const b = cleanup.stream(await secureConnect({ port, ...QUIET, session: a.getSession() }));
     expect(b.isSessionReused()).to.equal(true);
