@@ -35,7 +35,7 @@ export {
   type MemorySessionStoreOptions,
   type SessionStore,
 } from "./sessions/store.js";
-export type { CredentialInfo, CredentialValidator, LocalIdentity, PeerCredential } from "./mls/session.js";
+export type { CredentialInfo, CredentialValidator, LocalIdentity, PeerCredential } from "./mls/index.js";
 export type { IdentitySource } from "./protocol/index.js";
 export {
   SecureContext,

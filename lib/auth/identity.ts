@@ -32,8 +32,8 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, randomUUID, X509Certificate } from "node:crypto";
 import { inspect } from "node:util";
 import { suiteById } from "../suites.js";
-import { identityFromKeys, MLS_SESSION_SUITES } from "../mls/session.js";
-import type { CredentialInfo, LocalIdentity, PeerCredential } from "../mls/session.js";
+import { identityFromKeys, MLS_SESSION_SUITES } from "../mls/index.js";
+import type { CredentialInfo, LocalIdentity, PeerCredential } from "../mls/index.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configuration errors

@@ -21,7 +21,7 @@ import {
   parsePemCertificates,
   suitesForIdentity,
 } from "./identity.js";
-import { generateIdentity, type CredentialValidator, type LocalIdentity } from "../mls/session.js";
+import { generateIdentity, type CredentialValidator, type LocalIdentity } from "../mls/index.js";
 import {
   TrustStore,
   validatorFromTlsOptions,

@@ -25,7 +25,7 @@ import {
   parsePublicIdentity,
   type SignatureScheme,
 } from "./identity.js";
-import type { CredentialValidator, PeerCredential } from "../mls/session.js";
+import type { CredentialValidator, PeerCredential } from "../mls/index.js";
 import {
   certFacts,
   checkCa,

@@ -35,7 +35,7 @@ import {
   hkdfExpandLabel,
   zeroize,
 } from "./key-schedule.js";
-import type { CredentialValidator, LocalIdentity, MlsSession, PeerCredential } from "../mls/session.js";
+import type { CredentialValidator, LocalIdentity, MlsSession, PeerCredential } from "../mls/index.js";
 
 /** MLS exporter label for the connection's RFC 8446 §7.5-style exporter master secret. */
 export const EXPORTER_SECRET_LABEL = "mlstls exporter";

@@ -21,7 +21,7 @@ import {
   joinFromWelcome,
   type HelloExtensions,
   type PendingJoin,
-} from "../mls/session.js";
+} from "../mls/index.js";
 import { type InitiatorDraftState, decodeClientSession, encodeClientSession, prepareResumption } from "./resumption.js";
 
 export type InitiatorState =

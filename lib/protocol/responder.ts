@@ -19,7 +19,7 @@ import {
   inspectKeyPackage,
   type LocalIdentity,
   type PendingUpdate,
-} from "../mls/session.js";
+} from "../mls/index.js";
 import {
   commitDigest,
   decodeServerSession,

@@ -6,7 +6,7 @@
 
 import { createHash, timingSafeEqual } from "node:crypto";
 import { MlsTlsError } from "../errors.js";
-import { MlsSession, type PendingUpdate, type ProcessUpdatePolicy } from "../mls/session.js";
+import { MlsSession, type PendingUpdate, type ProcessUpdatePolicy } from "../mls/index.js";
 
 /** Initiator states that matter for resumption (draft §4.4.1 numbering). */
 export type InitiatorDraftState = 1 | 2 | 3;

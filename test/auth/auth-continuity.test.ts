@@ -29,7 +29,7 @@ import { suiteById } from "../../lib/suites.js";
 import { AlertDescription } from "../../lib/errors.js";
 import { fingerprintOf } from "../../lib/auth/identity.js";
 import * as mlstls from "../../lib/index.js";
-import type { MlsSession } from "../../lib/mls/session.js";
+import type { MlsSession } from "../../lib/mls/index.js";
 import { Cleanup, fixture, issueCertificate, listen, useFastMls, waitFor } from "../helpers/sockets.js";
 
 const ROOT = fixture("root-ca.pem");

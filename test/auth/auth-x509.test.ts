@@ -11,7 +11,7 @@ import * as tls from "node:tls";
 import { AlertDescription } from "../../lib/errors.js";
 import { createIdentity, identityFromPem, suitesForKey } from "../../lib/auth/identity.js";
 import * as mlstls from "../../lib/index.js";
-import { identityFromKeys } from "../../lib/mls/session.js";
+import { identityFromKeys } from "../../lib/mls/index.js";
 import { Cleanup, fixture, issueCertificate, listen, useFastMls, waitFor } from "../helpers/sockets.js";
 import { CLIENT_CASES, CLIENT_CERT_CASES, type ClientCase } from "../helpers/x509-cases.js";
 

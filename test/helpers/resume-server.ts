@@ -5,7 +5,7 @@
 // still loads would be lost.
 import * as mlstls from "../../lib/index.js";
 import { nodeCryptoProvider } from "../../lib/mls/crypto-node.js";
-import { setCryptoProvider } from "../../lib/mls/session.js";
+import { setCryptoProvider } from "../../lib/mls/index.js";
 
 setCryptoProvider(nodeCryptoProvider);
 const server = mlstls.createServer(

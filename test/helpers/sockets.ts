@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import * as mlstls from "../../lib/index.js";
 import { createIdentity } from "../../lib/auth/identity.js";
 import { nodeCryptoProvider } from "../../lib/mls/crypto-node.js";
-import { setCryptoProvider } from "../../lib/mls/session.js";
+import { setCryptoProvider } from "../../lib/mls/index.js";
 
 /**
  * The identity test servers present, and the pin test clients trust it by: clients verify servers by default

@@ -35,7 +35,7 @@ import {
   type HelloExtensions,
   type LocalIdentity,
   type PeerCredential,
-} from "../../lib/mls/session.js";
+} from "../../lib/mls/index.js";
 import { suiteById } from "../../lib/suites.js";
 
 const LABEL = "mlstls test";

@@ -1,0 +1,14 @@
+// The MLS layer's public API: everything above lib/mls/ imports MLS through this file. lib/mls/ is the only
+// folder that imports ts-mls; every name here is our own type, so an upgrade of ts-mls stays inside the folder,
+// and every ts-mls failure is translated into an MlsTlsError before it leaves it.
+
+export type { BasicCredentialInfo, CredentialInfo, CredentialValidator, LocalIdentity, PeerCredential, X509CredentialInfo } from "./credentials.js";
+export { MLSTLS_EXTENSION_TYPES } from "./extensions.js";
+export type { HelloExtensions } from "./extensions.js";
+export { acceptKeyPackage, createKeyPackage, inspectKeyPackage, joinFromWelcome } from "./handshake.js";
+export type { OfferedKeyPackage, PendingJoin } from "./handshake.js";
+export { generateIdentity, identityFromKeys } from "./keys.js";
+export { MLS_SESSION_SUITES, setCryptoProvider } from "./provider.js";
+export type { MlsCryptoProviderName } from "./provider.js";
+export { MlsSession } from "./session.js";
+export type { PendingUpdate, ProcessUpdatePolicy } from "./session.js";
