@@ -31,8 +31,9 @@
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, randomUUID, X509Certificate } from "node:crypto";
 import { inspect } from "node:util";
-import { suiteById } from "../suites.js";
-import { identityFromKeys, MLS_SESSION_SUITES } from "../mls/index.js";
+import { SIGNATURE_SCHEMES, suiteById, SUITES, suitesOfScheme } from "../suites.js";
+import type { SignatureSchemeName, SignatureSchemeParams } from "../suites.js";
+import { identityFromKeys, MLS_SESSION_SUITES, rawKeysOf } from "../mls/index.js";
 import type { CredentialInfo, LocalIdentity, PeerCredential } from "../mls/index.js";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -61,26 +62,16 @@ export class MlsTlsConfigError extends TypeError {
 // ---------------------------------------------------------------------------------------------------------------
 // Signature schemes
 
-export type SignatureScheme = "ed25519" | "ecdsa_secp256r1_sha256" | "ecdsa_secp384r1_sha384";
+/** The signature schemes of the suites this build runs (a public type: PinnedPeerInfo.signatureScheme). */
+export type SignatureScheme = Extract<SignatureSchemeName, "ed25519" | "ecdsa_secp256r1_sha256" | "ecdsa_secp384r1_sha384">;
 
-interface SchemeInfo {
-  readonly scheme: SignatureScheme;
-  /** TLS SignatureScheme code point (RFC 8446 §4.2.3), as MLS uses them. */
-  readonly codePoint: number;
-  readonly publicKeyLength: number;
-  readonly label: string;
-  /** MLS suites with this signature scheme, whether or not this build runs them. */
-  readonly allSuites: readonly number[];
-}
+type SchemeInfo = SignatureSchemeParams & { readonly scheme: SignatureScheme };
 
-const SCHEMES: readonly SchemeInfo[] = [
-  { scheme: "ed25519", codePoint: 0x0807, publicKeyLength: 32, label: "Ed25519", allSuites: [1, 3] },
-  { scheme: "ecdsa_secp256r1_sha256", codePoint: 0x0403, publicKeyLength: 65, label: "ECDSA P-256", allSuites: [2] },
-  { scheme: "ecdsa_secp384r1_sha384", codePoint: 0x0503, publicKeyLength: 97, label: "ECDSA P-384", allSuites: [7] },
-];
+/** Schemes with at least one suite this build runs, from the suite table. */
+const SCHEMES = SIGNATURE_SCHEMES.filter((s): s is SchemeInfo => SUITES.some((x) => x.signature === s && x.mlsSupported));
 
 function schemeOfSuite(suite: number): SchemeInfo | undefined {
-  return SCHEMES.find((s) => s.allSuites.includes(suite));
+  return SCHEMES.find((s) => s === suiteById(suite)?.signature);
 }
 
 /** The scheme of a canonical MLS signature public key (see PeerCredential), by its length and form. */
@@ -90,8 +81,12 @@ function schemeOfPublicKey(key: Uint8Array): SchemeInfo | undefined {
   return s;
 }
 
+function schemeNamed(name: SignatureScheme): SchemeInfo {
+  return SCHEMES.find((s) => s.scheme === name)!;
+}
+
 function runnable(s: SchemeInfo): number[] {
-  return s.allSuites.filter((id) => MLS_SESSION_SUITES.includes(id));
+  return suitesOfScheme(s).filter((id) => MLS_SESSION_SUITES.includes(id));
 }
 
 function describeSuites(ids: readonly number[]): string {
@@ -113,34 +108,20 @@ function describeUnsupported(key: KeyObject): string {
 }
 
 function schemeOfKey(key: KeyObject): SchemeInfo | undefined {
-  if (key.asymmetricKeyType === "ed25519") return SCHEMES[0];
+  if (key.asymmetricKeyType === "ed25519") return schemeNamed("ed25519");
   if (key.asymmetricKeyType === "ec") {
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (curve === "prime256v1") return SCHEMES[1];
-    if (curve === "secp384r1") return SCHEMES[2];
+    if (curve === "prime256v1") return schemeNamed("ecdsa_secp256r1_sha256");
+    if (curve === "secp384r1") return schemeNamed("ecdsa_secp384r1_sha384");
   }
   return undefined;
-}
-
-/** Raw key bytes from a KeyObject: (seed or scalar, canonical public key). */
-function rawKeys(key: KeyObject): { priv?: Uint8Array; pub: Uint8Array } {
-  const jwk = key.export({ format: "jwk" });
-  const b = (s: string | undefined) => (s === undefined ? undefined : new Uint8Array(Buffer.from(s, "base64url")));
-  if (jwk.kty === "OKP") return { priv: b(jwk.d), pub: b(jwk.x)! };
-  const x = b(jwk.x)!;
-  const y = b(jwk.y)!;
-  const pub = new Uint8Array(1 + x.length + y.length);
-  pub[0] = 0x04;
-  pub.set(x, 1);
-  pub.set(y, 1 + x.length);
-  return { priv: b(jwk.d), pub };
 }
 
 /** The canonical MLS encoding of a certificate's or key's public key; undefined for key types MLS cannot use. */
 export function mlsPublicKeyOf(key: KeyObject | X509Certificate): Uint8Array | undefined {
   const k = key instanceof X509Certificate ? key.publicKey : key;
   if (schemeOfKey(k) === undefined) return undefined;
-  return rawKeys(k.type === "private" ? createPublicKey(k) : k).pub;
+  return rawKeysOf(k.type === "private" ? createPublicKey(k) : k).publicKey;
 }
 
 type KeyInput = string | Buffer | KeyObject;
@@ -271,7 +252,7 @@ export function identityFromPem(opts: PemIdentityOptions): LocalIdentity {
       `MLS suite ${describeSuites([suite])} cannot use this ${scheme.label} key; it serves ${describeSuites(suites)}`,
     );
   }
-  const { priv, pub } = rawKeys(key);
+  const { privateKey: priv, publicKey: pub } = rawKeysOf(key);
   return identityFromKeys(suite, { type: "x509", certificates: certs.map((c) => new Uint8Array(c.raw)) }, pub, priv!);
 }
 
@@ -615,7 +596,7 @@ export function createIdentity(opts: CreateIdentityOptions = {}): Identity {
     scheme.scheme === "ed25519"
       ? generateKeyPairSync("ed25519")
       : generateKeyPairSync("ec", { namedCurve: scheme.scheme === "ecdsa_secp256r1_sha256" ? "P-256" : "P-384" });
-  const { priv, pub } = rawKeys(privateKey);
+  const { privateKey: priv, publicKey: pub } = rawKeysOf(privateKey);
   const identity = new TextEncoder().encode(opts.name ?? randomUUID());
   return Identity.from(identityFromKeys(suite, { type: "basic", identity }, pub, priv!));
 }

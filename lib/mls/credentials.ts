@@ -5,8 +5,10 @@ import type { AuthenticationService, Credential, LeafNode } from "ts-mls";
 import { MlsTlsError, protocolError } from "../errors.js";
 import type { LocalErrorCode } from "../errors.js";
 import { bytesEqual, copyBytes, errorText, hex } from "../util/bytes.js";
+import { randomBytes } from "node:crypto";
+import { canonicalKeyPair, freshKeyPair, isCanonicalPublicKey } from "./keys.js";
+import type { SignatureScheme } from "./keys.js";
 import { describeSuite, suiteInfo } from "./provider.js";
-import type { SignatureScheme } from "./provider.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public types
@@ -77,17 +79,43 @@ export function credentialKey(c: CredentialInfo, signaturePublicKey: Uint8Array)
   return `${c.type}:${body}:${hex(signaturePublicKey)}`;
 }
 
-export function isCanonicalPublicKey(scheme: SignatureScheme, key: Uint8Array): boolean {
-  switch (scheme) {
-    case "Ed25519":
-      return key.length === 32;
-    case "P256":
-      return key.length === 65 && key[0] === 0x04;
-    case "P384":
-      return key.length === 97 && key[0] === 0x04;
-  }
+/** Generates a fresh signature key pair for `suite` and wraps it with a credential. */
+export async function generateIdentity(suite: number, credential?: CredentialInfo): Promise<LocalIdentity> {
+  const { scheme } = suiteInfo(suite);
+  const { publicKey, privateKey } = freshKeyPair(scheme);
+  const cred = credential ?? { type: "basic", identity: new Uint8Array(randomBytes(16)) };
+  return {
+    suite,
+    credential: fromMlsCredential(toMlsCredential(cred))!,
+    signaturePublicKey: publicKey,
+    signaturePrivateKey: privateKey,
+  };
 }
 
+/**
+ * Wraps an existing key pair (e.g. the key of an X.509 certificate). Expected encodings:
+ * - suites 1 and 3 (Ed25519): private key = 32-byte seed (RFC 8032), or its 48-byte PKCS#8 DER form;
+ *   public key = 32 bytes.
+ * - suite 2 (ECDSA P-256): private key = 32-byte big-endian scalar; public key = SEC1 point, uncompressed
+ *   (65 bytes) or compressed (33 bytes).
+ * - suite 7 (ECDSA P-384): private key = 48-byte big-endian scalar; public key = SEC1 point, 97 or 49 bytes.
+ * The public key must belong to the private key. The result holds canonical forms (seed; uncompressed point).
+ */
+export function identityFromKeys(
+  suite: number,
+  credential: CredentialInfo,
+  signaturePublicKey: Uint8Array,
+  signaturePrivateKey: Uint8Array,
+): LocalIdentity {
+  const { scheme } = suiteInfo(suite);
+  const keys = canonicalKeyPair(scheme, signaturePublicKey, signaturePrivateKey);
+  return {
+    suite,
+    credential: fromMlsCredential(toMlsCredential(credential))!,
+    signaturePublicKey: keys.publicKey,
+    signaturePrivateKey: keys.privateKey,
+  };
+}
 
 export function checkIdentityUsable(identity: LocalIdentity, suite: number): void {
   const own = suiteInfo(identity.suite).scheme;

@@ -14,7 +14,8 @@ import {
 } from "ts-mls";
 import type { AuthenticationService, Capabilities, CiphersuiteImpl, CiphersuiteName, ClientConfig, CryptoProvider } from "ts-mls";
 import { protocolError } from "../errors.js";
-import { suiteById } from "../suites.js";
+import { suiteById, SUITES } from "../suites.js";
+import type { SignatureScheme } from "./keys.js";
 import { errorText } from "../util/bytes.js";
 import { createNodeCryptoProvider } from "./crypto-node.js";
 import { MLSTLS_EXTENSION_TYPES } from "./extensions.js";
@@ -22,26 +23,24 @@ import { MLSTLS_EXTENSION_TYPES } from "./extensions.js";
 // ---------------------------------------------------------------------------------------------------------------
 // Suites, crypto provider, client config
 
-export type SignatureScheme = "Ed25519" | "P256" | "P384";
 export interface SuiteInfo {
   readonly id: number;
   readonly name: CiphersuiteName;
   readonly scheme: SignatureScheme;
 }
 
-/** Suites this module runs: the `mlsSupported` ones of cipher-suites.ts that ts-mls 1.6.4 implements here. */
+const RUNNABLE_SCHEMES: ReadonlySet<string> = new Set<SignatureScheme>(["Ed25519", "P256", "P384"]);
+
+/**
+ * The suites of lib/suites.ts this layer runs: those marked `mlsSupported` whose signature scheme the key code
+ * covers and whose name ts-mls knows under the same code point.
+ */
 export const SUITE_INFO: ReadonlyMap<number, SuiteInfo> = new Map(
-  ([
-    [1, "Ed25519"],
-    [2, "P256"],
-    [3, "Ed25519"],
-    [7, "P384"],
-  ] as const).flatMap(([id, scheme]) => {
-    const params = suiteById(id);
-    if (params === undefined || !params.mlsSupported) return [];
+  SUITES.flatMap((params) => {
     const name = params.name as CiphersuiteName;
-    if (ciphersuites[name] !== id) return [];
-    return [[id, { id, name, scheme }] as const];
+    const scheme = params.signature.mlsName;
+    if (!params.mlsSupported || !RUNNABLE_SCHEMES.has(scheme) || ciphersuites[name] !== params.id) return [];
+    return [[params.id, { id: params.id, name, scheme: scheme as SignatureScheme }] as const];
   }),
 );
 
