@@ -12,7 +12,7 @@
 import { timingSafeEqual, X509Certificate, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
-import { AlertDescription, ERROR_ALERTS, MlsTlsError, type AlertName, type LocalErrorCode } from "../errors.js";
+import { AlertDescription, ERROR_ALERTS, MlsTlsError, type AlertName, type LocalErrorCode, mlsTlsError, nodeError, X509_ERRORS, X509_ERROR_CODES, type X509ErrorName } from "../errors.js";
 import {
   credentialName,
   fingerprint256Of,
@@ -39,46 +39,12 @@ import {
 } from "./x509.js";
 
 // ---------------------------------------------------------------------------------------------------------------
-// Errors
+// Errors (every code is listed in lib/errors.ts)
+
+export { X509_ERROR_CODES };
 
 /** A verification failure as node:tls reports it: an Error with a string `code` (node's, or ours). */
 export type VerificationError = Error & { code?: string };
-
-/**
- * OpenSSL verify errors: node's code, OpenSSL 3.0's message, and the TLS alert OpenSSL sends for it
- * (ssl_x509err2alert). Node names only some OpenSSL codes; it reports the others as "UNSPECIFIED".
- */
-const X509_ERRORS = {
-  UNABLE_TO_GET_ISSUER_CERT: { node: true, message: "unable to get issuer certificate", alert: "unknown_ca" },
-  UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY: { node: true, message: "unable to decode issuer public key", alert: "bad_certificate" },
-  CERT_SIGNATURE_FAILURE: { node: true, message: "certificate signature failure", alert: "decrypt_error" },
-  CERT_NOT_YET_VALID: { node: true, message: "certificate is not yet valid", alert: "bad_certificate" },
-  CERT_HAS_EXPIRED: { node: true, message: "certificate has expired", alert: "certificate_expired" },
-  ERROR_IN_CERT_NOT_BEFORE_FIELD: { node: true, message: "format error in certificate's notBefore field", alert: "bad_certificate" },
-  ERROR_IN_CERT_NOT_AFTER_FIELD: { node: true, message: "format error in certificate's notAfter field", alert: "bad_certificate" },
-  DEPTH_ZERO_SELF_SIGNED_CERT: { node: true, message: "self-signed certificate", alert: "unknown_ca" },
-  SELF_SIGNED_CERT_IN_CHAIN: { node: true, message: "self-signed certificate in certificate chain", alert: "unknown_ca" },
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: { node: true, message: "unable to get local issuer certificate", alert: "unknown_ca" },
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: { node: true, message: "unable to verify the first certificate", alert: "unknown_ca" },
-  CERT_CHAIN_TOO_LONG: { node: true, message: "certificate chain too long", alert: "unknown_ca" },
-  INVALID_CA: { node: true, message: "invalid CA certificate", alert: "unknown_ca" },
-  PATH_LENGTH_EXCEEDED: { node: true, message: "path length constraint exceeded", alert: "unknown_ca" },
-  INVALID_PURPOSE: { node: true, message: "unsuitable certificate purpose", alert: "unsupported_certificate" },
-  KEYUSAGE_NO_CERTSIGN: { node: false, message: "key usage does not include certificate signing", alert: "certificate_unknown" },
-  UNHANDLED_CRITICAL_EXTENSION: { node: false, message: "unhandled critical extension", alert: "certificate_unknown" },
-} as const satisfies Record<string, { node: boolean; message: string; alert: AlertName }>;
-type X509ErrorName = keyof typeof X509_ERRORS;
-
-/**
- * The OpenSSL verification codes node:tls reports, which mlstls reports the same way; "UNSPECIFIED" stands for
- * the OpenSSL errors node has no name for.
- */
-export const X509_ERROR_CODES: readonly string[] = Object.freeze([
-  ...Object.entries(X509_ERRORS)
-    .filter(([, e]) => e.node)
-    .map(([name]) => name),
-  "UNSPECIFIED",
-]);
 
 /**
  * Codes of ours that verification can report (documented in README.md). Their alerts live in the one error→alert
@@ -102,13 +68,10 @@ function isVerifyErrorCode(code: string): code is VerifyErrorCode {
 /** Failures that end the handshake even with rejectUnauthorized: false (TLS cannot skip them either). */
 const ALWAYS_FATAL = new Set<string>(["ERR_MLSTLS_CERT_KEY_MISMATCH", "ERR_MLSTLS_BAD_CREDENTIAL"]);
 
-function codeError(code: string, message: string, props: Record<string, unknown> = {}): VerificationError & { code: string } {
-  return Object.assign(new Error(message), { code }, props);
-}
 
 function x509Error(name: X509ErrorName): VerificationError & { code: string } {
   const e = X509_ERRORS[name];
-  return codeError(e.node ? name : "UNSPECIFIED", e.message);
+  return nodeError(e.node ? name : "UNSPECIFIED", e.message);
 }
 
 /**
@@ -135,7 +98,7 @@ const wrapped = new WeakSet<MlsTlsError>();
  * with the alert that fits, and node's error as `cause`.
  */
 function refusal(err: VerificationError, alert: AlertName): MlsTlsError {
-  const e = new MlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", `peer verification failed: ${err.message}${typeof err.code === "string" ? ` (${err.code})` : ""}`, {
+  const e = mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", `peer verification failed: ${err.message}${typeof err.code === "string" ? ` (${err.code})` : ""}`, {
     cause: err,
     alert: AlertDescription[alert],
   });
@@ -180,15 +143,15 @@ export class TrustStore {
     const certs: CertFacts[] = [];
     for (const [i, item] of (items as readonly unknown[]).entries()) {
       if (!(item instanceof X509Certificate) && typeof item !== "string" && !Buffer.isBuffer(item)) {
-        throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", `ca[${i}] must be a PEM string, a Buffer or an X509Certificate`);
+        throw mlsTlsError("ERR_INVALID_ARG_TYPE", `ca[${i}] must be a PEM string, a Buffer or an X509Certificate`);
       }
       let parsed: CertFacts[];
       try {
         parsed = (item instanceof X509Certificate ? [item] : parsePemCertificates(item)).map((c) => certFacts(c.raw));
       } catch (e) {
-        throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", `ca[${i}] holds an unparseable certificate`, { cause: e });
+        throw mlsTlsError("ERR_INVALID_ARG_VALUE", `ca[${i}] holds an unparseable certificate`, { cause: e });
       }
-      if (parsed.length === 0) throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", `ca[${i}] holds no PEM certificate`);
+      if (parsed.length === 0) throw mlsTlsError("ERR_INVALID_ARG_VALUE", `ca[${i}] holds no PEM certificate`);
       certs.push(...parsed);
     }
     return new TrustStore(certs);
@@ -380,7 +343,7 @@ function verifyChain(
   for (const x of chain) {
     if (x.unenforced.length > 0) {
       const what = x.unenforced.map((oid) => UNENFORCED_EXTENSIONS.get(oid)).join(", ");
-      error = codeError(
+      error = nodeError(
         "ERR_MLSTLS_UNSUPPORTED_CERTIFICATE",
         `certificate "${x.x509.subject.replace(/\n/g, ", ")}" uses ${what}, which mlstls does not enforce`,
       );
@@ -530,7 +493,7 @@ function sameKey(a: Uint8Array, b: Uint8Array): boolean {
 function keyMismatch(leaf: X509Certificate, peer: PeerCredential): VerificationError | null {
   const key = mlsPublicKeyOf(leaf);
   if (key !== undefined && sameKey(key, peer.signaturePublicKey)) return null;
-  return codeError(
+  return nodeError(
     "ERR_MLSTLS_CERT_KEY_MISMATCH",
     "the peer's certificate holds a different public key than the MLS signature key of its leaf: " +
       "the peer does not hold the certificate's private key",
@@ -550,7 +513,7 @@ export function verifyX509Peer(peer: PeerCredential, opts: X509VerifyOptions = {
     const what = opts.purpose === "client" ? "client certificate" : "X.509 certificate";
     return {
       authorized: false,
-      error: codeError("ERR_MLSTLS_X509_REQUIRED", `peer presented a basic (pinned-key) credential, but an ${what} is required`),
+      error: nodeError("ERR_MLSTLS_X509_REQUIRED", `peer presented a basic (pinned-key) credential, but an ${what} is required`),
       peerCertificate: c.type === "basic" ? basicObject(peer) : {},
     };
   }
@@ -561,7 +524,7 @@ export function verifyX509Peer(peer: PeerCredential, opts: X509VerifyOptions = {
   } catch (e) {
     return {
       authorized: false,
-      error: codeError("ERR_MLSTLS_BAD_CREDENTIAL", `peer certificate cannot be parsed: ${e instanceof Error ? e.message : String(e)}`),
+      error: nodeError("ERR_MLSTLS_BAD_CREDENTIAL", `peer certificate cannot be parsed: ${e instanceof Error ? e.message : String(e)}`),
       peerCertificate: {},
     };
   }
@@ -617,7 +580,7 @@ export interface PinnedVerifyOptions {
 
 /** Digests of the allow-list; throws MlsTlsConfigError for an entry that is neither form. */
 function pinDigests(list: readonly string[]): Buffer[] {
-  if (!Array.isArray(list)) throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", "fingerprints must be an array of strings");
+  if (!Array.isArray(list)) throw mlsTlsError("ERR_INVALID_ARG_TYPE", "fingerprints must be an array of strings");
   return list.map((entry) =>
     typeof entry === "string" && entry.includes("-----BEGIN MLSTLS")
       ? fingerprintBytesOf(parsePublicIdentity(entry))
@@ -635,7 +598,7 @@ async function verifyPinnedWith(peer: PeerCredential, pins: Buffer[] | undefined
     if (!hit) {
       return {
         authorized: false,
-        error: codeError("ERR_MLSTLS_FINGERPRINT_MISMATCH", `peer identity ${fingerprintOf(peer)} is not among the pinned fingerprints`),
+        error: nodeError("ERR_MLSTLS_FINGERPRINT_MISMATCH", `peer identity ${fingerprintOf(peer)} is not among the pinned fingerprints`),
         peerCertificate: certificate,
       };
     }
@@ -651,7 +614,7 @@ async function verifyPinnedWith(peer: PeerCredential, pins: Buffer[] | undefined
     if (verdict === false) {
       return {
         authorized: false,
-        error: codeError("ERR_MLSTLS_PEER_REJECTED", `verifyPeer rejected peer identity ${fingerprintOf(peer)}`),
+        error: nodeError("ERR_MLSTLS_PEER_REJECTED", `verifyPeer rejected peer identity ${fingerprintOf(peer)}`),
         peerCertificate: certificate,
       };
     }
@@ -666,7 +629,7 @@ async function verifyPinnedWith(peer: PeerCredential, pins: Buffer[] | undefined
  */
 export async function verifyPinned(peer: PeerCredential, opts: PinnedVerifyOptions): Promise<PeerVerification> {
   if (opts.fingerprints === undefined && opts.verifyPeer === undefined) {
-    throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "pinned verification needs fingerprints or verifyPeer");
+    throw mlsTlsError("ERR_INVALID_ARG_VALUE", "pinned verification needs fingerprints or verifyPeer");
   }
   const binding = x509Binding(peer);
   if (binding !== null) return { authorized: false, error: binding, peerCertificate: peerCertificateObject(peer) };
@@ -682,7 +645,7 @@ function x509Binding(peer: PeerCredential): VerificationError | null {
     const facts = c.certificates.map((der) => certFacts(der));
     return keyMismatch(facts[0]!.x509, peer);
   } catch (e) {
-    return codeError("ERR_MLSTLS_BAD_CREDENTIAL", `peer certificate cannot be parsed: ${e instanceof Error ? e.message : String(e)}`);
+    return nodeError("ERR_MLSTLS_BAD_CREDENTIAL", `peer certificate cannot be parsed: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
@@ -728,23 +691,23 @@ export class PeerValidator {
   #peer: PeerCredential | undefined;
 
   constructor(opts: PeerValidatorOptions) {
-    if (opts === null || typeof opts !== "object") throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", "options must be an object");
+    if (opts === null || typeof opts !== "object") throw mlsTlsError("ERR_INVALID_ARG_TYPE", "options must be an object");
     this.#opts = opts;
     if (opts.mode === "x509") {
       this.#store = opts.ca === undefined ? TrustStore.default() : TrustStore.from(opts.ca);
       if (opts.checkServerIdentity !== undefined && typeof opts.checkServerIdentity !== "function") {
-        throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", "checkServerIdentity must be a function");
+        throw mlsTlsError("ERR_INVALID_ARG_TYPE", "checkServerIdentity must be a function");
       }
     } else if (opts.mode === "pinned") {
       if (opts.fingerprints === undefined && opts.verifyPeer === undefined) {
-        throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "pinned verification needs fingerprints or verifyPeer");
+        throw mlsTlsError("ERR_INVALID_ARG_VALUE", "pinned verification needs fingerprints or verifyPeer");
       }
       if (opts.verifyPeer !== undefined && typeof opts.verifyPeer !== "function") {
-        throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", "verifyPeer must be a function");
+        throw mlsTlsError("ERR_INVALID_ARG_TYPE", "verifyPeer must be a function");
       }
       this.#pins = opts.fingerprints === undefined ? undefined : pinDigests(opts.fingerprints);
     } else if (opts.mode !== "none") {
-      throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", `unknown verification mode ${JSON.stringify((opts as { mode: unknown }).mode)}`);
+      throw mlsTlsError("ERR_INVALID_ARG_VALUE", `unknown verification mode ${JSON.stringify((opts as { mode: unknown }).mode)}`);
     }
     if (opts.expectedPeer !== undefined) this.#identity = this.#identityOf(opts.expectedPeer);
     this.validate = (peer) => this.#validate(peer);
@@ -820,7 +783,7 @@ export class PeerValidator {
     }
     const identity = this.#identityOf(peer);
     if (this.#identity !== undefined && identity !== this.#identity && this.#opts.allowIdentityRotation !== true) {
-      throw new MlsTlsError(
+      throw mlsTlsError(
         "ERR_MLSTLS_IDENTITY_CHANGED",
         `peer's identity changed from ${this.#describe(this.#peer)} to ${this.#describe(peer)}; set allowIdentityRotation to permit it`,
       );

@@ -2,7 +2,7 @@
 // and the check that runs the application's validator wherever a peer credential enters a group.
 
 import type { AuthenticationService, Credential, LeafNode } from "ts-mls";
-import { MlsTlsError, protocolError } from "../errors.js";
+import { MlsTlsError, mlsTlsError } from "../errors.js";
 import type { LocalErrorCode } from "../errors.js";
 import { bytesEqual, copyBytes, errorText, hex } from "../util/bytes.js";
 import { randomBytes } from "node:crypto";
@@ -121,7 +121,7 @@ export function checkIdentityUsable(identity: LocalIdentity, suite: number): voi
   const own = suiteInfo(identity.suite).scheme;
   const wanted = suiteInfo(suite).scheme;
   if (own !== wanted) {
-    throw new MlsTlsError(
+    throw mlsTlsError(
       "ERR_MLSTLS_CIPHERSUITE_MISMATCH",
       `local credential is for ${describeSuite(identity.suite)} (${own}), which cannot sign for ${describeSuite(suite)} (${wanted})`,
     );
@@ -154,7 +154,7 @@ export class CredentialCheck {
 
   /** The error for the first refusal. */
   refusal(): MlsTlsError {
-    return this.#refusal ?? protocolError("ERR_MLSTLS_BAD_CREDENTIAL", "peer credential refused");
+    return this.#refusal ?? mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", "peer credential refused");
   }
 
   readonly service: AuthenticationService = {
@@ -196,14 +196,14 @@ export class CredentialCheck {
     try {
       ok = (await this.validate(peer)) === true;
     } catch (e) {
-      this.#refusal ??= e instanceof MlsTlsError ? e : protocolError("ERR_MLSTLS_BAD_CREDENTIAL", `peer credential refused: ${errorText(e)}`, e);
+      this.#refusal ??= e instanceof MlsTlsError ? e : mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", `peer credential refused: ${errorText(e)}`, { cause: e });
       return false;
     }
     return ok ? true : this.#refuse("peer credential refused by the validator");
   }
 
   #refuse(reason: string): false {
-    this.#refusal ??= protocolError("ERR_MLSTLS_BAD_CREDENTIAL", reason);
+    this.#refusal ??= mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", reason);
     return false;
   }
 
@@ -217,7 +217,7 @@ export class CredentialCheck {
 export function translate(e: unknown, code: LocalErrorCode, what: string, auth?: CredentialCheck): MlsTlsError {
   if (e instanceof MlsTlsError) return e;
   if (auth?.refused) return auth.refusal();
-  return protocolError(code, `${what}: ${errorText(e)}`, e);
+  return mlsTlsError(code, `${what}: ${errorText(e)}`, { cause: e });
 }
 
 export function leafCredential(leaf: LeafNode): PeerCredential | undefined {

@@ -3,7 +3,7 @@
 // ProtocolNameList).
 
 import type { ClientState, Extension } from "ts-mls";
-import { protocolError } from "../errors.js";
+import { mlsTlsError } from "../errors.js";
 
 /** What the initiator offers besides its KeyPackage (decision 9). */
 export interface HelloExtensions {
@@ -52,10 +52,10 @@ export function encodeServerName(name: string): Uint8Array {
 export function decodeServerName(data: Uint8Array): string {
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   if (data.length < 5 || v.getUint16(0) !== data.length - 2 || data[2] !== 0 || v.getUint16(3) !== data.length - 5) {
-    throw protocolError("ERR_MLSTLS_DECODE_ERROR", "server_name extension must hold exactly one host_name");
+    throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", "server_name extension must hold exactly one host_name");
   }
   const name = data.length - 5 > 255 ? "" : latin1.decode(data.subarray(5));
-  if (!isHostName(name)) throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", "server_name extension holds an invalid host name");
+  if (!isHostName(name)) throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "server_name extension holds an invalid host name");
   return name;
 }
 
@@ -82,21 +82,21 @@ export function encodeProtocolList(names: readonly string[]): Uint8Array {
 export function decodeProtocolList(data: Uint8Array): string[] {
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   if (data.length < 2 || v.getUint16(0) !== data.length - 2) {
-    throw protocolError("ERR_MLSTLS_DECODE_ERROR", "malformed ALPN protocol list");
+    throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", "malformed ALPN protocol list");
   }
   const names: string[] = [];
   let o = 2;
   while (o < data.length) {
     const len = data[o++]!;
-    if (len === 0 || o + len > data.length) throw protocolError("ERR_MLSTLS_DECODE_ERROR", "malformed ALPN protocol list");
+    if (len === 0 || o + len > data.length) throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", "malformed ALPN protocol list");
     try {
       names.push(utf8Strict.decode(data.subarray(o, o + len)));
     } catch (e) {
-      throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", "ALPN protocol name is not UTF-8", e);
+      throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "ALPN protocol name is not UTF-8", { cause: e });
     }
     o += len;
   }
-  if (names.length === 0) throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", "empty ALPN protocol list");
+  if (names.length === 0) throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "empty ALPN protocol list");
   return names;
 }
 
@@ -109,6 +109,6 @@ export function alpnFromContext(state: ClientState): string | null {
   const ext = state.groupContext.extensions.find((e) => extensionNumber(e) === MLSTLS_EXTENSION_TYPES.alpnSelected);
   if (ext === undefined) return null;
   const names = decodeProtocolList(ext.extensionData);
-  if (names.length !== 1) throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", "selected ALPN must name exactly one protocol");
+  if (names.length !== 1) throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "selected ALPN must name exactly one protocol");
   return names[0]!;
 }

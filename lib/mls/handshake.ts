@@ -6,7 +6,7 @@ import { createCommit, createGroup, emptyPskIndex, encodeMlsMessage, generateKey
 import type { ClientState, Extension, KeyPackage, PrivateKeyPackage } from "ts-mls";
 import { verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
-import { MlsTlsError, protocolError } from "../errors.js";
+import { MlsTlsError, mlsTlsError } from "../errors.js";
 import { bytesEqual, copyBytes, errorText } from "../util/bytes.js";
 import { checkIdentityUsable, CredentialCheck, fromMlsCredential, leafCredential, toMlsCredential, translate } from "./credentials.js";
 import type { CredentialValidator, LocalIdentity, PeerCredential } from "./credentials.js";
@@ -55,7 +55,7 @@ export class PendingJoinImpl implements PendingJoin {
   }
 
   get privatePackage(): PrivateKeyPackage {
-    if (this.#private === undefined) throw new MlsTlsError("ERR_TLS_INVALID_STATE", "this KeyPackage was already used or disposed");
+    if (this.#private === undefined) throw mlsTlsError("ERR_TLS_INVALID_STATE", "this KeyPackage was already used or disposed");
     return this.#private;
   }
 
@@ -129,7 +129,7 @@ export class OfferedKeyPackageImpl implements OfferedKeyPackage {
   }
 
   take(): { keyPackage: KeyPackage; approvedBy: CredentialValidator | undefined } {
-    if (this.#used) throw new MlsTlsError("ERR_TLS_INVALID_STATE", "this KeyPackage was already accepted");
+    if (this.#used) throw mlsTlsError("ERR_TLS_INVALID_STATE", "this KeyPackage was already accepted");
     this.#used = true;
     return { keyPackage: this.#keyPackage, approvedBy: this.#approvedBy };
   }
@@ -148,24 +148,24 @@ export async function inspectKeyPackage(
   const rawSuite = peekKeyPackageSuite(message);
   const usable = supportedSuites.filter((s) => SUITE_INFO.has(s));
   if (rawSuite !== undefined && !usable.includes(rawSuite)) {
-    throw protocolError(
+    throw mlsTlsError(
       "ERR_MLSTLS_CIPHERSUITE_MISMATCH",
       `client offered MLS ciphersuite ${describeSuite(rawSuite)}; server supports ${usable.map(describeSuite).join(", ") || "none"}`,
     );
   }
   const msg = decodeMessage(message, "ClientHello key_package");
-  if (msg.wireformat !== "mls_key_package") throw protocolError("ERR_MLSTLS_DECODE_ERROR", `ClientHello carries ${msg.wireformat}, not a key package`);
+  if (msg.wireformat !== "mls_key_package") throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `ClientHello carries ${msg.wireformat}, not a key package`);
   const kp = msg.keyPackage;
   const suite = suiteIdOfName(kp.cipherSuite);
   if (suite === undefined || !usable.includes(suite)) {
-    throw protocolError("ERR_MLSTLS_CIPHERSUITE_MISMATCH", `client offered MLS ciphersuite ${kp.cipherSuite}; server supports ${usable.map(describeSuite).join(", ")}`);
+    throw mlsTlsError("ERR_MLSTLS_CIPHERSUITE_MISMATCH", `client offered MLS ciphersuite ${kp.cipherSuite}; server supports ${usable.map(describeSuite).join(", ")}`);
   }
   const info = suiteInfo(suite);
   const leaf = kp.leafNode;
   const peer = leafCredential(leaf);
-  if (peer === undefined) throw protocolError("ERR_MLSTLS_BAD_CREDENTIAL", "KeyPackage has an unsupported credential type");
+  if (peer === undefined) throw mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", "KeyPackage has an unsupported credential type");
   if (!isCanonicalPublicKey(info.scheme, leaf.signaturePublicKey)) {
-    throw protocolError("ERR_MLSTLS_BAD_CREDENTIAL", `KeyPackage signature key is not a canonical ${info.scheme} public key`);
+    throw mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", `KeyPackage signature key is not a canonical ${info.scheme} public key`);
   }
 
   const impl = await getImpl(suite);
@@ -173,25 +173,25 @@ export async function inspectKeyPackage(
   try {
     signaturesOk = (await verifyKeyPackage(kp, impl.signature)) && (await verifyLeafNodeSignatureKeyPackage(leaf, impl.signature));
   } catch (e) {
-    throw protocolError("ERR_MLSTLS_BAD_CREDENTIAL", `KeyPackage signature could not be verified: ${errorText(e)}`, e);
+    throw mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", `KeyPackage signature could not be verified: ${errorText(e)}`, { cause: e });
   }
-  if (!signaturesOk) throw protocolError("ERR_MLSTLS_BAD_CREDENTIAL", "KeyPackage signature is invalid");
+  if (!signaturesOk) throw mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", "KeyPackage signature is invalid");
 
-  if (bytesEqual(kp.initKey, leaf.hpkePublicKey)) throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", "KeyPackage init key equals its encryption key");
+  if (bytesEqual(kp.initKey, leaf.hpkePublicKey)) throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "KeyPackage init key equals its encryption key");
   const now = BigInt(Math.floor(Date.now() / 1000));
   if (leaf.lifetime.notBefore > now || leaf.lifetime.notAfter < now) {
-    throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", "KeyPackage lifetime does not cover the current time");
+    throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "KeyPackage lifetime does not cover the current time");
   }
   const caps = leaf.capabilities;
   if (!caps.versions.includes("mls10") || !caps.credentials.includes(leaf.credential.credentialType)) {
-    throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", "KeyPackage capabilities do not cover its own version and credential type");
+    throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "KeyPackage capabilities do not cover its own version and credential type");
   }
 
   let serverName: string | undefined;
   let alpn: string[] = [];
   const seen = new Set<number | string>();
   for (const e of kp.extensions) {
-    if (seen.has(e.extensionType)) throw protocolError("ERR_MLSTLS_DECODE_ERROR", `duplicate KeyPackage extension ${String(e.extensionType)}`);
+    if (seen.has(e.extensionType)) throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `duplicate KeyPackage extension ${String(e.extensionType)}`);
     seen.add(e.extensionType);
     const t = extensionNumber(e);
     if (t === MLSTLS_EXTENSION_TYPES.serverName) serverName = decodeServerName(e.extensionData);
@@ -224,13 +224,13 @@ export async function acceptKeyPackage(
   const { keyPackage, approvedBy } = offer.take();
   const peerCaps = keyPackage.leafNode.capabilities;
   if (!peerCaps.credentials.includes(identity.credential.type)) {
-    throw protocolError("ERR_MLSTLS_HANDSHAKE_FAILURE", `client does not support ${identity.credential.type} credentials`);
+    throw mlsTlsError("ERR_MLSTLS_HANDSHAKE_FAILURE", `client does not support ${identity.credential.type} credentials`);
   }
   if (alpn !== null && !peerCaps.extensions.includes(MLSTLS_EXTENSION_TYPES.alpnSelected)) {
-    throw protocolError("ERR_MLSTLS_HANDSHAKE_FAILURE", "client cannot receive the selected ALPN protocol");
+    throw mlsTlsError("ERR_MLSTLS_HANDSHAKE_FAILURE", "client cannot receive the selected ALPN protocol");
   }
   if (bytesEqual(keyPackage.leafNode.signaturePublicKey, identity.signaturePublicKey)) {
-    throw protocolError("ERR_MLSTLS_BAD_CREDENTIAL", "client presented the server's own signature key");
+    throw mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", "client presented the server's own signature key");
   }
   const own: PeerCredential = { credential: identity.credential, signaturePublicKey: identity.signaturePublicKey };
   const auth = new CredentialCheck(info.scheme, opts.validate, own, approvedBy === opts.validate ? offer.peer : undefined);
@@ -255,7 +255,7 @@ export async function acceptKeyPackage(
       { state: initial, cipherSuite: impl },
       { extraProposals: [{ proposalType: "add", add: { keyPackage } }], ratchetTreeExtension: true },
     );
-    if (result.welcome === undefined) throw protocolError("ERR_MLSTLS_INTERNAL", "ts-mls produced no Welcome for the add");
+    if (result.welcome === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "ts-mls produced no Welcome for the add");
     const state = ownSecrets(result.newState);
     zeroUnowned(result.consumed, [state]);
     zeroState(initial);
@@ -277,9 +277,9 @@ export async function joinFromWelcome(pending: PendingJoin, welcome: Uint8Array,
   if (!(pending instanceof PendingJoinImpl)) throw new TypeError("pending must come from createKeyPackage");
   const info = suiteInfo(pending.suite);
   const msg = decodeMessage(welcome, "ServerHello welcome");
-  if (msg.wireformat !== "mls_welcome") throw protocolError("ERR_MLSTLS_DECODE_ERROR", `ServerHello carries ${msg.wireformat}, not a Welcome`);
+  if (msg.wireformat !== "mls_welcome") throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `ServerHello carries ${msg.wireformat}, not a Welcome`);
   if (msg.welcome.cipherSuite !== info.name) {
-    throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", `Welcome uses ${msg.welcome.cipherSuite}, but the KeyPackage offered ${info.name}`);
+    throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", `Welcome uses ${msg.welcome.cipherSuite}, but the KeyPackage offered ${info.name}`);
   }
   const priv = pending.privatePackage;
   const auth = new CredentialCheck(info.scheme, opts.validate, pending.own);
@@ -304,16 +304,16 @@ export async function joinFromWelcome(pending: PendingJoin, welcome: Uint8Array,
   try {
     const tp = requireTwoParty(state, "ERR_MLSTLS_ILLEGAL_PARAMETER", "Welcome");
     const peer = leafCredential(tp.peerLeaf);
-    if (peer === undefined) throw protocolError("ERR_MLSTLS_BAD_CREDENTIAL", "responder has an unsupported credential type");
+    if (peer === undefined) throw mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", "responder has an unsupported credential type");
     await auth.require(peer);
     for (const e of state.groupContext.extensions) {
       if (extensionNumber(e) !== MLSTLS_EXTENSION_TYPES.alpnSelected) {
-        throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", `unexpected GroupContext extension ${String(e.extensionType)}`);
+        throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", `unexpected GroupContext extension ${String(e.extensionType)}`);
       }
     }
     const alpn = alpnFromContext(state);
     if (alpn !== null && !pending.alpnProtocols.includes(alpn)) {
-      throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", `server selected ALPN protocol ${JSON.stringify(alpn)}, which was not offered`);
+      throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", `server selected ALPN protocol ${JSON.stringify(alpn)}, which was not offered`);
     }
   } catch (e) {
     zeroState(state);

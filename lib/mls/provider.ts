@@ -13,7 +13,7 @@ import {
   nobleCryptoProvider,
 } from "ts-mls";
 import type { AuthenticationService, Capabilities, CiphersuiteImpl, CiphersuiteName, ClientConfig, CryptoProvider } from "ts-mls";
-import { protocolError } from "../errors.js";
+import { mlsTlsError } from "../errors.js";
 import { suiteById, SUITES } from "../suites.js";
 import type { SignatureScheme } from "./keys.js";
 import { errorText } from "../util/bytes.js";
@@ -96,7 +96,7 @@ export function getImpl(suite: number): Promise<CiphersuiteImpl> {
     p = (async () => getCiphersuiteImpl(getCiphersuiteFromName(info.name), cryptoProvider))().catch((e: unknown) => {
       // A failed load (e.g. a missing optional peer package) must not be cached forever.
       implCache.delete(suite);
-      throw protocolError("ERR_MLSTLS_INTERNAL", `MLS ciphersuite ${describeSuite(suite)} is unavailable: ${errorText(e)}`, e);
+      throw mlsTlsError("ERR_MLSTLS_INTERNAL", `MLS ciphersuite ${describeSuite(suite)} is unavailable: ${errorText(e)}`, { cause: e });
     });
     implCache.set(suite, p);
   }

@@ -5,7 +5,7 @@ import { createCommit, emptyPskIndex, encodeMlsMessage, mlsExporter, processMess
 import type { ClientState, Extension, IncomingMessageCallback, PrivateMessage } from "ts-mls";
 import { unprotectPrivateMessage } from "ts-mls/messageProtection.js";
 import { decryptSenderData } from "ts-mls/privateMessage.js";
-import { MlsTlsError, protocolError } from "../errors.js";
+import { MlsTlsError, mlsTlsError } from "../errors.js";
 import { bytesEqual, copyBytes } from "../util/bytes.js";
 import { CredentialCheck, credentialsEqual, leafCredential, translate } from "./credentials.js";
 import type { CredentialValidator, PeerCredential } from "./credentials.js";
@@ -62,13 +62,13 @@ export class MlsSession {
   }
 
   #live(): ClientState {
-    if (this.#disposed) throw new MlsTlsError("ERR_TLS_INVALID_STATE", "MLS session was disposed");
+    if (this.#disposed) throw mlsTlsError("ERR_TLS_INVALID_STATE", "MLS session was disposed");
     return this.#state;
   }
 
   #tp(): TwoParty {
     const tp = twoParty(this.#live());
-    if (tp === undefined) throw protocolError("ERR_MLSTLS_INTERNAL", "session is not a two-member group");
+    if (tp === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "session is not a two-member group");
     return tp;
   }
 
@@ -86,12 +86,12 @@ export class MlsSession {
   }
   get peerCredential(): PeerCredential {
     const c = leafCredential(this.#tp().peerLeaf);
-    if (c === undefined) throw protocolError("ERR_MLSTLS_INTERNAL", "peer leaf has an unsupported credential");
+    if (c === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "peer leaf has an unsupported credential");
     return c;
   }
   get ownCredential(): PeerCredential {
     const c = leafCredential(this.#tp().ownLeaf);
-    if (c === undefined) throw protocolError("ERR_MLSTLS_INTERNAL", "own leaf has an unsupported credential");
+    if (c === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "own leaf has an unsupported credential");
     return c;
   }
   /** The ALPN protocol the responder selected, authenticated by the GroupContext; null if none. */
@@ -121,7 +121,7 @@ export class MlsSession {
    */
   async createUpdate(): Promise<PendingUpdate> {
     const state = this.#live();
-    if (this.#commitIssued) throw new MlsTlsError("ERR_TLS_INVALID_STATE", "a commit was already created from this MLS epoch");
+    if (this.#commitIssued) throw mlsTlsError("ERR_TLS_INVALID_STATE", "a commit was already created from this MLS epoch");
     const impl = await getImpl(this.suite);
     this.#commitIssued = true;
     let result: Awaited<ReturnType<typeof createCommit>>;
@@ -149,28 +149,28 @@ export class MlsSession {
     const info = suiteInfo(this.suite);
     const msg = decodeMessage(commit, "commit");
     if (msg.wireformat !== "mls_private_message") {
-      throw protocolError("ERR_MLSTLS_COMMIT_POLICY", `a ConnectionUpdate must be an MLS PrivateMessage, got ${msg.wireformat}`);
+      throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", `a ConnectionUpdate must be an MLS PrivateMessage, got ${msg.wireformat}`);
     }
     const pm = msg.privateMessage;
     checkGroupAndEpoch(pm, state);
-    if (pm.contentType !== "commit") throw protocolError("ERR_MLSTLS_COMMIT_POLICY", `a ConnectionUpdate must carry a commit, got ${pm.contentType}`);
+    if (pm.contentType !== "commit") throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", `a ConnectionUpdate must carry a commit, got ${pm.contentType}`);
 
     const impl = await getImpl(this.suite);
     const oldPeer = leafCredential(tp.peerLeaf);
-    if (oldPeer === undefined) throw protocolError("ERR_MLSTLS_INTERNAL", "peer leaf has an unsupported credential");
+    if (oldPeer === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "peer leaf has an unsupported credential");
     const auth = new CredentialCheck(info.scheme, policy.validate, leafCredential(tp.ownLeaf));
 
     // Decrypt and inspect first, so each policy violation gets its own error instead of whatever ts-mls says.
     let sender: number;
     try {
       const senderData = await decryptSenderData(pm, state.keySchedule.senderDataSecret, impl);
-      if (senderData === undefined) throw protocolError("ERR_MLSTLS_MLS_REJECTED", "could not decode the commit's sender data");
+      if (senderData === undefined) throw mlsTlsError("ERR_MLSTLS_MLS_REJECTED", "could not decode the commit's sender data");
       sender = senderData.leafIndex;
     } catch (e) {
       throw translate(e, "ERR_MLSTLS_MLS_REJECTED", "commit rejected");
     }
     if (sender !== tp.peer) {
-      throw protocolError(
+      throw mlsTlsError(
         "ERR_MLSTLS_COMMIT_POLICY",
         sender === tp.own ? "commit claims to come from our own leaf" : `commit comes from leaf ${sender}, not the peer's leaf ${tp.peer}`,
       );
@@ -184,18 +184,18 @@ export class MlsSession {
     zeroUnowned(content.consumed, [state]);
     const framed = content.content.content;
     if (framed.contentType !== "commit" || framed.sender.senderType !== "member" || framed.sender.leafIndex !== tp.peer) {
-      throw protocolError("ERR_MLSTLS_COMMIT_POLICY", "ConnectionUpdate is not a commit by the peer");
+      throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", "ConnectionUpdate is not a commit by the peer");
     }
     if (framed.commit.proposals.length > 0) {
       const kinds = framed.commit.proposals.map((p) => (p.proposalOrRefType === "reference" ? "reference" : String(p.proposal.proposalType)));
-      throw protocolError("ERR_MLSTLS_COMMIT_POLICY", `a ConnectionUpdate must not carry proposals (got ${kinds.join(", ")})`);
+      throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", `a ConnectionUpdate must not carry proposals (got ${kinds.join(", ")})`);
     }
     const path = framed.commit.path;
-    if (path === undefined) throw protocolError("ERR_MLSTLS_COMMIT_POLICY", "a ConnectionUpdate must carry an UpdatePath");
+    if (path === undefined) throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", "a ConnectionUpdate must carry an UpdatePath");
     const newPeer = leafCredential(path.leafNode);
-    if (newPeer === undefined) throw protocolError("ERR_MLSTLS_BAD_CREDENTIAL", "peer's new leaf has an unsupported credential type");
+    if (newPeer === undefined) throw mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", "peer's new leaf has an unsupported credential type");
     if (!policy.allowIdentityChange && !credentialsEqual(newPeer.credential, oldPeer.credential)) {
-      throw protocolError("ERR_MLSTLS_IDENTITY_CHANGED", "peer's credential changed in a ConnectionUpdate");
+      throw mlsTlsError("ERR_MLSTLS_IDENTITY_CHANGED", "peer's credential changed in a ConnectionUpdate");
     }
     await auth.require(newPeer);
 
@@ -213,7 +213,7 @@ export class MlsSession {
       throw translate(e, "ERR_MLSTLS_MLS_REJECTED", "commit rejected", auth);
     }
     if (policyRefused || processed.kind !== "newState" || processed.actionTaken !== "accept") {
-      throw protocolError("ERR_MLSTLS_COMMIT_POLICY", "commit refused by the ConnectionUpdate policy");
+      throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", "commit refused by the ConnectionUpdate policy");
     }
     const next = ownSecrets(processed.newState);
     zeroUnowned(processed.consumed, [state, next]);
@@ -230,10 +230,10 @@ export class MlsSession {
   static peekCommitEpoch(commit: Uint8Array): { groupId: Uint8Array; epoch: bigint } {
     const msg = decodeMessage(commit, "commit");
     if (msg.wireformat !== "mls_private_message") {
-      throw protocolError("ERR_MLSTLS_COMMIT_POLICY", `a commit must be an MLS PrivateMessage, got ${msg.wireformat}`);
+      throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", `a commit must be an MLS PrivateMessage, got ${msg.wireformat}`);
     }
     if (msg.privateMessage.contentType !== "commit") {
-      throw protocolError("ERR_MLSTLS_COMMIT_POLICY", `expected a commit, got ${msg.privateMessage.contentType}`);
+      throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", `expected a commit, got ${msg.privateMessage.contentType}`);
     }
     return { groupId: copyBytes(msg.privateMessage.groupId), epoch: msg.privateMessage.epoch };
   }
@@ -251,7 +251,7 @@ export class MlsSession {
 
   static decode(bytes: Uint8Array): MlsSession {
     if (bytes.length < 3 || bytes[0] !== SESSION_MAGIC || bytes[1] !== FORMAT_VERSION || (bytes[2]! & ~FLAG_COMMIT_ISSUED) !== 0) {
-      throw protocolError("ERR_MLSTLS_DECODE_ERROR", "not an encoded MLS session");
+      throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", "not an encoded MLS session");
     }
     const { state, suite } = decodeState(bytes, 3, "MLS session");
     return new MlsSession(state, suite, bytes[2] === FLAG_COMMIT_ISSUED);
@@ -265,7 +265,7 @@ export class MlsSession {
     const state = this.#live();
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (bytes.length < 6 || bytes[0] !== PENDING_MAGIC || bytes[1] !== FORMAT_VERSION || 6 + v.getUint32(2) > bytes.length) {
-      throw protocolError("ERR_MLSTLS_DECODE_ERROR", "not an encoded pending update");
+      throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", "not an encoded pending update");
     }
     const commitLen = v.getUint32(2);
     const commit = copyBytes(bytes.subarray(6, 6 + commitLen));
@@ -279,7 +279,7 @@ export class MlsSession {
       decoded.state.groupContext.epoch === state.groupContext.epoch + 1n;
     if (!fits) {
       zeroState(decoded.state);
-      throw new MlsTlsError("ERR_TLS_INVALID_STATE", "pending update does not belong to this session's epoch");
+      throw mlsTlsError("ERR_TLS_INVALID_STATE", "pending update does not belong to this session's epoch");
     }
     this.#commitIssued = true;
     return new PendingCommit(commit, decoded.state, this.suite);
@@ -308,7 +308,7 @@ class PendingCommit implements PendingUpdate {
 
   apply(): MlsSession {
     const state = this.#state;
-    if (state === undefined) throw new MlsTlsError("ERR_TLS_INVALID_STATE", "pending update was already applied or discarded");
+    if (state === undefined) throw mlsTlsError("ERR_TLS_INVALID_STATE", "pending update was already applied or discarded");
     this.#state = undefined;
     return MlsSession["wrap"](state, this.#suite);
   }
@@ -320,7 +320,7 @@ class PendingCommit implements PendingUpdate {
   }
 
   encode(): Uint8Array {
-    if (this.#state === undefined) throw new MlsTlsError("ERR_TLS_INVALID_STATE", "pending update was already applied or discarded");
+    if (this.#state === undefined) throw mlsTlsError("ERR_TLS_INVALID_STATE", "pending update was already applied or discarded");
     const body = encodeState(this.#state);
     const out = new Uint8Array(6 + this.commit.length + body.length);
     out[0] = PENDING_MAGIC;
@@ -334,10 +334,10 @@ class PendingCommit implements PendingUpdate {
 
 function checkGroupAndEpoch(pm: PrivateMessage, state: ClientState): void {
   if (!bytesEqual(pm.groupId, state.groupContext.groupId)) {
-    throw protocolError("ERR_MLSTLS_WRONG_EPOCH", "commit is for another MLS group");
+    throw mlsTlsError("ERR_MLSTLS_WRONG_EPOCH", "commit is for another MLS group");
   }
   if (pm.epoch !== state.groupContext.epoch) {
-    throw protocolError("ERR_MLSTLS_WRONG_EPOCH", `commit is for epoch ${pm.epoch}, the session is at epoch ${state.groupContext.epoch}`);
+    throw mlsTlsError("ERR_MLSTLS_WRONG_EPOCH", `commit is for epoch ${pm.epoch}, the session is at epoch ${state.groupContext.epoch}`);
   }
 }
 
@@ -345,29 +345,29 @@ function checkGroupAndEpoch(pm: PrivateMessage, state: ClientState): void {
 function checkSuccessor(old: ClientState, next: ClientState, tp: TwoParty, newPeer: PeerCredential, allowIdentityChange: boolean): void {
   const ntp = twoParty(next);
   if (ntp === undefined || ntp.own !== tp.own || ntp.peer !== tp.peer) {
-    throw protocolError("ERR_MLSTLS_COMMIT_POLICY", "commit changed the group's membership");
+    throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", "commit changed the group's membership");
   }
   if (next.groupContext.epoch !== old.groupContext.epoch + 1n || !bytesEqual(next.groupContext.groupId, old.groupContext.groupId)) {
-    throw protocolError("ERR_MLSTLS_COMMIT_POLICY", "commit did not advance the epoch by one");
+    throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", "commit did not advance the epoch by one");
   }
   if (next.groupActiveState.kind !== "active" || Object.keys(next.unappliedProposals).length !== 0) {
-    throw protocolError("ERR_MLSTLS_COMMIT_POLICY", "commit left the group inactive");
+    throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", "commit left the group inactive");
   }
   if (!extensionsSame(old.groupContext.extensions, next.groupContext.extensions)) {
-    throw protocolError("ERR_MLSTLS_COMMIT_POLICY", "commit changed the GroupContext extensions");
+    throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", "commit changed the GroupContext extensions");
   }
   const peer = leafCredential(ntp.peerLeaf);
   if (peer === undefined || !credentialsEqual(peer.credential, newPeer.credential) || !bytesEqual(peer.signaturePublicKey, newPeer.signaturePublicKey)) {
-    throw protocolError("ERR_MLSTLS_COMMIT_POLICY", "peer leaf after the commit differs from the UpdatePath leaf");
+    throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", "peer leaf after the commit differs from the UpdatePath leaf");
   }
   if (!allowIdentityChange) {
     const before = leafCredential(tp.peerLeaf);
     if (before === undefined || !credentialsEqual(before.credential, peer.credential)) {
-      throw protocolError("ERR_MLSTLS_IDENTITY_CHANGED", "peer's credential changed in a ConnectionUpdate");
+      throw mlsTlsError("ERR_MLSTLS_IDENTITY_CHANGED", "peer's credential changed in a ConnectionUpdate");
     }
   }
   if (bytesEqual(ntp.peerLeaf.hpkePublicKey, tp.peerLeaf.hpkePublicKey)) {
-    throw protocolError("ERR_MLSTLS_COMMIT_POLICY", "commit did not refresh the peer's leaf key");
+    throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", "commit did not refresh the peer's leaf key");
   }
 }
 

@@ -3,7 +3,7 @@
 
 import { decodeGroupState, decodeMlsMessage, encodeGroupState } from "ts-mls";
 import type { ClientState, LeafNode, MLSMessage } from "ts-mls";
-import { protocolError } from "../errors.js";
+import { mlsTlsError } from "../errors.js";
 import type { LocalErrorCode } from "../errors.js";
 import { copyBytes, errorText } from "../util/bytes.js";
 import { translate } from "./credentials.js";
@@ -17,13 +17,13 @@ export function decodeMessage(bytes: Uint8Array, what: string): MLSMessage {
   try {
     decoded = decodeMlsMessage(bytes, 0);
   } catch (e) {
-    throw protocolError("ERR_MLSTLS_DECODE_ERROR", `${what} is not a decodable MLSMessage: ${errorText(e)}`, e);
+    throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `${what} is not a decodable MLSMessage: ${errorText(e)}`, { cause: e });
   }
-  if (decoded === undefined) throw protocolError("ERR_MLSTLS_DECODE_ERROR", `${what} is not a decodable MLSMessage`);
+  if (decoded === undefined) throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `${what} is not a decodable MLSMessage`);
   if (decoded[1] !== bytes.length) {
-    throw protocolError("ERR_MLSTLS_DECODE_ERROR", `${what} has ${bytes.length - decoded[1]} trailing bytes`);
+    throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `${what} has ${bytes.length - decoded[1]} trailing bytes`);
   }
-  if (decoded[0].version !== "mls10") throw protocolError("ERR_MLSTLS_DECODE_ERROR", `${what} is not an MLS 1.0 message`);
+  if (decoded[0].version !== "mls10") throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `${what} is not an MLS 1.0 message`);
   return decoded[0];
 }
 
@@ -108,7 +108,7 @@ export function twoParty(state: ClientState): TwoParty | undefined {
 
 export function requireTwoParty(state: ClientState, code: LocalErrorCode, what: string): TwoParty {
   const tp = twoParty(state);
-  if (tp === undefined) throw protocolError(code, `${what}: the group must have exactly two members`);
+  if (tp === undefined) throw mlsTlsError(code, `${what}: the group must have exactly two members`);
   return tp;
 }
 
@@ -126,17 +126,17 @@ export function decodeState(bytes: Uint8Array, offset: number, what: string): { 
   try {
     decoded = decodeGroupState(bytes, offset);
   } catch (e) {
-    throw protocolError("ERR_MLSTLS_DECODE_ERROR", `${what} could not be decoded: ${errorText(e)}`, e);
+    throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `${what} could not be decoded: ${errorText(e)}`, { cause: e });
   }
   // ts-mls decoders return the number of bytes consumed, not the end offset.
   if (decoded === undefined || offset + decoded[1] !== bytes.length) {
-    throw protocolError("ERR_MLSTLS_DECODE_ERROR", `${what} could not be decoded`);
+    throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `${what} could not be decoded`);
   }
   const state: ClientState = { ...decoded[0], clientConfig: baseConfig };
   const suite = suiteIdOfName(state.groupContext.cipherSuite);
-  if (suite === undefined) throw protocolError("ERR_MLSTLS_DECODE_ERROR", `${what} uses an unsupported suite`);
+  if (suite === undefined) throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `${what} uses an unsupported suite`);
   if (twoParty(state) === undefined || state.groupActiveState.kind !== "active") {
-    throw protocolError("ERR_MLSTLS_DECODE_ERROR", `${what} is not an active two-member group`);
+    throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `${what} is not an active two-member group`);
   }
   return { state, suite };
 }

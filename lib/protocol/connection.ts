@@ -7,14 +7,7 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import { type SuiteParams, suiteById, DEFAULT_SUITES } from "../suites.js";
-import {
-  AlertDescription,
-  MlsTlsError,
-  type LocalErrorCode,
-  isMlsTlsError,
-  peerAlertError,
-  protocolError,
-} from "../errors.js";
+import { AlertDescription, MlsTlsError, type LocalErrorCode, isMlsTlsError, peerAlertError, mlsTlsError } from "../errors.js";
 import {
   AlertLevel,
   HandshakeReader,
@@ -255,7 +248,7 @@ export abstract class Connection {
   connectionUpdate(): Promise<void> {
     try {
       this.assertCanSend();
-      if (this.readClosed) throw new MlsTlsError("ERR_MLSTLS_CLOSED", "peer has closed; an update cannot be confirmed");
+      if (this.readClosed) throw mlsTlsError("ERR_MLSTLS_CLOSED", "peer has closed; an update cannot be confirmed");
     } catch (e) {
       return Promise.reject(e);
     }
@@ -273,7 +266,7 @@ export abstract class Connection {
     // Updates not yet sent can never be sent now; one in flight may still be confirmed by the peer.
     const queued = this.queuedUpdates;
     this.queuedUpdates = [];
-    this.rejectUpdates(queued, new MlsTlsError("ERR_MLSTLS_CLOSED", "connection closed before the update was issued"));
+    this.rejectUpdates(queued, mlsTlsError("ERR_MLSTLS_CLOSED", "connection closed before the update was issued"));
   }
 
   /**
@@ -289,7 +282,7 @@ export abstract class Connection {
     if (this.dead === undefined) {
       const e = isMlsTlsError(err)
         ? err
-        : new MlsTlsError("ERR_MLSTLS_CLOSED", err?.message ?? "connection destroyed", { cause: err });
+        : mlsTlsError("ERR_MLSTLS_CLOSED", err?.message ?? "connection destroyed", { cause: err });
       this.dead = e;
       this.settleAllOnDeath(e);
     }
@@ -303,7 +296,7 @@ export abstract class Connection {
   exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Uint8Array {
     const s = this.suiteParams;
     if (this.exporterSecret === undefined || s === undefined) {
-      throw new MlsTlsError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
+      throw mlsTlsError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
     }
     const secret = deriveSecret(s.hash, this.exporterSecret, label, new Uint8Array(0));
     const ctxHash = deriveContextHash(s, context ?? new Uint8Array(0));
@@ -335,7 +328,7 @@ export abstract class Connection {
 
   protected setSuite(id: number): SuiteParams {
     const s = suiteById(id);
-    if (s === undefined) throw protocolError("ERR_MLSTLS_INTERNAL", `unknown suite ${id}`);
+    if (s === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", `unknown suite ${id}`);
     this.suiteParams = s;
     return s;
   }
@@ -345,7 +338,7 @@ export abstract class Connection {
     if (src === undefined) return undefined;
     const id = typeof src === "function" ? await src({ suite, serverName }) : src;
     if (id.suite !== suite) {
-      throw protocolError(
+      throw mlsTlsError(
         "ERR_MLSTLS_CIPHERSUITE_MISMATCH",
         `our identity is for MLS suite ${id.suite}, but the connection uses suite ${suite}`,
       );
@@ -381,7 +374,7 @@ export abstract class Connection {
     const validate = this.opts.validatePeer;
     if (validate === undefined) return;
     if (!(await validate(session.peerCredential))) {
-      throw this.error("ERR_MLSTLS_BAD_CREDENTIAL", "the stored session's peer credential is no longer accepted");
+      throw mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", "the stored session's peer credential is no longer accepted");
     }
   }
 
@@ -449,11 +442,7 @@ export abstract class Connection {
 
   protected unexpected(msg: HandshakeMessage | string): MlsTlsError {
     const what = typeof msg === "string" ? msg : msg.type;
-    return protocolError("ERR_MLSTLS_UNEXPECTED_MESSAGE", `unexpected ${what} in state ${this.state}`);
-  }
-
-  protected error(code: LocalErrorCode, message: string): MlsTlsError {
-    return protocolError(code, message);
+    return mlsTlsError("ERR_MLSTLS_UNEXPECTED_MESSAGE", `unexpected ${what} in state ${this.state}`);
   }
 
   /** Swaps in a new MLS session and drops the old one's secrets. */
@@ -479,7 +468,7 @@ export abstract class Connection {
     if (this.dead !== undefined) return;
     const err = isMlsTlsError(e)
       ? e
-      : new MlsTlsError("ERR_MLSTLS_INTERNAL", `internal error: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+      : mlsTlsError("ERR_MLSTLS_INTERNAL", `internal error: ${(e as Error)?.message ?? String(e)}`, { cause: e });
     this.dead = err;
     if (!err.remote && !this.writeClosed && err.alert !== undefined) {
       try {
@@ -528,9 +517,9 @@ export abstract class Connection {
 
   private assertCanSend(): void {
     if (this.dead !== undefined) throw this.dead;
-    if (this.writeClosed) throw new MlsTlsError("ERR_MLSTLS_CLOSED", "write after close_notify");
+    if (this.writeClosed) throw mlsTlsError("ERR_MLSTLS_CLOSED", "write after close_notify");
     if (!this._established) {
-      throw new MlsTlsError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
+      throw mlsTlsError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
     }
   }
 
@@ -588,10 +577,10 @@ export abstract class Connection {
   ): void | Promise<void> {
     const prot = this.recvProt;
     if (prot === undefined) {
-      if (fragment.length > MAX_PLAINTEXT) throw this.error("ERR_MLSTLS_RECORD_OVERFLOW", "plaintext record too long");
+      if (fragment.length > MAX_PLAINTEXT) throw mlsTlsError("ERR_MLSTLS_RECORD_OVERFLOW", "plaintext record too long");
       if (outerType === ContentType.handshake) return this.onHandshakeFragment(fragment, false);
       if (outerType === ContentType.alert) return this.onAlert(fragment);
-      throw this.error("ERR_MLSTLS_UNEXPECTED_RECORD", `record type ${outerType} before keys are established`);
+      throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_RECORD", `record type ${outerType} before keys are established`);
     }
     // A peer that failed before it had keys can only alert in plaintext; accept that during the handshake only.
     if (outerType === ContentType.alert && !this._established) return this.onAlert(fragment);
@@ -601,7 +590,7 @@ export abstract class Connection {
     switch (type) {
       case ContentType.application_data:
         if (this.hsReader.buffered > 0) {
-          throw this.error("ERR_MLSTLS_UNEXPECTED_MESSAGE", "application data inside a fragmented handshake message");
+          throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_MESSAGE", "application data inside a fragmented handshake message");
         }
         if (!this._established) throw this.unexpected("application data");
         this.handshakeWithoutData = 0;
@@ -612,13 +601,13 @@ export abstract class Connection {
       case ContentType.alert:
         return this.onAlert(content);
       default:
-        throw this.error("ERR_MLSTLS_UNEXPECTED_RECORD", `unexpected inner content type ${type}`);
+        throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_RECORD", `unexpected inner content type ${type}`);
     }
   }
 
   private onAlert(body: Uint8Array): void {
     if (this.hsReader.buffered > 0) {
-      throw this.error("ERR_MLSTLS_UNEXPECTED_MESSAGE", "alert inside a fragmented handshake message");
+      throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_MESSAGE", "alert inside a fragmented handshake message");
     }
     const alert = decodeAlert(body);
     if (alert.description === AlertDescription.close_notify) {
@@ -627,7 +616,7 @@ export abstract class Connection {
       if (!this._established) throw closedBeforeHandshake();
       this.readClosed = true;
       // Updates waiting for the peer can no longer be confirmed.
-      const err = new MlsTlsError("ERR_MLSTLS_CLOSED", "peer closed before the update was confirmed");
+      const err = mlsTlsError("ERR_MLSTLS_CLOSED", "peer closed before the update was confirmed");
       this.rejectUpdates(this.allUpdateWaiters(), err);
       for (const w of this.keyUpdateWaiters.splice(0)) w.reject(err);
       this.cb.event({ type: "end" });
@@ -639,7 +628,7 @@ export abstract class Connection {
   }
 
   private async onHandshakeFragment(fragment: Uint8Array, encrypted: boolean): Promise<void> {
-    if (!encrypted && fragment.length === 0) throw this.error("ERR_MLSTLS_DECODE_ERROR", "empty handshake record");
+    if (!encrypted && fragment.length === 0) throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", "empty handshake record");
     this.hsReader.push(fragment);
     for (;;) {
       const raw = this.hsReader.next();
@@ -657,7 +646,7 @@ export abstract class Connection {
       if (this.dead !== undefined) return;
       // CVE-2025-61730 class: bytes after a key change in the same record were protected under the old key.
       if (this.recvKeyChanged && this.hsReader.buffered > 0) {
-        throw this.error(
+        throw mlsTlsError(
           "ERR_MLSTLS_KEY_CHANGE_NOT_ON_RECORD_BOUNDARY",
           `${handshakeTypeName(raw.type)} changed keys but did not end its record`,
         );
@@ -679,7 +668,7 @@ export abstract class Connection {
     this.handshakeWithoutData++;
     const cap = this.opts.maxHandshakeMessagesWithoutData ?? DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA;
     if (this.handshakeWithoutData > cap) {
-      throw this.error("ERR_MLSTLS_HANDSHAKE_FLOOD", `more than ${cap} post-handshake messages without application data`);
+      throw mlsTlsError("ERR_MLSTLS_HANDSHAKE_FLOOD", `more than ${cap} post-handshake messages without application data`);
     }
   }
 
@@ -733,7 +722,7 @@ export abstract class Connection {
 
 /** The peer closed (close_notify) before the handshake completed: remote, so no alert is sent back. */
 export function closedBeforeHandshake(): MlsTlsError {
-  return new MlsTlsError("ERR_MLSTLS_CLOSED", "the peer closed the connection before the handshake completed", {
+  return mlsTlsError("ERR_MLSTLS_CLOSED", "the peer closed the connection before the handshake completed", {
     alert: AlertDescription.close_notify,
     remote: true,
   });

@@ -23,6 +23,7 @@ import {
   type PendingJoin,
 } from "../mls/index.js";
 import { type InitiatorDraftState, decodeClientSession, encodeClientSession, prepareResumption } from "./resumption.js";
+import { mlsTlsError } from "../errors.js";
 
 export type InitiatorState =
   | "start"
@@ -217,7 +218,7 @@ export class Initiator extends Connection {
   private async onConfirmation(epoch: bigint, initiatedBy: "local" | "peer"): Promise<void> {
     const current = this.session!.epoch;
     if (epoch !== current) {
-      throw this.error("ERR_MLSTLS_WRONG_EPOCH", `EpochKeyUpdate for epoch ${epoch}, expected ${current}`);
+      throw mlsTlsError("ERR_MLSTLS_WRONG_EPOCH", `EpochKeyUpdate for epoch ${epoch}, expected ${current}`);
     }
     this.ownCommit = undefined;
     if (this.resuming) {

@@ -1,7 +1,8 @@
 // Handshake and alert messages (draft §4.1, RFC 8446 §4 framing and §6 alerts).
 // Every decoder consumes exactly its input: missing or trailing bytes are decode_error.
 
-import { protocolError, MlsTlsError } from "../errors.js";
+import { MlsTlsError, mlsTlsError } from "../errors.js";
+import { concat } from "../util/bytes.js";
 
 /**
  * Handshake message types. KeyUpdate is TLS 1.3's own (24). The draft's new messages use code points from the
@@ -43,11 +44,11 @@ export type HandshakeMessage =
   | { type: "key_update"; updateRequested: boolean };
 
 function decodeError(what: string): MlsTlsError {
-  return protocolError("ERR_MLSTLS_DECODE_ERROR", `malformed ${what}`);
+  return mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `malformed ${what}`);
 }
 
 function frame(type: number, body: Uint8Array): Uint8Array {
-  if (body.length >= 1 << 24) throw new RangeError("handshake message too large");
+  if (body.length >= 1 << 24) throw mlsTlsError("ERR_MLSTLS_ENCODE_ERROR", "handshake message too large");
   const out = new Uint8Array(HANDSHAKE_HEADER_LEN + body.length);
   out[0] = type;
   out[1] = (body.length >>> 16) & 0xff;
@@ -57,15 +58,8 @@ function frame(type: number, body: Uint8Array): Uint8Array {
   return out;
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
-
 function checkRandom(r: Uint8Array): void {
-  if (r.length !== RANDOM_LEN) throw new RangeError(`random must be ${RANDOM_LEN} bytes`);
+  if (r.length !== RANDOM_LEN) throw mlsTlsError("ERR_MLSTLS_ENCODE_ERROR", `random must be ${RANDOM_LEN} bytes`);
 }
 
 /** Encodes a handshake message with its 4-byte header (msg_type u8, length u24). */
@@ -86,7 +80,7 @@ export function encodeHandshake(msg: HandshakeMessage): Uint8Array {
     case "connection_update":
       return frame(HandshakeType.connection_update, msg.commit);
     case "epoch_key_update": {
-      if (msg.epoch < 0n || msg.epoch > 0xffffffffn) throw new RangeError("epoch does not fit the uint32 of EpochKeyUpdate");
+      if (msg.epoch < 0n || msg.epoch > 0xffffffffn) throw mlsTlsError("ERR_MLSTLS_ENCODE_ERROR", "epoch does not fit the uint32 of EpochKeyUpdate");
       const b = new Uint8Array(4);
       new DataView(b.buffer).setUint32(0, Number(msg.epoch));
       return frame(HandshakeType.epoch_key_update, b);
@@ -133,18 +127,18 @@ export function decodeHandshakeBody(type: number, body: Uint8Array): HandshakeMe
     case HandshakeType.key_update:
       if (body.length !== 1) throw decodeError("KeyUpdate");
       // RFC 8446 §4.6.3: any other value is illegal_parameter.
-      if (body[0]! > 1) throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", "KeyUpdate request_update out of range");
+      if (body[0]! > 1) throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "KeyUpdate request_update out of range");
       return { type: "key_update", updateRequested: body[0] === 1 };
     case HandshakeType.tls_client_hello:
     case HandshakeType.tls_server_hello:
-      throw protocolError(
+      throw mlsTlsError(
         "ERR_MLSTLS_VANILLA_TLS_PEER",
         "peer speaks vanilla TLS 1.3, not MLS-TLS (it sent a TLS " +
           (type === 1 ? "ClientHello" : "ServerHello") +
           "); MLS-TLS runs on its own port",
       );
     default:
-      throw protocolError("ERR_MLSTLS_UNEXPECTED_MESSAGE", `unknown handshake message type ${type}`);
+      throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_MESSAGE", `unknown handshake message type ${type}`);
   }
 }
 
@@ -181,7 +175,7 @@ export class HandshakeReader {
     const head = this.peek(HANDSHAKE_HEADER_LEN);
     const len = (head[1]! << 16) | (head[2]! << 8) | head[3]!;
     if (len > MAX_HANDSHAKE_MESSAGE) {
-      throw protocolError(
+      throw mlsTlsError(
         "ERR_MLSTLS_HANDSHAKE_MESSAGE_TOO_LARGE",
         `handshake message of ${len} bytes exceeds the limit of ${MAX_HANDSHAKE_MESSAGE}`,
       );

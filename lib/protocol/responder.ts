@@ -29,7 +29,7 @@ import {
   repairEpoch,
   resumptionTarget,
 } from "./resumption.js";
-import { MlsTlsError } from "../errors.js";
+import { MlsTlsError, mlsTlsError } from "../errors.js";
 
 export type ResponderState = "wait_client_hello" | "wait_key_confirmation" | "default" | "wait_confirmation";
 
@@ -121,7 +121,7 @@ export class Responder extends Connection {
       case "wait_key_confirmation":
         if (msg.type !== "epoch_key_update" || !encrypted) throw this.unexpected(msg);
         if (msg.epoch !== this.session!.epoch) {
-          throw this.error("ERR_MLSTLS_WRONG_EPOCH", `key confirmation for epoch ${msg.epoch}, expected ${this.session!.epoch}`);
+          throw mlsTlsError("ERR_MLSTLS_WRONG_EPOCH", `key confirmation for epoch ${msg.epoch}, expected ${this.session!.epoch}`);
         }
         // Only a peer that proved its keys gets a session stored, or takes over a live one (PROTOCOL.md, "Sessions").
         await this.save();
@@ -175,22 +175,22 @@ export class Responder extends Connection {
 
   private async onResumption(clientRandom: Uint8Array, commit: Uint8Array): Promise<void> {
     const store = this.ropts.sessions;
-    if (store === undefined) throw this.error("ERR_MLSTLS_UNKNOWN_SESSION", "this server keeps no sessions");
+    if (store === undefined) throw mlsTlsError("ERR_MLSTLS_UNKNOWN_SESSION", "this server keeps no sessions");
     const { groupId } = resumptionTarget(commit);
     const blob = await store.load(groupId);
-    if (blob === undefined) throw this.error("ERR_MLSTLS_UNKNOWN_SESSION", "no session with this group id");
+    if (blob === undefined) throw mlsTlsError("ERR_MLSTLS_UNKNOWN_SESSION", "no session with this group id");
     let record;
     try {
       record = decodeServerSession(blob);
     } catch (e) {
-      throw new MlsTlsError("ERR_MLSTLS_UNKNOWN_SESSION", "the stored session cannot be read", { cause: e });
+      throw mlsTlsError("ERR_MLSTLS_UNKNOWN_SESSION", "the stored session cannot be read", { cause: e });
     }
     if (isReplayed(record, clientRandom)) {
-      throw this.error("ERR_MLSTLS_RESUMPTION_REPLAYED", "this Resumption was seen before: a replay");
+      throw mlsTlsError("ERR_MLSTLS_RESUMPTION_REPLAYED", "this Resumption was seen before: a replay");
     }
     const suite = record.session.suite;
     if (!this.suites().includes(suite)) {
-      throw this.error("ERR_MLSTLS_CIPHERSUITE_MISMATCH", `the session's MLS suite ${suite} is no longer accepted`);
+      throw mlsTlsError("ERR_MLSTLS_CIPHERSUITE_MISMATCH", `the session's MLS suite ${suite} is no longer accepted`);
     }
     this.setSuite(suite);
     await this.revalidatePeer(record.session);
@@ -244,7 +244,7 @@ export class Responder extends Connection {
     if (ours === undefined || ours.length === 0 || info.alpnProtocols.length === 0) return null;
     const match = ours.find((p) => info.alpnProtocols.includes(p));
     if (match === undefined) {
-      throw this.error(
+      throw mlsTlsError(
         "ERR_MLSTLS_NO_APPLICATION_PROTOCOL",
         `no common ALPN protocol: client offered [${info.alpnProtocols.join(", ")}], server supports [${ours.join(", ")}]`,
       );
@@ -278,7 +278,7 @@ export class Responder extends Connection {
   private async onConfirmation(epoch: bigint): Promise<void> {
     const update = this.ownUpdate!;
     if (epoch !== update.newEpoch) {
-      throw this.error("ERR_MLSTLS_WRONG_EPOCH", `EpochKeyUpdate for epoch ${epoch}, expected ${update.newEpoch}`);
+      throw mlsTlsError("ERR_MLSTLS_WRONG_EPOCH", `EpochKeyUpdate for epoch ${epoch}, expected ${update.newEpoch}`);
     }
     const next = update.apply();
     const { client, server } = await this.epochSecrets(next);
