@@ -2,8 +2,6 @@
 // (decision 4). The per-epoch master secret comes from the MLS exporter; everything below it is plain TLS 1.3.
 
 import { createHash, createHmac } from "node:crypto";
-import { extract as nobleExtract, expand as nobleExpand } from "@noble/hashes/hkdf.js";
-import { sha256, sha384, sha512 } from "@noble/hashes/sha2.js";
 import type { HashName, SuiteParams } from "../suites.js";
 import { AEAD_NONCE_LEN } from "./records/aead.js";
 
@@ -162,30 +160,4 @@ export function connectionContext(clientRandom: Uint8Array, serverRandom: Uint8A
 /** Overwrites secrets that are no longer needed. Best effort: JS cannot reach copies the engine made. */
 export function zeroize(...bufs: (Uint8Array | undefined)[]): void {
   for (const b of bufs) b?.fill(0);
-}
-
-// Reference implementation on @noble/hashes, independent of OpenSSL; tests cross-check the two.
-
-const NOBLE_HASH = { sha256, sha384, sha512 } as const;
-
-export function hkdfExtractNoble(hash: HashName, salt: Uint8Array, ikm: Uint8Array): Uint8Array {
-  return nobleExtract(NOBLE_HASH[hash], ikm, salt.length === 0 ? undefined : salt);
-}
-
-export function hkdfExpandNoble(hash: HashName, prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-  return nobleExpand(NOBLE_HASH[hash], prk, info, length);
-}
-
-export function hkdfExpandLabelNoble(
-  hash: HashName,
-  secret: Uint8Array,
-  label: string,
-  context: Uint8Array,
-  length: number,
-): Uint8Array {
-  return hkdfExpandNoble(hash, secret, encodeHkdfLabel(label, context, length), length);
-}
-
-export function deriveSecretNoble(hash: HashName, secret: Uint8Array, label: string, messages: Uint8Array): Uint8Array {
-  return hkdfExpandLabelNoble(hash, secret, label, NOBLE_HASH[hash](messages), hashLength(hash));
 }
