@@ -5,10 +5,9 @@ import type { AuthenticationService, Credential, LeafNode } from "ts-mls";
 import { MlsTlsError, mlsTlsError } from "../errors.js";
 import type { LocalErrorCode } from "../errors.js";
 import { bytesEqual, copyBytes, errorText, hex } from "../util/bytes.js";
-import { randomBytes } from "node:crypto";
 import { canonicalKeyPair, freshKeyPair, isCanonicalPublicKey } from "./keys.js";
 import type { SignatureScheme } from "./keys.js";
-import { describeSuite, suiteInfo } from "./provider.js";
+import { DEFAULT_MLS_CRYPTO, describeSuite, suiteInfo, type MlsCrypto } from "./provider.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public types
@@ -79,11 +78,11 @@ export function credentialKey(c: CredentialInfo, signaturePublicKey: Uint8Array)
   return `${c.type}:${body}:${hex(signaturePublicKey)}`;
 }
 
-/** Generates a fresh signature key pair for `suite` and wraps it with a credential. */
-export async function generateIdentity(suite: number, credential?: CredentialInfo): Promise<LocalIdentity> {
+/** Generates a fresh signature key pair for `suite` (from `crypto`'s random source) and wraps it with a credential. */
+export async function generateIdentity(suite: number, credential?: CredentialInfo, crypto: MlsCrypto = DEFAULT_MLS_CRYPTO): Promise<LocalIdentity> {
   const { scheme } = suiteInfo(suite);
-  const { publicKey, privateKey } = freshKeyPair(scheme);
-  const cred = credential ?? { type: "basic", identity: new Uint8Array(randomBytes(16)) };
+  const { publicKey, privateKey } = freshKeyPair(scheme, crypto.injectedRandom ? crypto.randomBytes : undefined);
+  const cred = credential ?? { type: "basic", identity: crypto.randomBytes(16) };
   return {
     suite,
     credential: fromMlsCredential(toMlsCredential(cred))!,

@@ -1,7 +1,6 @@
 // The handshake's MLS messages: the initiator's KeyPackage (ClientHello), the responder's inspection and
 // acceptance of it with a Welcome (ServerHello), and the initiator's join from that Welcome.
 
-import { randomBytes } from "node:crypto";
 import { createCommit, createGroup, emptyPskIndex, encodeMlsMessage, generateKeyPackageWithKey, joinGroupWithExtensions } from "ts-mls";
 import type { ClientState, Extension, KeyPackage, PrivateKeyPackage } from "ts-mls";
 import { verifyKeyPackage } from "ts-mls/keyPackage.js";
@@ -13,14 +12,14 @@ import type { CredentialValidator, LocalIdentity, PeerCredential } from "./crede
 import { alpnFromContext, decodeProtocolList, decodeServerName, encodeProtocolList, encodeServerName, extensionNumber, MLSTLS_EXTENSION_TYPES } from "./extensions.js";
 import type { HelloExtensions } from "./extensions.js";
 import { isCanonicalPublicKey } from "./keys.js";
-import { capabilities, configWith, describeSuite, getImpl, SUITE_INFO, suiteIdOfName, suiteInfo } from "./provider.js";
+import { capabilities, configWith, DEFAULT_MLS_CRYPTO, describeSuite, getImpl, SUITE_INFO, suiteIdOfName, suiteInfo, type MlsCrypto } from "./provider.js";
 import { MlsSession } from "./session.js";
 import { decodeMessage, ownSecrets, peekKeyPackageSuite, requireTwoParty, zeroState, zeroUnowned } from "./state.js";
 
 /** KeyPackages are single-use and short-lived; the window tolerates a day of clock skew between the peers. */
 export const LIFETIME_SKEW_SECONDS = 24n * 3600n;
-export function keyPackageLifetime(): { notBefore: bigint; notAfter: bigint } {
-  const now = BigInt(Math.floor(Date.now() / 1000));
+export function keyPackageLifetime(crypto: MlsCrypto): { notBefore: bigint; notAfter: bigint } {
+  const now = BigInt(Math.floor(crypto.now() / 1000));
   return { notBefore: now - LIFETIME_SKEW_SECONDS, notAfter: now + LIFETIME_SKEW_SECONDS };
 }
 
@@ -48,6 +47,8 @@ export class PendingJoinImpl implements PendingJoin {
     priv: PrivateKeyPackage,
     readonly own: PeerCredential,
     ext: HelloExtensions,
+    /** The crypto the KeyPackage was made with; the join uses it too unless told otherwise. */
+    readonly crypto: MlsCrypto,
   ) {
     this.#private = priv;
     this.serverName = ext.serverName;
@@ -72,19 +73,23 @@ export class PendingJoinImpl implements PendingJoin {
  * Initiator: makes the KeyPackage for the identity's suite, with SNI and ALPN offers as signed private-use
  * KeyPackage extensions. Returns the encoded MLSMessage(mls_key_package) for the ClientHello.
  */
-export async function createKeyPackage(identity: LocalIdentity, ext: HelloExtensions = {}): Promise<{ message: Uint8Array; pending: PendingJoin }> {
+export async function createKeyPackage(
+  identity: LocalIdentity,
+  ext: HelloExtensions = {},
+  crypto: MlsCrypto = DEFAULT_MLS_CRYPTO,
+): Promise<{ message: Uint8Array; pending: PendingJoin }> {
   const info = suiteInfo(identity.suite);
   const extensions: Extension[] = [];
   if (ext.serverName !== undefined) extensions.push({ extensionType: MLSTLS_EXTENSION_TYPES.serverName, extensionData: encodeServerName(ext.serverName) });
   if (ext.alpnProtocols !== undefined && ext.alpnProtocols.length > 0) {
     extensions.push({ extensionType: MLSTLS_EXTENSION_TYPES.alpnOffer, extensionData: encodeProtocolList(ext.alpnProtocols) });
   }
-  const impl = await getImpl(info.id);
+  const impl = await getImpl(info.id, crypto);
   try {
     const kp = await generateKeyPackageWithKey(
       toMlsCredential(identity.credential),
       capabilities(),
-      keyPackageLifetime(),
+      keyPackageLifetime(crypto),
       extensions,
       // The private package gets its own copy, which the session will own and dispose() may zero.
       { signKey: copyBytes(identity.signaturePrivateKey), publicKey: copyBytes(identity.signaturePublicKey) },
@@ -92,7 +97,7 @@ export async function createKeyPackage(identity: LocalIdentity, ext: HelloExtens
     );
     const message = encodeMlsMessage({ version: "mls10", wireformat: "mls_key_package", keyPackage: kp.publicPackage });
     const own = { credential: fromMlsCredential(toMlsCredential(identity.credential))!, signaturePublicKey: copyBytes(identity.signaturePublicKey) };
-    return { message, pending: new PendingJoinImpl(info.id, kp.publicPackage, kp.privatePackage, own, ext) };
+    return { message, pending: new PendingJoinImpl(info.id, kp.publicPackage, kp.privatePackage, own, ext, crypto) };
   } catch (e) {
     throw translate(e, "ERR_MLSTLS_INTERNAL", "could not create KeyPackage");
   }
@@ -143,6 +148,7 @@ export async function inspectKeyPackage(
   message: Uint8Array,
   supportedSuites: readonly number[],
   validate?: CredentialValidator,
+  crypto: MlsCrypto = DEFAULT_MLS_CRYPTO,
 ): Promise<OfferedKeyPackage> {
   // Decide on the suite from the raw header, so that even a suite ts-mls cannot decode gets a clear answer.
   const rawSuite = peekKeyPackageSuite(message);
@@ -168,7 +174,7 @@ export async function inspectKeyPackage(
     throw mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", `KeyPackage signature key is not a canonical ${info.scheme} public key`);
   }
 
-  const impl = await getImpl(suite);
+  const impl = await getImpl(suite, crypto);
   let signaturesOk: boolean;
   try {
     signaturesOk = (await verifyKeyPackage(kp, impl.signature)) && (await verifyLeafNodeSignatureKeyPackage(leaf, impl.signature));
@@ -178,7 +184,7 @@ export async function inspectKeyPackage(
   if (!signaturesOk) throw mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", "KeyPackage signature is invalid");
 
   if (bytesEqual(kp.initKey, leaf.hpkePublicKey)) throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "KeyPackage init key equals its encryption key");
-  const now = BigInt(Math.floor(Date.now() / 1000));
+  const now = BigInt(Math.floor(crypto.now() / 1000));
   if (leaf.lifetime.notBefore > now || leaf.lifetime.notAfter < now) {
     throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "KeyPackage lifetime does not cover the current time");
   }
@@ -212,7 +218,7 @@ export async function inspectKeyPackage(
 export async function acceptKeyPackage(
   offer: OfferedKeyPackage,
   identity: LocalIdentity,
-  opts: { alpnProtocol?: string | null; validate?: CredentialValidator } = {},
+  opts: { alpnProtocol?: string | null; validate?: CredentialValidator; crypto?: MlsCrypto } = {},
 ): Promise<{ session: MlsSession; welcome: Uint8Array }> {
   const info = suiteInfo(offer.suite);
   checkIdentityUsable(identity, offer.suite);
@@ -236,7 +242,8 @@ export async function acceptKeyPackage(
   const auth = new CredentialCheck(info.scheme, opts.validate, own, approvedBy === opts.validate ? offer.peer : undefined);
   await auth.require(offer.peer);
 
-  const impl = await getImpl(offer.suite);
+  const crypto = opts.crypto ?? DEFAULT_MLS_CRYPTO;
+  const impl = await getImpl(offer.suite, crypto);
   const groupExtensions: Extension[] =
     alpn === null ? [] : [{ extensionType: MLSTLS_EXTENSION_TYPES.alpnSelected, extensionData: encodeProtocolList([alpn]) }];
   let initial: ClientState | undefined;
@@ -244,13 +251,13 @@ export async function acceptKeyPackage(
     const ownKp = await generateKeyPackageWithKey(
       toMlsCredential(identity.credential),
       capabilities(),
-      keyPackageLifetime(),
+      keyPackageLifetime(crypto),
       [],
       { signKey: copyBytes(identity.signaturePrivateKey), publicKey: copyBytes(identity.signaturePublicKey) },
       impl,
     );
     ownKp.privatePackage.initPrivateKey.fill(0); // the creator's own init key is never used
-    initial = await createGroup(new Uint8Array(randomBytes(32)), ownKp.publicPackage, ownKp.privatePackage, groupExtensions, impl, configWith(auth.service));
+    initial = await createGroup(crypto.randomBytes(32), ownKp.publicPackage, ownKp.privatePackage, groupExtensions, impl, configWith(auth.service));
     const result = await createCommit(
       { state: initial, cipherSuite: impl },
       { extraProposals: [{ proposalType: "add", add: { keyPackage } }], ratchetTreeExtension: true },
@@ -261,7 +268,7 @@ export async function acceptKeyPackage(
     zeroState(initial);
     requireTwoParty(state, "ERR_MLSTLS_INTERNAL", "accept");
     const welcome = encodeMlsMessage({ version: "mls10", wireformat: "mls_welcome", welcome: result.welcome });
-    return { session: MlsSession["wrap"](state, offer.suite), welcome };
+    return { session: MlsSession["wrap"](state, offer.suite, crypto), welcome };
   } catch (e) {
     if (initial !== undefined) zeroState(initial);
     throw translate(e, "ERR_MLSTLS_HANDSHAKE_FAILURE", "could not add the client", auth);
@@ -273,7 +280,7 @@ export async function acceptKeyPackage(
  * validator, that the group has exactly two members, that the GroupContext carries nothing but our ALPN
  * extension, and that a selected ALPN protocol was offered.
  */
-export async function joinFromWelcome(pending: PendingJoin, welcome: Uint8Array, opts: { validate?: CredentialValidator } = {}): Promise<MlsSession> {
+export async function joinFromWelcome(pending: PendingJoin, welcome: Uint8Array, opts: { validate?: CredentialValidator; crypto?: MlsCrypto } = {}): Promise<MlsSession> {
   if (!(pending instanceof PendingJoinImpl)) throw new TypeError("pending must come from createKeyPackage");
   const info = suiteInfo(pending.suite);
   const msg = decodeMessage(welcome, "ServerHello welcome");
@@ -283,7 +290,8 @@ export async function joinFromWelcome(pending: PendingJoin, welcome: Uint8Array,
   }
   const priv = pending.privatePackage;
   const auth = new CredentialCheck(info.scheme, opts.validate, pending.own);
-  const impl = await getImpl(pending.suite);
+  const crypto = opts.crypto ?? pending.crypto;
+  const impl = await getImpl(pending.suite, crypto);
   let joined: ClientState;
   try {
     [joined] = await joinGroupWithExtensions(
@@ -320,5 +328,5 @@ export async function joinFromWelcome(pending: PendingJoin, welcome: Uint8Array,
     throw translate(e, "ERR_MLSTLS_ILLEGAL_PARAMETER", "Welcome rejected", auth);
   }
   pending.dispose(); // a KeyPackage is single-use; its init key must not outlive the join
-  return MlsSession["wrap"](state, pending.suite);
+  return MlsSession["wrap"](state, pending.suite, crypto);
 }

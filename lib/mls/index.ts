@@ -9,7 +9,7 @@ export { acceptKeyPackage, createKeyPackage, inspectKeyPackage, joinFromWelcome 
 export type { OfferedKeyPackage, PendingJoin } from "./handshake.js";
 export { generateIdentity, identityFromKeys } from "./credentials.js";
 export { rawKeysOf } from "./keys.js";
-export { MLS_SESSION_SUITES, setCryptoProvider } from "./provider.js";
-export type { MlsCryptoProviderName } from "./provider.js";
+export { DEFAULT_MLS_CRYPTO, MLS_SESSION_SUITES, MlsCrypto } from "./provider.js";
+export type { MlsCryptoOptions, MlsCryptoProviderName } from "./provider.js";
 export { MlsSession } from "./session.js";
 export type { PendingUpdate, ProcessUpdatePolicy } from "./session.js";

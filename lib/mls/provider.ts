@@ -12,6 +12,7 @@ import {
   getCiphersuiteImpl,
   nobleCryptoProvider,
 } from "ts-mls";
+import { randomBytes } from "node:crypto";
 import type { AuthenticationService, Capabilities, CiphersuiteImpl, CiphersuiteName, ClientConfig, CryptoProvider } from "ts-mls";
 import { mlsTlsError } from "../errors.js";
 import { suiteById, SUITES } from "../suites.js";
@@ -63,44 +64,97 @@ export function describeSuite(id: number): string {
   return p === undefined ? `0x${id.toString(16).padStart(4, "0")}` : `${p.name} (${id})`;
 }
 
-// node:crypto is synchronous and about 5x faster than ts-mls's WebCrypto-based default (see
-// mls-crypto-node.ts); suites it does not cover fall back to the default provider.
-export const nodeProvider = createNodeCryptoProvider(defaultCryptoProvider);
-export let cryptoProvider: CryptoProvider = nodeProvider;
-// getCiphersuiteImpl builds closures and may import modules: once per suite is enough.
-export const implCache = new Map<number, Promise<CiphersuiteImpl>>();
-
 export type MlsCryptoProviderName = "node" | "default" | "noble";
 
-/**
- * Selects the MLS crypto provider for every later operation: "node" (node:crypto, the default),
- * "default" (ts-mls's WebCrypto provider) or "noble" (the portable reference), or a ts-mls CryptoProvider.
- * Sessions made under one provider keep working under another: they interoperate on the wire and in state.
- */
-export function setCryptoProvider(provider: MlsCryptoProviderName | CryptoProvider = "node"): void {
-  cryptoProvider =
-    provider === "node"
-      ? nodeProvider
-      : provider === "default"
-        ? defaultCryptoProvider
-        : provider === "noble"
-          ? nobleCryptoProvider
-          : provider;
-  implCache.clear();
+export interface MlsCryptoOptions {
+  /**
+   * "node" (node:crypto, synchronous and about 5x faster than the others; suites it does not cover fall back to
+   * "default"), "default" (ts-mls's WebCrypto provider) or "noble" (the portable reference). Sessions made with
+   * one provider work with another: they interoperate on the wire and in state.
+   */
+  provider?: MlsCryptoProviderName;
+  /**
+   * Every random byte MLS uses: signature and HPKE keys, group ids, anonymous identities, ts-mls's own secrets.
+   * Default: node:crypto's CSPRNG. A seeded generator makes the MLS side of a connection reproducible (tests
+   * that replay one); only the "node" provider draws all of its randomness from here, and its ECDSA signatures
+   * still take their nonces from OpenSSL, so byte-for-byte replay needs an Ed25519 suite (1 or 3). Never in
+   * production.
+   */
+  randomBytes?: (n: number) => Uint8Array;
+  /**
+   * The clock (ms since the epoch) for the lifetimes of our KeyPackages and the check of the peer's. Default:
+   * Date.now. ts-mls checks lifetimes again on its own clock, so a fixed time must be near the real one.
+   */
+  now?: () => number;
 }
 
-export function getImpl(suite: number): Promise<CiphersuiteImpl> {
-  let p = implCache.get(suite);
-  if (p === undefined) {
-    const info = suiteInfo(suite);
-    p = (async () => getCiphersuiteImpl(getCiphersuiteFromName(info.name), cryptoProvider))().catch((e: unknown) => {
-      // A failed load (e.g. a missing optional peer package) must not be cached forever.
-      implCache.delete(suite);
-      throw mlsTlsError("ERR_MLSTLS_INTERNAL", `MLS ciphersuite ${describeSuite(suite)} is unavailable: ${errorText(e)}`, { cause: e });
-    });
-    implCache.set(suite, p);
+function csprng(n: number): Uint8Array {
+  return new Uint8Array(randomBytes(n));
+}
+
+/**
+ * The cryptography one engine's MLS operations use: a provider, its random source and clock. Passed down from
+ * ConnectionOptions.mlsCrypto to every MLS call, so engines in one process can use different providers (no
+ * process-wide switch). Opaque: no ts-mls type appears in its declaration.
+ */
+export class MlsCrypto {
+  readonly randomBytes: (n: number) => Uint8Array;
+  /** Whether randomBytes was injected (then even key generation draws on it). */
+  readonly injectedRandom: boolean;
+  readonly now: () => number;
+  readonly #provider: CryptoProvider;
+  // getCiphersuiteImpl builds closures and may import modules: once per suite is enough.
+  readonly #impls = new Map<number, Promise<CiphersuiteImpl>>();
+
+  constructor(options: MlsCryptoOptions = {}) {
+    this.randomBytes = options.randomBytes ?? csprng;
+    this.injectedRandom = options.randomBytes !== undefined;
+    this.now = options.now ?? Date.now;
+    const injected = options.randomBytes === undefined ? undefined : { randomBytes: options.randomBytes };
+    switch (options.provider ?? "node") {
+      case "node":
+        this.#provider = createNodeCryptoProvider(defaultCryptoProvider, injected);
+        break;
+      case "default":
+        this.#provider = defaultCryptoProvider;
+        break;
+      case "noble":
+        this.#provider = nobleCryptoProvider;
+        break;
+      default:
+        throw new TypeError(`unknown MLS crypto provider ${String(options.provider)}`);
+    }
   }
-  return p;
+
+  static #impl(crypto: MlsCrypto, suite: number): Promise<CiphersuiteImpl> {
+    let p = crypto.#impls.get(suite);
+    if (p === undefined) {
+      const info = suiteInfo(suite);
+      const rng = !crypto.injectedRandom ? undefined : { randomBytes: crypto.randomBytes };
+      p = (async () => {
+        const impl = await getCiphersuiteImpl(getCiphersuiteFromName(info.name), crypto.#provider);
+        return rng === undefined ? impl : { ...impl, rng };
+      })().catch((e: unknown) => {
+        // A failed load (e.g. a missing optional peer package) must not be cached forever.
+        crypto.#impls.delete(suite);
+        throw mlsTlsError("ERR_MLSTLS_INTERNAL", `MLS ciphersuite ${describeSuite(suite)} is unavailable: ${errorText(e)}`, { cause: e });
+      });
+      crypto.#impls.set(suite, p);
+    }
+    return p;
+  }
+
+  /** For lib/mls/ only (reached as MlsCrypto["impl"], so the declaration shows no ts-mls type). */
+  private static impl(crypto: MlsCrypto, suite: number): Promise<CiphersuiteImpl> {
+    return MlsCrypto.#impl(crypto, suite);
+  }
+}
+
+/** What every MLS call uses unless given another: node:crypto, its CSPRNG, Date.now. */
+export const DEFAULT_MLS_CRYPTO = new MlsCrypto();
+
+export function getImpl(suite: number, crypto: MlsCrypto = DEFAULT_MLS_CRYPTO): Promise<CiphersuiteImpl> {
+  return MlsCrypto["impl"](crypto, suite);
 }
 
 /**

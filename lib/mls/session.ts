@@ -10,7 +10,7 @@ import { bytesEqual, copyBytes } from "../util/bytes.js";
 import { CredentialCheck, credentialsEqual, leafCredential, translate } from "./credentials.js";
 import type { CredentialValidator, PeerCredential } from "./credentials.js";
 import { alpnFromContext } from "./extensions.js";
-import { configWith, getImpl, suiteInfo } from "./provider.js";
+import { configWith, DEFAULT_MLS_CRYPTO, getImpl, suiteInfo, type MlsCrypto } from "./provider.js";
 import { decodeMessage, decodeState, encodeState, ownSecrets, twoParty, zeroState, zeroUnowned } from "./state.js";
 import type { TwoParty } from "./state.js";
 
@@ -49,16 +49,18 @@ export class MlsSession {
   #state: ClientState;
   #commitIssued: boolean;
   #disposed = false;
+  readonly #crypto: MlsCrypto;
 
   // Private, so that no ts-mls type appears in the declarations; module code reaches it as MlsSession["wrap"].
-  private constructor(state: ClientState, suite: number, commitIssued: boolean) {
+  private constructor(state: ClientState, suite: number, commitIssued: boolean, crypto: MlsCrypto) {
     this.#state = state;
+    this.#crypto = crypto;
     this.suite = suite;
     this.#commitIssued = commitIssued;
   }
 
-  private static wrap(state: ClientState, suite: number, commitIssued = false): MlsSession {
-    return new MlsSession(state, suite, commitIssued);
+  private static wrap(state: ClientState, suite: number, crypto: MlsCrypto, commitIssued = false): MlsSession {
+    return new MlsSession(state, suite, commitIssued, crypto);
   }
 
   #live(): ClientState {
@@ -106,7 +108,7 @@ export class MlsSession {
   /** MLS-Exporter (RFC 9420 §8.5) of this epoch. */
   async exportSecret(label: string, context: Uint8Array, length: number): Promise<Uint8Array> {
     const state = this.#live();
-    const impl = await getImpl(this.suite);
+    const impl = await getImpl(this.suite, this.#crypto);
     try {
       return await mlsExporter(state.keySchedule.exporterSecret, label, context, length, impl);
     } catch (e) {
@@ -122,7 +124,7 @@ export class MlsSession {
   async createUpdate(): Promise<PendingUpdate> {
     const state = this.#live();
     if (this.#commitIssued) throw mlsTlsError("ERR_TLS_INVALID_STATE", "a commit was already created from this MLS epoch");
-    const impl = await getImpl(this.suite);
+    const impl = await getImpl(this.suite, this.#crypto);
     this.#commitIssued = true;
     let result: Awaited<ReturnType<typeof createCommit>>;
     let bytes: Uint8Array;
@@ -135,7 +137,7 @@ export class MlsSession {
     const next = ownSecrets(result.newState);
     // The old state's init secret and ratchet secret are in `consumed`; they stay until this session is disposed.
     zeroUnowned(result.consumed, [state, next]);
-    return new PendingCommit(bytes, next, this.suite);
+    return new PendingCommit(bytes, next, this.suite, this.#crypto);
   }
 
   /**
@@ -155,7 +157,7 @@ export class MlsSession {
     checkGroupAndEpoch(pm, state);
     if (pm.contentType !== "commit") throw mlsTlsError("ERR_MLSTLS_COMMIT_POLICY", `a ConnectionUpdate must carry a commit, got ${pm.contentType}`);
 
-    const impl = await getImpl(this.suite);
+    const impl = await getImpl(this.suite, this.#crypto);
     const oldPeer = leafCredential(tp.peerLeaf);
     if (oldPeer === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "peer leaf has an unsupported credential");
     const auth = new CredentialCheck(info.scheme, policy.validate, leafCredential(tp.ownLeaf));
@@ -223,7 +225,7 @@ export class MlsSession {
       zeroState(next);
       throw e;
     }
-    return new MlsSession(next, this.suite, false);
+    return new MlsSession(next, this.suite, false, this.#crypto);
   }
 
   /** Group id and epoch from a commit's PrivateMessage header; needs no state (resumption, session lookup). */
@@ -249,12 +251,13 @@ export class MlsSession {
     return out;
   }
 
-  static decode(bytes: Uint8Array): MlsSession {
+  /** `crypto`: what the restored session's MLS operations use (default: node:crypto). */
+  static decode(bytes: Uint8Array, crypto: MlsCrypto = DEFAULT_MLS_CRYPTO): MlsSession {
     if (bytes.length < 3 || bytes[0] !== SESSION_MAGIC || bytes[1] !== FORMAT_VERSION || (bytes[2]! & ~FLAG_COMMIT_ISSUED) !== 0) {
       throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", "not an encoded MLS session");
     }
     const { state, suite } = decodeState(bytes, 3, "MLS session");
-    return new MlsSession(state, suite, bytes[2] === FLAG_COMMIT_ISSUED);
+    return new MlsSession(state, suite, bytes[2] === FLAG_COMMIT_ISSUED, crypto);
   }
 
   /**
@@ -282,7 +285,7 @@ export class MlsSession {
       throw mlsTlsError("ERR_TLS_INVALID_STATE", "pending update does not belong to this session's epoch");
     }
     this.#commitIssued = true;
-    return new PendingCommit(commit, decoded.state, this.suite);
+    return new PendingCommit(commit, decoded.state, this.suite, this.#crypto);
   }
 
   /** Zeroes this session's secrets (it owns them exclusively). Later use throws ERR_TLS_INVALID_STATE. */
@@ -298,8 +301,10 @@ class PendingCommit implements PendingUpdate {
   readonly newEpoch: bigint;
   #state: ClientState | undefined;
   readonly #suite: number;
+  readonly #crypto: MlsCrypto;
 
-  constructor(commit: Uint8Array, state: ClientState, suite: number) {
+  constructor(commit: Uint8Array, state: ClientState, suite: number, crypto: MlsCrypto) {
+    this.#crypto = crypto;
     this.commit = commit;
     this.newEpoch = state.groupContext.epoch;
     this.#state = state;
@@ -310,7 +315,7 @@ class PendingCommit implements PendingUpdate {
     const state = this.#state;
     if (state === undefined) throw mlsTlsError("ERR_TLS_INVALID_STATE", "pending update was already applied or discarded");
     this.#state = undefined;
-    return MlsSession["wrap"](state, this.#suite);
+    return MlsSession["wrap"](state, this.#suite, this.#crypto);
   }
 
   discard(): void {

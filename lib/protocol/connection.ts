@@ -28,7 +28,7 @@ import {
   hkdfExpandLabel,
   zeroize,
 } from "./key-schedule.js";
-import type { CredentialValidator, LocalIdentity, MlsSession, PeerCredential } from "../mls/index.js";
+import type { CredentialValidator, LocalIdentity, MlsSession, PeerCredential, MlsCrypto } from "../mls/index.js";
 
 /** MLS exporter label for the connection's RFC 8446 §7.5-style exporter master secret. */
 export const EXPORTER_SECRET_LABEL = "mlstls exporter";
@@ -78,6 +78,8 @@ export interface ConnectionOptions {
   keylog?: boolean;
   /** Randomness source (tests inject a deterministic one). */
   randomBytes?: (n: number) => Uint8Array;
+  /** The MLS crypto provider, random source and clock of this engine. Default: node:crypto (DEFAULT_MLS_CRYPTO). */
+  mlsCrypto?: MlsCrypto;
 }
 
 interface Waiter {

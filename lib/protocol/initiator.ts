@@ -102,9 +102,9 @@ export class Initiator extends Connection {
       if (this.iopts.session !== undefined) return this.startResumption(this.iopts.session);
       const suite = this.suites()[0]!;
       this.setSuite(suite);
-      const identity = (await this.resolveIdentity(suite, this.serverName)) ?? (await generateIdentity(suite));
+      const identity = (await this.resolveIdentity(suite, this.serverName)) ?? (await generateIdentity(suite, undefined, this.opts.mlsCrypto));
       const ext: HelloExtensions = { serverName: this.serverName, alpnProtocols: [...this.alpnOffers] };
-      const kp = await createKeyPackage(identity, ext);
+      const kp = await createKeyPackage(identity, ext, this.opts.mlsCrypto);
       this.pendingJoin = kp.pending;
       this.clientRandom = this.random(RANDOM_LEN);
       this.sendHandshake({ type: "client_hello", random: this.clientRandom, keyPackage: kp.message });
@@ -145,7 +145,7 @@ export class Initiator extends Connection {
   private async onServerHello(serverRandom: Uint8Array, welcome: Uint8Array): Promise<void> {
     const pending = this.pendingJoin!;
     this.pendingJoin = undefined;
-    const session = await joinFromWelcome(pending, welcome, { validate: this.opts.validatePeer });
+    const session = await joinFromWelcome(pending, welcome, { validate: this.opts.validatePeer, crypto: this.opts.mlsCrypto });
     this.adoptSession(session);
     this.serverRandom = serverRandom;
     const { client, server } = await this.epochSecrets(session);
@@ -160,7 +160,7 @@ export class Initiator extends Connection {
   }
 
   private async startResumption(blob: Uint8Array): Promise<void> {
-    const stored = decodeClientSession(blob);
+    const stored = decodeClientSession(blob, this.opts.mlsCrypto);
     this.setSuite(stored.session.suite);
     this.serverName ??= stored.serverName;
     await this.revalidatePeer(stored.session);

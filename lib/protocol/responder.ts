@@ -148,7 +148,7 @@ export class Responder extends Connection {
   }
 
   private async onClientHello(clientRandom: Uint8Array, keyPackage: Uint8Array): Promise<void> {
-    const offer = await inspectKeyPackage(keyPackage, this.suites(), this.opts.validatePeer);
+    const offer = await inspectKeyPackage(keyPackage, this.suites(), this.opts.validatePeer, this.opts.mlsCrypto);
     this.setSuite(offer.suite);
     this._serverName = offer.serverName;
     const info: ClientHelloInfo = {
@@ -161,6 +161,7 @@ export class Responder extends Connection {
     const { session, welcome } = await acceptKeyPackage(offer, identity, {
       alpnProtocol: alpn,
       validate: this.opts.validatePeer,
+      crypto: this.opts.mlsCrypto,
     });
     this.adoptSession(session);
     this.clientRandom = clientRandom;
@@ -181,7 +182,7 @@ export class Responder extends Connection {
     if (blob === undefined) throw mlsTlsError("ERR_MLSTLS_UNKNOWN_SESSION", "no session with this group id");
     let record;
     try {
-      record = decodeServerSession(blob);
+      record = decodeServerSession(blob, this.opts.mlsCrypto);
     } catch (e) {
       throw mlsTlsError("ERR_MLSTLS_UNKNOWN_SESSION", "the stored session cannot be read", { cause: e });
     }

@@ -7,7 +7,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { MlsTlsError, mlsTlsError } from "../errors.js";
 import { Reader, Writer } from "../util/codec.js";
-import { MlsSession, type PendingUpdate, type ProcessUpdatePolicy } from "../mls/index.js";
+import { MlsSession, type MlsCrypto, type PendingUpdate, type ProcessUpdatePolicy } from "../mls/index.js";
 
 /** Initiator states that matter for resumption (draft §4.4.1 numbering). */
 export type InitiatorDraftState = 1 | 2 | 3;
@@ -60,7 +60,7 @@ export function encodeClientSession(s: ClientSession): Uint8Array {
     .finish();
 }
 
-export function decodeClientSession(bytes: Uint8Array): ClientSession {
+export function decodeClientSession(bytes: Uint8Array, crypto?: MlsCrypto): ClientSession {
   const r = new Reader(bytes, badSession("client session"));
   if (r.u32() !== CLIENT_MAGIC || r.u8() !== FORMAT_VERSION) {
     throw mlsTlsError("ERR_MLSTLS_BAD_SESSION", "not an mlstls client session (or one from another version)");
@@ -78,7 +78,7 @@ export function decodeClientSession(bytes: Uint8Array): ClientSession {
   }
   let session: MlsSession;
   try {
-    session = MlsSession.decode(sessionBytes);
+    session = MlsSession.decode(sessionBytes, crypto);
   } catch (e) {
     throw mlsTlsError("ERR_MLSTLS_BAD_SESSION", "session holds no valid MLS state", { cause: e });
   }
@@ -103,7 +103,7 @@ export function encodeServerSession(s: ServerSession): Uint8Array {
   return w.finish();
 }
 
-export function decodeServerSession(bytes: Uint8Array): ServerSession {
+export function decodeServerSession(bytes: Uint8Array, crypto?: MlsCrypto): ServerSession {
   const r = new Reader(bytes, badSession("server session"));
   if (r.u32() !== SERVER_MAGIC || r.u8() !== FORMAT_VERSION) {
     throw mlsTlsError("ERR_MLSTLS_BAD_SESSION", "not an mlstls server session (or one from another version)");
@@ -118,7 +118,7 @@ export function decodeServerSession(bytes: Uint8Array): ServerSession {
   const serverName = r.opaque32();
   r.end();
   try {
-    const session = MlsSession.decode(sessionBytes);
+    const session = MlsSession.decode(sessionBytes, crypto);
     const pending = pendingBytes.length > 0 ? session.decodePendingUpdate(pendingBytes) : undefined;
     return {
       session,
