@@ -87,7 +87,8 @@ export const ERROR_ALERTS = {
   ERR_MLSTLS_STALE_SESSION: "unknown_psk_identity",
   ERR_MLSTLS_EPOCH_GAP: "unknown_psk_identity",
   ERR_MLSTLS_RESUMPTION_REPLAYED: "handshake_failure",
-  // A server connection whose session a newer connection resumed (one live connection per session, decision 10).
+  // A server connection whose session a newer connection resumed (one live connection per session: PROTOCOL.md,
+  // "Write-ahead sessions").
   ERR_MLSTLS_SESSION_REPLACED: "access_denied",
   ERR_MLSTLS_SEQUENCE_EXHAUSTED: "internal_error",
   /** A message of ours has a field outside its wire range (an encoder refused it). */

@@ -1,5 +1,5 @@
 // The one table of MLS ciphersuites (RFC 9420 §17.1): what each means for the TLS record layer (PROTOCOL.md,
-// "Design decisions: the MLS suite sets the record protection"): the record layer uses the suite's hash for HKDF
+// "The MLS suite sets the record protection"): the record layer uses the suite's hash for HKDF
 // and the suite's AEAD for records; and which signature scheme its credentials' keys use.
 
 export type HashName = "sha256" | "sha384" | "sha512";

@@ -1,4 +1,4 @@
-// Local MLS identities, the two ways issue 4 defines them:
+// Local MLS identities, the two ways of PROTOCOL.md, "Authentication: X.509 or pinned keys":
 // - X.509: a node:tls `key` + `cert` pair becomes an MLS x509 credential whose leaf public key is the MLS
 //   signature key (identityFromPem).
 // - Pinned keys (SSH-style): a signature key pair with a basic credential (createIdentity), saved and loaded as

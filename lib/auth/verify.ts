@@ -1,4 +1,5 @@
-// Verification of the peer's MLS credential with node:tls semantics (issue 4):
+// Verification of the peer's MLS credential with node:tls semantics (PROTOCOL.md, "Authentication: X.509 or pinned
+// keys"):
 // - X.509: the chain is checked the way OpenSSL 3.0 checks it under node:tls (node's verify callback accepts
 //   every error, so OpenSSL runs all checks and the LAST error found is the one reported), with node's codes and
 //   messages; then the hostname through checkServerIdentity. On top of that, the leaf certificate's public key

@@ -1,18 +1,19 @@
-// The private-use MLS extensions that carry TLS's SNI and ALPN (see PROTOCOL.md, "Design decisions:
-// SNI and ALPN as MLS extensions"), and their TLS-format bodies (RFC 6066 ServerNameList, RFC 7301
+// The private-use MLS extensions that carry TLS's SNI and ALPN (see PROTOCOL.md,
+// "SNI and ALPN as MLS extensions"), and their TLS-format bodies (RFC 6066 ServerNameList, RFC 7301
 // ProtocolNameList).
 
 import type { ClientState, Extension } from "ts-mls";
 import { mlsTlsError } from "../errors.js";
 
-/** What the initiator offers besides its KeyPackage (decision 9). */
+/** What the initiator offers besides its KeyPackage (PROTOCOL.md, "SNI and ALPN as MLS extensions"). */
 export interface HelloExtensions {
   serverName?: string;
   alpnProtocols?: string[];
 }
 
 /**
- * Private-use extension types (RFC 9420 §17.3, 0xF000–0xFFFF) that carry TLS's SNI and ALPN (decision 9).
+ * Private-use extension types (RFC 9420 §17.3, 0xF000–0xFFFF) that carry TLS's SNI and ALPN (PROTOCOL.md, "SNI and
+ * ALPN as MLS extensions").
  * Their data is the TLS wire format: RFC 6066 ServerNameList with one host_name, RFC 7301 ProtocolNameList.
  */
 export const MLSTLS_EXTENSION_TYPES = Object.freeze({

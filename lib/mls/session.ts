@@ -26,7 +26,7 @@ export interface ProcessUpdatePolicy {
   allowIdentityChange?: boolean;
 }
 
-/** A self-update commit that was created but not applied (responder state 2, decision 10). */
+/** A self-update commit that was created but not applied (responder state 2; PROTOCOL.md, "Write-ahead sessions"). */
 export interface PendingUpdate {
   /** The encoded MLSMessage (a PrivateMessage) to send. */
   readonly commit: Uint8Array;
@@ -141,7 +141,8 @@ export class MlsSession {
   }
 
   /**
-   * Processes the peer's ConnectionUpdate/Resumption commit (decision 7): a PrivateMessage commit for this
+   * Processes the peer's ConnectionUpdate/Resumption commit (PROTOCOL.md, "The ConnectionUpdate policy"): a
+   * PrivateMessage commit for this
    * group and epoch, from the peer's leaf, with an UpdatePath and no proposals; the group stays at two
    * members and the peer's credential stays the same unless `allowIdentityChange`.
    */

@@ -67,7 +67,10 @@ export interface ConnectionOptions {
   identity?: IdentitySource;
   /** Called for every credential the peer presents (handshake and every commit). */
   validatePeer?: CredentialValidator;
-  /** Whether a commit may change the peer's credential identity (decision 7). Default false. */
+  /**
+   * Whether a commit may change the peer's credential identity (PROTOCOL.md, "The ConnectionUpdate policy"). Default
+   * false.
+   */
   allowIdentityChange?: boolean;
   aeadBackend?: AeadBackend;
   /** Records per traffic key before an automatic KeyUpdate (default: the AEAD's safe limit). */
@@ -348,7 +351,10 @@ export abstract class Connection {
     return id;
   }
 
-  /** The per-epoch traffic secrets (decisions 4 and 5): MLS exporter bound to both randoms, then RFC 8446 labels. */
+  /**
+   * The per-epoch traffic secrets (PROTOCOL.md, "The MLS suite sets the record protection"; PROTOCOL.md, "Fresh
+   * randoms in every key"): MLS exporter bound to both randoms, then RFC 8446 labels.
+   */
   protected async epochSecrets(session: MlsSession): Promise<{ client: Uint8Array; server: Uint8Array }> {
     const s = this.suiteParams!;
     const master = await session.exportSecret(EXPORTER_MASTER_LABEL, this.connectionContext(), s.hashLen);
@@ -358,7 +364,8 @@ export abstract class Connection {
   }
 
   /**
-   * Processes the peer's commit under the ConnectionUpdate policy (decision 7), derives the new epoch's secrets and
+   * Processes the peer's commit under the ConnectionUpdate policy (PROTOCOL.md, "The ConnectionUpdate policy"),
+   * derives the new epoch's secrets and
    * adopts the new MLS state. Switching keys is left to the caller: which direction moves when differs by role.
    */
   protected async processPeerCommit(commit: Uint8Array): Promise<{ epoch: bigint; client: Uint8Array; server: Uint8Array }> {
@@ -436,7 +443,7 @@ export abstract class Connection {
     if (this.queuedUpdates.length > 0) this.enqueue(() => this.maybeIssueUpdate());
   }
 
-  /** Our commit lost a race (decision 8): its callers wait for a re-issued one. */
+  /** Our commit lost a race (PROTOCOL.md, "Commit races"): its callers wait for a re-issued one. */
   protected updateLostRace(): void {
     this.queuedUpdates = [...this.inFlightUpdates, ...this.queuedUpdates];
     this.inFlightUpdates = [];

@@ -1,5 +1,5 @@
 // The initiator (client) state machine: the initial handshake of draft §4.2 with key confirmation
-// (decision 6), and the three connection-update states of draft §4.4.1.
+// (PROTOCOL.md, "Key confirmation"), and the three connection-update states of draft §4.4.1.
 //
 //   start ──ClientHello──▶ wait_server_hello ──ServerHello / EpochKeyUpdate(confirm)──▶ default (1)
 //   default (1) ──send ConnectionUpdate, switch send key──▶ wait_confirmation (2)
@@ -42,7 +42,7 @@ export interface InitiatorOptions extends ConnectionOptions {
   session?: Uint8Array;
   /**
    * Receives the session after every change that matters for resumption, and is awaited before the message that
-   * depends on it is sent (write-ahead, decision 10).
+   * depends on it is sent (write-ahead: PROTOCOL.md, "Write-ahead sessions").
    */
   saveSession?: (session: Uint8Array) => void | Promise<void>;
 }
@@ -95,7 +95,10 @@ export class Initiator extends Connection {
     return this.ownCommit;
   }
 
-  /** Sends the ClientHello (one KeyPackage for our first suite, decision 9), or the Resumption. */
+  /**
+   * Sends the ClientHello (one KeyPackage for our first suite: PROTOCOL.md, "SNI and ALPN as MLS extensions"), or the
+   * Resumption.
+   */
   start(): void {
     this.enqueue(async () => {
       if (this._state !== "start") throw this.unexpected("start");
@@ -153,7 +156,7 @@ export class Initiator extends Connection {
     await this.save(1);
     this.installRecv(server);
     this.installSend(client);
-    // Key confirmation (decision 6): our first protected message proves we joined this epoch.
+    // Key confirmation (PROTOCOL.md, "Key confirmation"): our first protected message proves we joined this epoch.
     this.sendHandshake({ type: "epoch_key_update", epoch: session.epoch });
     this._state = "default";
     this.markEstablished();
@@ -182,7 +185,8 @@ export class Initiator extends Connection {
     await this.deriveExporterSecret(session);
     this.installRecv(server);
     this.installSend(client);
-    // Key confirmation for the resumed connection, as after a full handshake (decision 6). As there, we may send
+    // Key confirmation for the resumed connection, as after a full handshake (PROTOCOL.md, "Key confirmation"). As
+    // there, we may send
     // data right behind it; the responder's EpochKeyUpdate, sent once it checked this and stored the session,
     // moves us to state 1.
     this.sendHandshake({ type: "epoch_key_update", epoch: session.epoch });

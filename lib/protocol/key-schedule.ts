@@ -1,5 +1,6 @@
 // The TLS 1.3 key schedule pieces the record layer needs (RFC 8446 §7.1-§7.3), run with the MLS suite's hash
-// (decision 4). The per-epoch master secret comes from the MLS exporter; everything below it is plain TLS 1.3.
+// (PROTOCOL.md, "The MLS suite sets the record protection"). The per-epoch master secret comes from the MLS exporter;
+// everything below it is plain TLS 1.3.
 
 import { createHash, createHmac } from "node:crypto";
 import type { HashName, SuiteParams } from "../suites.js";
@@ -110,7 +111,8 @@ export function nextTrafficSecret(suite: SuiteParams, secret: Uint8Array): Uint8
 }
 
 /**
- * The two directional application traffic secrets of one epoch (decision 4).
+ * The two directional application traffic secrets of one epoch (PROTOCOL.md, "The MLS suite sets the record
+ * protection").
  * There is no TLS transcript: the MLS epoch (through the exporter) already binds the handshake, so the
  * context is Nh zero bytes. This is the convention of the independent implementation's vectors.
  */
@@ -127,7 +129,8 @@ export function applicationTrafficSecrets(
 
 /**
  * The MLS-Exporter context that binds both endpoints' fresh randomness into every epoch's master secret
- * (decision 5), so no two connections ever share a key even when they share an MLS epoch:
+ * (PROTOCOL.md, "Fresh randoms in every key"), so no two connections ever share a key even when they share an MLS
+ * epoch:
  *
  *   struct {
  *     opaque tag<1..255> = "mlstls connection v1";

@@ -1,5 +1,5 @@
 // The responder (server) state machine: the initial handshake of draft §4.2 with key confirmation
-// (decision 6), and the two connection-update states of draft §4.4.2.
+// (PROTOCOL.md, "Key confirmation"), and the two connection-update states of draft §4.4.2.
 //
 //   wait_client_hello ──ClientHello / ServerHello──▶ wait_key_confirmation ──EpochKeyUpdate(epoch)──▶ default (1)
 //   default (1) ──send ConnectionUpdate (commit held, not applied)──▶ wait_confirmation (2)
@@ -46,7 +46,8 @@ export interface ResponderOptions extends ConnectionOptions {
   selectAlpn?: (info: ClientHelloInfo) => string | null | undefined;
   /**
    * Where sessions live, by MLS group id. Saves are awaited before the message that depends on them is sent
-   * (write-ahead, decision 10). Without it, the server keeps no sessions and refuses every Resumption.
+   * (write-ahead: PROTOCOL.md, "Write-ahead sessions"). Without it, the server keeps no sessions and refuses every
+   * Resumption.
    */
   sessions?: SessionPersistence;
 }

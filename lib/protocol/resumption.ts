@@ -1,4 +1,5 @@
-// Resumption (draft §4.5, decisions 5 and 10): what a session is on each side, how it is encoded, how the
+// Resumption (draft §4.5, PROTOCOL.md, "Fresh randoms in every key"; PROTOCOL.md, "Write-ahead sessions"): what a
+// session is on each side, how it is encoded, how the
 // initiator builds its Resumption commit, and how the responder repairs an epoch difference of +0, +1 or +2.
 //
 // A session is the live MLS group state plus whatever the state machine needs to resume from where the last

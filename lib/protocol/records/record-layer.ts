@@ -1,4 +1,5 @@
-// The TLS 1.3 record layer, RFC 8446 §5, unchanged (decision 1): framing of the byte stream into records,
+// The TLS 1.3 record layer, RFC 8446 §5, unchanged (PROTOCOL.md, "Record layer unchanged"): framing of the byte
+// stream into records,
 // the unprotected opening flight (TLSPlaintext), and per-direction record protection (TLSCiphertext).
 
 import { AEAD_NONCE_LEN, AEAD_TAG_LEN, createAead, type Aead, type AeadBackend } from "./aead.js";
