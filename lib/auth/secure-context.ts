@@ -21,7 +21,7 @@ import {
   parsePemCertificates,
   suitesForIdentity,
 } from "./identity.js";
-import { generateIdentity, type CredentialValidator, type LocalIdentity } from "../mls/index.js";
+import { anonymousIdentity, type CredentialValidator, type LocalIdentity } from "../mls/index.js";
 import {
   TrustStore,
   validatorFromTlsOptions,
@@ -411,16 +411,6 @@ export interface SniEntry {
   context: SecureContext;
 }
 
-/** Anonymous server identities: one per suite per process, as the engine's own default. */
-const anonymous = new Map<number, Promise<LocalIdentity>>();
-function anonymousIdentity(suite: number): Promise<LocalIdentity> {
-  let p = anonymous.get(suite);
-  if (p === undefined) {
-    p = generateIdentity(suite);
-    anonymous.set(suite, p);
-  }
-  return p;
-}
 
 /**
  * A server's configuration. `sni` returns the addContext() entries at the time of each handshake, so contexts

@@ -91,6 +91,23 @@ export async function generateIdentity(suite: number, credential?: CredentialInf
   };
 }
 
+const anonymousIdentities = new Map<number, Promise<LocalIdentity>>();
+
+/**
+ * The process's anonymous identity for `suite` (a basic credential with a random name): generated once per suite
+ * and shared, for servers configured without a key. The one cache of them: the responder and secure contexts use it.
+ */
+export function anonymousIdentity(suite: number): Promise<LocalIdentity> {
+  let p = anonymousIdentities.get(suite);
+  if (p === undefined) {
+    p = generateIdentity(suite);
+    anonymousIdentities.set(suite, p);
+    // A failure (an unsupported suite) must not be remembered.
+    p.catch(() => anonymousIdentities.delete(suite));
+  }
+  return p;
+}
+
 /**
  * Wraps an existing key pair (e.g. the key of an X.509 certificate). Expected encodings:
  * - suites 1 and 3 (Ed25519): private key = 32-byte seed (RFC 8032), or its 48-byte PKCS#8 DER form;

@@ -7,7 +7,7 @@ export { MLSTLS_EXTENSION_TYPES } from "./extensions.js";
 export type { HelloExtensions } from "./extensions.js";
 export { acceptKeyPackage, createKeyPackage, inspectKeyPackage, joinFromWelcome } from "./handshake.js";
 export type { OfferedKeyPackage, PendingJoin } from "./handshake.js";
-export { generateIdentity, identityFromKeys } from "./credentials.js";
+export { anonymousIdentity, generateIdentity, identityFromKeys } from "./credentials.js";
 export { rawKeysOf } from "./keys.js";
 export { DEFAULT_MLS_CRYPTO, MLS_SESSION_SUITES, MlsCrypto } from "./provider.js";
 export type { MlsCryptoOptions, MlsCryptoProviderName } from "./provider.js";
