@@ -13,7 +13,6 @@ import type { IdentitySource } from "../protocol/index.js";
 import { MlsTlsError, mlsTlsError } from "../errors.js";
 import {
   Identity,
-  MlsTlsConfigError,
   describeSuiteList,
   identityForSuite,
   identityFromPem,
@@ -410,7 +409,6 @@ export interface SniEntry {
   pattern: RegExp;
   context: SecureContext;
 }
-
 
 /**
  * A server's configuration. `sni` returns the addContext() entries at the time of each handshake, so contexts

@@ -5,7 +5,7 @@ import { createCommit, createGroup, emptyPskIndex, encodeMlsMessage, generateKey
 import type { ClientState, Extension, KeyPackage, PrivateKeyPackage } from "ts-mls";
 import { verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
-import { MlsTlsError, mlsTlsError } from "../errors.js";
+import { mlsTlsError } from "../errors.js";
 import { bytesEqual, copyBytes, errorText } from "../util/bytes.js";
 import { checkIdentityUsable, CredentialCheck, fromMlsCredential, leafCredential, toMlsCredential, translate } from "./credentials.js";
 import type { CredentialValidator, LocalIdentity, PeerCredential } from "./credentials.js";
@@ -22,7 +22,6 @@ export function keyPackageLifetime(crypto: MlsCrypto): { notBefore: bigint; notA
   const now = BigInt(Math.floor(crypto.now() / 1000));
   return { notBefore: now - LIFETIME_SKEW_SECONDS, notAfter: now + LIFETIME_SKEW_SECONDS };
 }
-
 
 // ---------------------------------------------------------------------------------------------------------------
 // Initiator: KeyPackage

@@ -5,7 +5,7 @@ import { createCommit, emptyPskIndex, encodeMlsMessage, mlsExporter, processMess
 import type { ClientState, Extension, IncomingMessageCallback, PrivateMessage } from "ts-mls";
 import { unprotectPrivateMessage } from "ts-mls/messageProtection.js";
 import { decryptSenderData } from "ts-mls/privateMessage.js";
-import { MlsTlsError, mlsTlsError } from "../errors.js";
+import { mlsTlsError } from "../errors.js";
 import { bytesEqual, copyBytes } from "../util/bytes.js";
 import { CredentialCheck, credentialsEqual, leafCredential, translate } from "./credentials.js";
 import type { CredentialValidator, PeerCredential } from "./credentials.js";
@@ -13,7 +13,6 @@ import { alpnFromContext } from "./extensions.js";
 import { configWith, DEFAULT_MLS_CRYPTO, getImpl, suiteInfo, type MlsCrypto } from "./provider.js";
 import { decodeMessage, decodeState, encodeState, ownSecrets, twoParty, zeroState, zeroUnowned } from "./state.js";
 import type { TwoParty } from "./state.js";
-
 
 const SESSION_MAGIC = 0x4d; // 'M'
 const PENDING_MAGIC = 0x50; // 'P'

@@ -7,7 +7,7 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import { type SuiteParams, suiteById, DEFAULT_SUITES } from "../suites.js";
-import { AlertDescription, MlsTlsError, type LocalErrorCode, isMlsTlsError, peerAlertError, mlsTlsError } from "../errors.js";
+import { AlertDescription, MlsTlsError, isMlsTlsError, peerAlertError, mlsTlsError } from "../errors.js";
 import {
   AlertLevel,
   HandshakeReader,

@@ -29,7 +29,7 @@ import {
   repairEpoch,
   resumptionTarget,
 } from "./resumption.js";
-import { MlsTlsError, mlsTlsError } from "../errors.js";
+import { mlsTlsError } from "../errors.js";
 
 export type ResponderState = "wait_client_hello" | "wait_key_confirmation" | "default" | "wait_confirmation";
 

@@ -42,10 +42,6 @@ const CLIENT_MAGIC = 0x4d4c5343; // "MLSC"
 const SERVER_MAGIC = 0x4d4c5353; // "MLSS"
 const FORMAT_VERSION = 1;
 
-function sessionError(code: "ERR_MLSTLS_BAD_SESSION", message: string, cause?: unknown): MlsTlsError {
-  return mlsTlsError(code, message, { cause });
-}
-
 function badSession(what: string): (message: string) => MlsTlsError {
   return (message) => mlsTlsError("ERR_MLSTLS_BAD_SESSION", `${message} in ${what}`);
 }
