@@ -1,5 +1,11 @@
-// One error class and one table from error code to TLS alert (RFC 8446 §6).
-// Every failure the protocol core can produce is an MlsTlsError with a stable `code`.
+// Every error code mlstls reports, each listed once, and the one way to build an error of ours.
+//
+// - MlsTlsError (code, alert, remote): every failure of a connection. Built with mlsTlsError().
+// - MlsTlsConfigError: a bad option at configuration time. A TypeError, like node's own argument errors, with the
+//   same `code`, `alert` (always undefined) and `remote` (false); also built with mlsTlsError().
+// - nodeError(): node's own codes (ECONNRESET, ERR_TLS_CERT_ALTNAME_INVALID, OpenSSL's verification codes, ...)
+//   in node's shape, a plain Error with `code`, where node:tls reports them that way.
+// lib/index.ts derives ERROR_CODES from the lists here, and README's "Error codes" names exactly those codes.
 
 /** TLS alert descriptions (RFC 8446 §6). */
 export const AlertDescription = {
@@ -81,22 +87,92 @@ export const ERROR_ALERTS = {
   ERR_MLSTLS_STALE_SESSION: "unknown_psk_identity",
   ERR_MLSTLS_EPOCH_GAP: "unknown_psk_identity",
   ERR_MLSTLS_RESUMPTION_REPLAYED: "handshake_failure",
-  // A server connection whose session a newer connection resumed (one live connection per session, decision 10).
+  // A server connection whose session a newer connection resumed (one live connection per session: PROTOCOL.md,
+  // "Write-ahead sessions").
   ERR_MLSTLS_SESSION_REPLACED: "access_denied",
   ERR_MLSTLS_SEQUENCE_EXHAUSTED: "internal_error",
+  /** A message of ours has a field outside its wire range (an encoder refused it). */
+  ERR_MLSTLS_ENCODE_ERROR: "internal_error",
   ERR_MLSTLS_INTERNAL: "internal_error",
 } as const satisfies Record<string, AlertName>;
 export type LocalErrorCode = keyof typeof ERROR_ALERTS;
 
-/** Codes that do not originate from a local protocol violation. */
-export type OtherErrorCode =
-  | "ERR_MLSTLS_PEER_ALERT" // the peer sent a fatal alert
-  | "ERR_MLSTLS_CLOSED" // operation on a closed connection
-  | "ERR_MLSTLS_TRUNCATED" // transport ended without close_notify
-  | "ERR_MLSTLS_BAD_SESSION" // a session blob that cannot be decoded
-  | "ERR_TLS_INVALID_STATE"; // API used in the wrong state (node's code)
+/** MlsTlsError codes that do not originate from a local protocol violation, so have no alert of their own. */
+export const OTHER_ERROR_CODES = {
+  ERR_MLSTLS_PEER_ALERT: "the peer sent a fatal alert",
+  ERR_MLSTLS_CLOSED: "an operation on a closed connection",
+  ERR_MLSTLS_TRUNCATED: "the transport ended without close_notify",
+  ERR_MLSTLS_BAD_SESSION: "a session blob that cannot be decoded",
+  ERR_TLS_INVALID_STATE: "the API used in the wrong state (node's code)",
+} as const;
+export type OtherErrorCode = keyof typeof OTHER_ERROR_CODES;
 
 export type MlsTlsErrorCode = LocalErrorCode | OtherErrorCode;
+
+/** MlsTlsConfigError codes: bad options, found at configuration time. */
+export const CONFIG_ERROR_CODES = {
+  ERR_MLSTLS_KEY_CERT_MISMATCH: "the certificate is not the key's",
+  ERR_MLSTLS_UNSUPPORTED_KEY: "a key type MLS has no suite for, or one this build does not run",
+  ERR_MLSTLS_KEY_SUITE_MISMATCH: "the key cannot sign for the configured suites",
+  ERR_MLSTLS_INVALID_IDENTITY_PEM: "a malformed identity PEM",
+  ERR_INVALID_ARG_TYPE: "node's code: an option of the wrong type",
+  ERR_INVALID_ARG_VALUE: "node's code: an option with a wrong value",
+} as const;
+export type ConfigErrorCode = keyof typeof CONFIG_ERROR_CODES;
+
+/**
+ * OpenSSL verify errors: node's code, OpenSSL 3.0's message, and the TLS alert OpenSSL sends for it
+ * (ssl_x509err2alert). Node names only some OpenSSL codes; it reports the others as "UNSPECIFIED".
+ */
+export const X509_ERRORS = {
+  UNABLE_TO_GET_ISSUER_CERT: { node: true, message: "unable to get issuer certificate", alert: "unknown_ca" },
+  UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY: { node: true, message: "unable to decode issuer public key", alert: "bad_certificate" },
+  CERT_SIGNATURE_FAILURE: { node: true, message: "certificate signature failure", alert: "decrypt_error" },
+  CERT_NOT_YET_VALID: { node: true, message: "certificate is not yet valid", alert: "bad_certificate" },
+  CERT_HAS_EXPIRED: { node: true, message: "certificate has expired", alert: "certificate_expired" },
+  ERROR_IN_CERT_NOT_BEFORE_FIELD: { node: true, message: "format error in certificate's notBefore field", alert: "bad_certificate" },
+  ERROR_IN_CERT_NOT_AFTER_FIELD: { node: true, message: "format error in certificate's notAfter field", alert: "bad_certificate" },
+  DEPTH_ZERO_SELF_SIGNED_CERT: { node: true, message: "self-signed certificate", alert: "unknown_ca" },
+  SELF_SIGNED_CERT_IN_CHAIN: { node: true, message: "self-signed certificate in certificate chain", alert: "unknown_ca" },
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: { node: true, message: "unable to get local issuer certificate", alert: "unknown_ca" },
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: { node: true, message: "unable to verify the first certificate", alert: "unknown_ca" },
+  CERT_CHAIN_TOO_LONG: { node: true, message: "certificate chain too long", alert: "unknown_ca" },
+  INVALID_CA: { node: true, message: "invalid CA certificate", alert: "unknown_ca" },
+  PATH_LENGTH_EXCEEDED: { node: true, message: "path length constraint exceeded", alert: "unknown_ca" },
+  INVALID_PURPOSE: { node: true, message: "unsuitable certificate purpose", alert: "unsupported_certificate" },
+  KEYUSAGE_NO_CERTSIGN: { node: false, message: "key usage does not include certificate signing", alert: "certificate_unknown" },
+  UNHANDLED_CRITICAL_EXTENSION: { node: false, message: "unhandled critical extension", alert: "certificate_unknown" },
+} as const satisfies Record<string, { node: boolean; message: string; alert: AlertName }>;
+export type X509ErrorName = keyof typeof X509_ERRORS;
+
+/**
+ * The OpenSSL verification codes node:tls reports, which mlstls reports the same way; "UNSPECIFIED" stands for
+ * the OpenSSL errors node has no name for.
+ */
+export const X509_ERROR_CODES: readonly string[] = Object.freeze([
+  ...Object.entries(X509_ERRORS)
+    .filter(([, e]) => e.node)
+    .map(([name]) => name),
+  "UNSPECIFIED",
+]);
+
+/** node's own codes that mlstls reports with node's meaning, in node's shape (see nodeError). */
+export const NODE_ERROR_CODES = {
+  ERR_TLS_CERT_ALTNAME_INVALID: "the peer's certificate does not name the host",
+  ERR_TLS_REQUIRED_SERVER_NAME: "a server name is required",
+  ERR_TLS_HANDSHAKE_TIMEOUT: "the server's handshakeTimeout expired",
+  ECONNRESET: "the transport closed before the handshake completed",
+  ABORT_ERR: "the signal was aborted",
+} as const;
+
+/** Every code listed above, once each: what lib/index.ts exports as ERROR_CODES. */
+export const ALL_ERROR_CODES: readonly string[] = Object.freeze([
+  ...Object.keys(ERROR_ALERTS),
+  ...Object.keys(OTHER_ERROR_CODES),
+  ...Object.keys(CONFIG_ERROR_CODES),
+  ...X509_ERROR_CODES,
+  ...Object.keys(NODE_ERROR_CODES),
+]);
 
 export class MlsTlsError extends Error {
   readonly code: MlsTlsErrorCode;
@@ -119,20 +195,58 @@ export class MlsTlsError extends Error {
   }
 }
 
-/** A local protocol error: its alert comes from the table. */
-export function protocolError(code: LocalErrorCode, message: string, cause?: unknown): MlsTlsError {
-  return new MlsTlsError(code, message, { cause });
+/**
+ * Thrown for bad options at configuration time (createServer / connect / createIdentity), never during a
+ * handshake. A TypeError with a stable `code`, like node's own argument errors; `alert` and `remote` as on
+ * MlsTlsError, so every error of ours has the same three fields.
+ */
+export class MlsTlsConfigError extends TypeError {
+  readonly code: ConfigErrorCode;
+  readonly alert: undefined = undefined;
+  readonly remote: false = false;
+  constructor(code: ConfigErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export interface ErrorOptions {
+  cause?: unknown;
+  /** Overrides the alert of the code's table entry (e.g. a received alert, or a verification error's). */
+  alert?: number;
+  /** The peer reported this error in an alert. */
+  remote?: boolean;
+}
+
+function isConfigCode(code: string): code is ConfigErrorCode {
+  return Object.hasOwn(CONFIG_ERROR_CODES, code);
+}
+
+/**
+ * The one way to build an error of ours: an MlsTlsConfigError for a configuration code, an MlsTlsError for every
+ * other code, whose alert comes from ERROR_ALERTS unless `options.alert` says otherwise.
+ */
+export function mlsTlsError(code: ConfigErrorCode, message: string, options?: ErrorOptions): MlsTlsConfigError;
+export function mlsTlsError(code: MlsTlsErrorCode, message: string, options?: ErrorOptions): MlsTlsError;
+export function mlsTlsError(code: MlsTlsErrorCode | ConfigErrorCode, message: string, options: ErrorOptions = {}): MlsTlsError | MlsTlsConfigError {
+  if (isConfigCode(code)) return new MlsTlsConfigError(code, message, options.cause === undefined ? undefined : { cause: options.cause });
+  return new MlsTlsError(code, message, options);
+}
+
+/** An error in node's own shape (a plain Error with `code` and node's extra fields), for node's codes. */
+export function nodeError(code: string, message: string, props: Record<string, unknown> = {}): Error & { code: string } {
+  return Object.assign(new Error(message), { code }, props);
 }
 
 /** The peer told us about a fatal error. */
 export function peerAlertError(description: number): MlsTlsError {
-  return new MlsTlsError(
-    "ERR_MLSTLS_PEER_ALERT",
-    `peer sent fatal alert ${alertName(description)} (${description})`,
-    { alert: description, remote: true },
-  );
+  return mlsTlsError("ERR_MLSTLS_PEER_ALERT", `peer sent fatal alert ${alertName(description)} (${description})`, {
+    alert: description,
+    remote: true,
+  });
 }
 
+/** Whether `e` is a connection error of ours (configuration errors are MlsTlsConfigErrors). */
 export function isMlsTlsError(e: unknown): e is MlsTlsError {
   return e instanceof MlsTlsError;
 }

@@ -1,8 +1,46 @@
-// The MLS ciphersuites (RFC 9420 §17.1) and what each means for the TLS record layer (decision 4):
-// the record layer uses the suite's hash for HKDF and the suite's AEAD for records.
+// The one table of MLS ciphersuites (RFC 9420 §17.1): what each means for the TLS record layer (PROTOCOL.md,
+// "The MLS suite sets the record protection"): the record layer uses the suite's hash for HKDF
+// and the suite's AEAD for records; and which signature scheme its credentials' keys use.
 
 export type HashName = "sha256" | "sha384" | "sha512";
 export type AeadName = "aes-128-gcm" | "aes-256-gcm" | "chacha20-poly1305";
+
+/** TLS SignatureScheme names (RFC 8446 §4.2.3) of the MLS suites' signature algorithms. */
+export type SignatureSchemeName = "ed25519" | "ecdsa_secp256r1_sha256" | "ecdsa_secp384r1_sha384" | "ed448" | "ecdsa_secp521r1_sha512";
+
+export interface SignatureSchemeParams {
+  readonly scheme: SignatureSchemeName;
+  /** The name RFC 9420 and ts-mls give the signature algorithm. */
+  readonly mlsName: "Ed25519" | "P256" | "P384" | "Ed448" | "P521";
+  /** For messages: "Ed25519", "ECDSA P-256", ... */
+  readonly label: string;
+  /** TLS SignatureScheme code point (RFC 8446 §4.2.3), as MLS uses them. */
+  readonly codePoint: number;
+  /** Length of the canonical public key: raw for EdDSA, the uncompressed SEC1 point (0x04 || X || Y) for ECDSA. */
+  readonly publicKeyLength: number;
+  /** Length of the private key: the RFC 8032 seed for EdDSA, the big-endian scalar for ECDSA. */
+  readonly privateKeyLength: number;
+}
+
+function scheme(
+  name: SignatureSchemeName,
+  mlsName: SignatureSchemeParams["mlsName"],
+  label: string,
+  codePoint: number,
+  publicKeyLength: number,
+  privateKeyLength: number,
+): SignatureSchemeParams {
+  return Object.freeze({ scheme: name, mlsName, label, codePoint, publicKeyLength, privateKeyLength });
+}
+
+const ED25519 = scheme("ed25519", "Ed25519", "Ed25519", 0x0807, 32, 32);
+const P256 = scheme("ecdsa_secp256r1_sha256", "P256", "ECDSA P-256", 0x0403, 65, 32);
+const P384 = scheme("ecdsa_secp384r1_sha384", "P384", "ECDSA P-384", 0x0503, 97, 48);
+const ED448 = scheme("ed448", "Ed448", "Ed448", 0x0808, 57, 57);
+const P521 = scheme("ecdsa_secp521r1_sha512", "P521", "ECDSA P-521", 0x0603, 133, 66);
+
+/** The signature schemes of the MLS suites, whether or not this build runs them. */
+export const SIGNATURE_SCHEMES: readonly SignatureSchemeParams[] = Object.freeze([ED25519, P256, P384, ED448, P521]);
 
 export interface SuiteParams {
   /** MLS ciphersuite code point. */
@@ -16,6 +54,8 @@ export interface SuiteParams {
   readonly keyLen: number;
   /** The TLS 1.3 cipher suite with the same record protection, for getCipher().standardName. */
   readonly tlsName: string;
+  /** The signature scheme of the suite's credentials. */
+  readonly signature: SignatureSchemeParams;
   /** Whether this build can run MLS with this suite (ts-mls plus the installed peer packages). */
   readonly mlsSupported: boolean;
 }
@@ -25,6 +65,7 @@ function suite(
   name: string,
   hash: HashName,
   aead: AeadName,
+  signature: SignatureSchemeParams,
   mlsSupported: boolean,
 ): SuiteParams {
   const hashLen = hash === "sha256" ? 32 : hash === "sha384" ? 48 : 64;
@@ -35,17 +76,17 @@ function suite(
       : aead === "aes-128-gcm"
         ? "TLS_AES_128_GCM_SHA256"
         : "TLS_AES_256_GCM_SHA384";
-  return Object.freeze({ id, name, hash, hashLen, aead, keyLen, tlsName, mlsSupported });
+  return Object.freeze({ id, name, hash, hashLen, aead, keyLen, tlsName, signature, mlsSupported });
 }
 
 export const SUITES: readonly SuiteParams[] = Object.freeze([
-  suite(1, "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519", "sha256", "aes-128-gcm", true),
-  suite(2, "MLS_128_DHKEMP256_AES128GCM_SHA256_P256", "sha256", "aes-128-gcm", true),
-  suite(3, "MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519", "sha256", "chacha20-poly1305", true),
-  suite(4, "MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448", "sha512", "aes-256-gcm", false),
-  suite(5, "MLS_256_DHKEMP521_AES256GCM_SHA512_P521", "sha512", "aes-256-gcm", false),
-  suite(6, "MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448", "sha512", "chacha20-poly1305", false),
-  suite(7, "MLS_256_DHKEMP384_AES256GCM_SHA384_P384", "sha384", "aes-256-gcm", true),
+  suite(1, "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519", "sha256", "aes-128-gcm", ED25519, true),
+  suite(2, "MLS_128_DHKEMP256_AES128GCM_SHA256_P256", "sha256", "aes-128-gcm", P256, true),
+  suite(3, "MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519", "sha256", "chacha20-poly1305", ED25519, true),
+  suite(4, "MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448", "sha512", "aes-256-gcm", ED448, false),
+  suite(5, "MLS_256_DHKEMP521_AES256GCM_SHA512_P521", "sha512", "aes-256-gcm", P521, false),
+  suite(6, "MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448", "sha512", "chacha20-poly1305", ED448, false),
+  suite(7, "MLS_256_DHKEMP384_AES256GCM_SHA384_P384", "sha384", "aes-256-gcm", P384, true),
 ]);
 
 /** Suites offered/accepted by default, in preference order. */
@@ -53,6 +94,11 @@ export const DEFAULT_SUITES: readonly number[] = [1, 3, 2, 7];
 
 export function suiteById(id: number): SuiteParams | undefined {
   return SUITES.find((s) => s.id === id);
+}
+
+/** The MLS suites (all of them, run by this build or not) whose credentials use `scheme`. */
+export function suitesOfScheme(scheme: SignatureSchemeParams): number[] {
+  return SUITES.filter((s) => s.signature === scheme).map((s) => s.id);
 }
 
 export function suiteByName(name: string): SuiteParams | undefined {

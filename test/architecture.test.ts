@@ -102,6 +102,17 @@ describe("architecture: lib/'s layering rules", () => {
     expect(bad).to.deep.equal([]);
   });
 
+  it("the layers above MLS use only its public API (lib/mls/index.ts)", () => {
+    const bad: string[] = [];
+    for (const s of all.filter((s) => layerOf(s.path) !== "mls")) {
+      for (const i of s.imports.filter((i) => i.spec.startsWith("."))) {
+        const target = resolve(s.path, i.spec);
+        if (layerOf(target) === "mls" && target !== "mls/index.ts") bad.push(`${s.path} -> ${target}`);
+      }
+    }
+    expect(bad).to.deep.equal([]);
+  });
+
   it("has no import loops between files", () => {
     const graph = new Map(all.map((s) => [s.path, s.imports.filter((i) => i.spec.startsWith(".")).map((i) => resolve(s.path, i.spec))]));
     const state = new Map<string, "visiting" | "done">();

@@ -1,4 +1,4 @@
-// Local MLS identities, the two ways issue 4 defines them:
+// Local MLS identities, the two ways of PROTOCOL.md, "Authentication: X.509 or pinned keys":
 // - X.509: a node:tls `key` + `cert` pair becomes an MLS x509 credential whose leaf public key is the MLS
 //   signature key (identityFromPem).
 // - Pinned keys (SSH-style): a signature key pair with a basic credential (createIdentity), saved and loaded as
@@ -31,56 +31,29 @@
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, randomUUID, X509Certificate } from "node:crypto";
 import { inspect } from "node:util";
-import { suiteById } from "../suites.js";
-import { identityFromKeys, MLS_SESSION_SUITES } from "../mls/session.js";
-import type { CredentialInfo, LocalIdentity, PeerCredential } from "../mls/session.js";
+import { Reader, Writer } from "../util/codec.js";
+import { SIGNATURE_SCHEMES, suiteById, SUITES, suitesOfScheme } from "../suites.js";
+import type { SignatureSchemeName, SignatureSchemeParams } from "../suites.js";
+import { identityFromKeys, MLS_SESSION_SUITES, rawKeysOf } from "../mls/index.js";
+import type { CredentialInfo, LocalIdentity, PeerCredential } from "../mls/index.js";
+import { mlsTlsError } from "../errors.js";
 
-// ---------------------------------------------------------------------------------------------------------------
-// Configuration errors
-
-export type ConfigErrorCode =
-  | "ERR_MLSTLS_KEY_CERT_MISMATCH"
-  | "ERR_MLSTLS_UNSUPPORTED_KEY"
-  | "ERR_MLSTLS_KEY_SUITE_MISMATCH"
-  | "ERR_MLSTLS_INVALID_IDENTITY_PEM"
-  | "ERR_INVALID_ARG_TYPE"
-  | "ERR_INVALID_ARG_VALUE";
-
-/**
- * Thrown for bad options at configuration time (createServer / connect / createIdentity), never during a
- * handshake. A TypeError with a stable `code`, like node's own argument errors.
- */
-export class MlsTlsConfigError extends TypeError {
-  readonly code: ConfigErrorCode;
-  constructor(code: ConfigErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
-}
+// Configuration errors are MlsTlsConfigErrors (lib/errors.ts); re-exported here for the public API's sake.
+export { MlsTlsConfigError, type ConfigErrorCode } from "../errors.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Signature schemes
 
-export type SignatureScheme = "ed25519" | "ecdsa_secp256r1_sha256" | "ecdsa_secp384r1_sha384";
+/** The signature schemes of the suites this build runs (a public type: PinnedPeerInfo.signatureScheme). */
+export type SignatureScheme = Extract<SignatureSchemeName, "ed25519" | "ecdsa_secp256r1_sha256" | "ecdsa_secp384r1_sha384">;
 
-interface SchemeInfo {
-  readonly scheme: SignatureScheme;
-  /** TLS SignatureScheme code point (RFC 8446 §4.2.3), as MLS uses them. */
-  readonly codePoint: number;
-  readonly publicKeyLength: number;
-  readonly label: string;
-  /** MLS suites with this signature scheme, whether or not this build runs them. */
-  readonly allSuites: readonly number[];
-}
+type SchemeInfo = SignatureSchemeParams & { readonly scheme: SignatureScheme };
 
-const SCHEMES: readonly SchemeInfo[] = [
-  { scheme: "ed25519", codePoint: 0x0807, publicKeyLength: 32, label: "Ed25519", allSuites: [1, 3] },
-  { scheme: "ecdsa_secp256r1_sha256", codePoint: 0x0403, publicKeyLength: 65, label: "ECDSA P-256", allSuites: [2] },
-  { scheme: "ecdsa_secp384r1_sha384", codePoint: 0x0503, publicKeyLength: 97, label: "ECDSA P-384", allSuites: [7] },
-];
+/** Schemes with at least one suite this build runs, from the suite table. */
+const SCHEMES = SIGNATURE_SCHEMES.filter((s): s is SchemeInfo => SUITES.some((x) => x.signature === s && x.mlsSupported));
 
 function schemeOfSuite(suite: number): SchemeInfo | undefined {
-  return SCHEMES.find((s) => s.allSuites.includes(suite));
+  return SCHEMES.find((s) => s === suiteById(suite)?.signature);
 }
 
 /** The scheme of a canonical MLS signature public key (see PeerCredential), by its length and form. */
@@ -90,8 +63,12 @@ function schemeOfPublicKey(key: Uint8Array): SchemeInfo | undefined {
   return s;
 }
 
+function schemeNamed(name: SignatureScheme): SchemeInfo {
+  return SCHEMES.find((s) => s.scheme === name)!;
+}
+
 function runnable(s: SchemeInfo): number[] {
-  return s.allSuites.filter((id) => MLS_SESSION_SUITES.includes(id));
+  return suitesOfScheme(s).filter((id) => MLS_SESSION_SUITES.includes(id));
 }
 
 function describeSuites(ids: readonly number[]): string {
@@ -113,34 +90,20 @@ function describeUnsupported(key: KeyObject): string {
 }
 
 function schemeOfKey(key: KeyObject): SchemeInfo | undefined {
-  if (key.asymmetricKeyType === "ed25519") return SCHEMES[0];
+  if (key.asymmetricKeyType === "ed25519") return schemeNamed("ed25519");
   if (key.asymmetricKeyType === "ec") {
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (curve === "prime256v1") return SCHEMES[1];
-    if (curve === "secp384r1") return SCHEMES[2];
+    if (curve === "prime256v1") return schemeNamed("ecdsa_secp256r1_sha256");
+    if (curve === "secp384r1") return schemeNamed("ecdsa_secp384r1_sha384");
   }
   return undefined;
-}
-
-/** Raw key bytes from a KeyObject: (seed or scalar, canonical public key). */
-function rawKeys(key: KeyObject): { priv?: Uint8Array; pub: Uint8Array } {
-  const jwk = key.export({ format: "jwk" });
-  const b = (s: string | undefined) => (s === undefined ? undefined : new Uint8Array(Buffer.from(s, "base64url")));
-  if (jwk.kty === "OKP") return { priv: b(jwk.d), pub: b(jwk.x)! };
-  const x = b(jwk.x)!;
-  const y = b(jwk.y)!;
-  const pub = new Uint8Array(1 + x.length + y.length);
-  pub[0] = 0x04;
-  pub.set(x, 1);
-  pub.set(y, 1 + x.length);
-  return { priv: b(jwk.d), pub };
 }
 
 /** The canonical MLS encoding of a certificate's or key's public key; undefined for key types MLS cannot use. */
 export function mlsPublicKeyOf(key: KeyObject | X509Certificate): Uint8Array | undefined {
   const k = key instanceof X509Certificate ? key.publicKey : key;
   if (schemeOfKey(k) === undefined) return undefined;
-  return rawKeys(k.type === "private" ? createPublicKey(k) : k).pub;
+  return rawKeysOf(k.type === "private" ? createPublicKey(k) : k).publicKey;
 }
 
 type KeyInput = string | Buffer | KeyObject;
@@ -148,7 +111,7 @@ type KeyInput = string | Buffer | KeyObject;
 function toKeyObject(key: KeyInput, passphrase: string | undefined, what: string): KeyObject {
   if (key instanceof KeyObject) return key;
   if (typeof key !== "string" && !Buffer.isBuffer(key)) {
-    throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", `${what} must be a PEM string, a Buffer or a KeyObject`);
+    throw mlsTlsError("ERR_INVALID_ARG_TYPE", `${what} must be a PEM string, a Buffer or a KeyObject`);
   }
   return createPrivateKey(passphrase === undefined ? { key, format: "pem" } : { key, format: "pem", passphrase });
 }
@@ -191,10 +154,10 @@ export function identityForSuite(identity: LocalIdentity, suite: number): LocalI
   const own = schemeOfSuite(identity.suite);
   const wanted = schemeOfSuite(suite);
   if (!MLS_SESSION_SUITES.includes(suite)) {
-    throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", `unsupported MLS ciphersuite ${suite}; this build runs ${describeSuites(MLS_SESSION_SUITES)}`);
+    throw mlsTlsError("ERR_INVALID_ARG_VALUE", `unsupported MLS ciphersuite ${suite}; this build runs ${describeSuites(MLS_SESSION_SUITES)}`);
   }
   if (own === undefined || own !== wanted) {
-    throw new MlsTlsConfigError(
+    throw mlsTlsError(
       "ERR_MLSTLS_KEY_SUITE_MISMATCH",
       `the identity's key is ${own?.label ?? "unknown"}, which cannot sign for MLS suite ${describeSuites([suite])}`,
     );
@@ -237,26 +200,26 @@ export interface PemIdentityOptions {
  * when `suite` needs another key type.
  */
 export function identityFromPem(opts: PemIdentityOptions): LocalIdentity {
-  if (opts === null || typeof opts !== "object") throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", "options must be an object");
+  if (opts === null || typeof opts !== "object") throw mlsTlsError("ERR_INVALID_ARG_TYPE", "options must be an object");
   const key = toKeyObject(opts.key, opts.passphrase, "key");
-  if (key.type !== "private") throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", `key must be a private key, got a ${key.type} key`);
+  if (key.type !== "private") throw mlsTlsError("ERR_INVALID_ARG_VALUE", `key must be a private key, got a ${key.type} key`);
   const scheme = schemeOfKey(key);
   if (scheme === undefined || runnable(scheme).length === 0) {
-    throw new MlsTlsConfigError(
+    throw mlsTlsError(
       "ERR_MLSTLS_UNSUPPORTED_KEY",
       `unsupported key type: ${scheme?.label ?? describeUnsupported(key)}; MLS-TLS signature keys must be ${SUPPORTED_KEYS}`,
     );
   }
   if (typeof opts.cert !== "string" && !Buffer.isBuffer(opts.cert)) {
-    throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", "cert must be a PEM string or Buffer");
+    throw mlsTlsError("ERR_INVALID_ARG_TYPE", "cert must be a PEM string or Buffer");
   }
   const certs = parsePemCertificates(opts.cert);
-  if (certs.length === 0) throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "cert holds no PEM certificate");
+  if (certs.length === 0) throw mlsTlsError("ERR_INVALID_ARG_VALUE", "cert holds no PEM certificate");
   const leaf = certs[0]!;
   if (!leaf.checkPrivateKey(key)) {
     const certKey = leaf.publicKey;
     const certScheme = schemeOfKey(certKey);
-    throw new MlsTlsConfigError(
+    throw mlsTlsError(
       "ERR_MLSTLS_KEY_CERT_MISMATCH",
       `the certificate (subject ${leaf.subject.replace(/\n/g, ", ")}) holds a different public key ` +
         `(${certScheme?.label ?? describeUnsupported(certKey)}) than the private key (${scheme.label}); ` +
@@ -266,75 +229,20 @@ export function identityFromPem(opts: PemIdentityOptions): LocalIdentity {
   const suites = runnable(scheme);
   const suite = opts.suite ?? suites[0]!;
   if (!suites.includes(suite)) {
-    throw new MlsTlsConfigError(
+    throw mlsTlsError(
       "ERR_MLSTLS_KEY_SUITE_MISMATCH",
       `MLS suite ${describeSuites([suite])} cannot use this ${scheme.label} key; it serves ${describeSuites(suites)}`,
     );
   }
-  const { priv, pub } = rawKeys(key);
+  const { privateKey: priv, publicKey: pub } = rawKeysOf(key);
   return identityFromKeys(suite, { type: "x509", certificates: certs.map((c) => new Uint8Array(c.raw)) }, pub, priv!);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // MLS wire encoding (RFC 9420 §2.1.2 variable-length vectors)
 
-class Writer {
-  private parts: Uint8Array[] = [];
-  u8(v: number): this {
-    this.parts.push(Uint8Array.of(v));
-    return this;
-  }
-  u16(v: number): this {
-    this.parts.push(Uint8Array.of(v >> 8, v & 0xff));
-    return this;
-  }
-  vec(b: Uint8Array): this {
-    const n = b.length;
-    if (n < 0x40) this.parts.push(Uint8Array.of(n));
-    else if (n < 0x4000) this.parts.push(Uint8Array.of(0x40 | (n >> 8), n & 0xff));
-    else if (n < 0x40000000) this.parts.push(Uint8Array.of(0x80 | (n >>> 24), (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff));
-    else throw new RangeError("vector too long");
-    this.parts.push(b);
-    return this;
-  }
-  bytes(): Uint8Array {
-    return new Uint8Array(Buffer.concat(this.parts));
-  }
-}
-
-class Reader {
-  private pos = 0;
-  constructor(private readonly b: Uint8Array) {}
-  private take(n: number): Uint8Array {
-    if (this.pos + n > this.b.length) throw new RangeError("truncated");
-    const out = this.b.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
-  u8(): number {
-    return this.take(1)[0]!;
-  }
-  u16(): number {
-    const t = this.take(2);
-    return (t[0]! << 8) | t[1]!;
-  }
-  vec(): Uint8Array {
-    const first = this.u8();
-    const prefix = first >> 6;
-    let n = first & 0x3f;
-    if (prefix === 3) throw new RangeError("invalid vector length prefix");
-    const extra = prefix === 0 ? 0 : prefix === 1 ? 1 : 3;
-    for (let i = 0; i < extra; i++) n = n * 256 + this.u8();
-    if ((prefix === 1 && n < 0x40) || (prefix === 2 && n < 0x4000)) throw new RangeError("non-minimal vector length");
-    return new Uint8Array(this.take(n));
-  }
-  get done(): boolean {
-    return this.pos === this.b.length;
-  }
-  end(): void {
-    if (!this.done) throw new RangeError("trailing bytes");
-  }
-}
+/** Codec failures of an identity PEM body; decodeIdentity turns them into ERR_MLSTLS_INVALID_IDENTITY_PEM. */
+const malformed = (message: string): Error => new RangeError(message);
 
 const CREDENTIAL_BASIC = 1;
 const CREDENTIAL_X509 = 2;
@@ -343,9 +251,9 @@ function writeCredential(w: Writer, c: CredentialInfo): void {
   if (c.type === "basic") {
     w.u16(CREDENTIAL_BASIC).vec(c.identity);
   } else {
-    const inner = new Writer();
+    const inner = new Writer(malformed);
     for (const cert of c.certificates) inner.vec(cert);
-    w.u16(CREDENTIAL_X509).vec(inner.bytes());
+    w.u16(CREDENTIAL_X509).vec(inner.finish());
   }
 }
 
@@ -353,7 +261,7 @@ function readCredential(r: Reader): CredentialInfo {
   const type = r.u16();
   if (type === CREDENTIAL_BASIC) return { type: "basic", identity: r.vec() };
   if (type === CREDENTIAL_X509) {
-    const inner = new Reader(r.vec());
+    const inner = new Reader(r.vec(), malformed);
     const certificates: Uint8Array[] = [];
     while (!inner.done) certificates.push(inner.vec());
     return { type: "x509", certificates };
@@ -368,13 +276,13 @@ const FINGERPRINT_LABEL = new TextEncoder().encode("mlstls identity fingerprint 
 
 function fingerprintDigest(peer: PeerCredential, suite?: number): Buffer {
   const scheme = schemeOfPublicKey(peer.signaturePublicKey);
-  if (scheme === undefined) throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "not a canonical Ed25519, P-256 or P-384 signature public key");
+  if (scheme === undefined) throw mlsTlsError("ERR_INVALID_ARG_VALUE", "not a canonical Ed25519, P-256 or P-384 signature public key");
   if (suite !== undefined && schemeOfSuite(suite) !== scheme) {
-    throw new MlsTlsConfigError("ERR_MLSTLS_KEY_SUITE_MISMATCH", `a ${scheme.label} key cannot belong to MLS suite ${suite}`);
+    throw mlsTlsError("ERR_MLSTLS_KEY_SUITE_MISMATCH", `a ${scheme.label} key cannot belong to MLS suite ${suite}`);
   }
-  const w = new Writer().vec(FINGERPRINT_LABEL).u16(scheme.codePoint).vec(peer.signaturePublicKey);
+  const w = new Writer(malformed).vec(FINGERPRINT_LABEL).u16(scheme.codePoint).vec(peer.signaturePublicKey);
   writeCredential(w, peer.credential);
-  return createHash("sha256").update(w.bytes()).digest();
+  return createHash("sha256").update(w.finish()).digest();
 }
 
 function colonHex(b: Uint8Array): string {
@@ -408,7 +316,7 @@ export function parseFingerprint(fp: string): Buffer {
       return Buffer.from(hex, "hex");
     }
   }
-  throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", `not an identity fingerprint: ${JSON.stringify(fp)} (expected "SHA256:<base64>" or 32 bytes of hex)`);
+  throw mlsTlsError("ERR_INVALID_ARG_VALUE", `not an identity fingerprint: ${JSON.stringify(fp)} (expected "SHA256:<base64>" or 32 bytes of hex)`);
 }
 
 /** The fingerprint digest of a peer, for comparison with parseFingerprint's result. */
@@ -430,18 +338,18 @@ function pemBlock(label: string, body: Uint8Array): string {
 
 function readPemBlock(pem: string | Buffer): { label: string; body: Uint8Array } {
   const text = Buffer.isBuffer(pem) ? pem.toString("latin1") : pem;
-  if (typeof text !== "string") throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", "identity PEM must be a string or Buffer");
+  if (typeof text !== "string") throw mlsTlsError("ERR_INVALID_ARG_TYPE", "identity PEM must be a string or Buffer");
   const m = /-----BEGIN (MLSTLS (?:PUBLIC )?IDENTITY)-----\r?\n([A-Za-z0-9+/=\r\n\t ]*?)-----END \1-----/.exec(text);
-  if (m === null) throw new MlsTlsConfigError("ERR_MLSTLS_INVALID_IDENTITY_PEM", `no "${PEM_PRIVATE}" or "${PEM_PUBLIC}" PEM block found`);
+  if (m === null) throw mlsTlsError("ERR_MLSTLS_INVALID_IDENTITY_PEM", `no "${PEM_PRIVATE}" or "${PEM_PUBLIC}" PEM block found`);
   return { label: m[1]!, body: new Uint8Array(Buffer.from(m[2]!.replace(/\s+/g, ""), "base64")) };
 }
 
 function encodeIdentity(id: LocalIdentity, withPrivate: boolean): Uint8Array {
-  const w = new Writer().u8(FORMAT_VERSION).u16(id.suite);
+  const w = new Writer(malformed).u8(FORMAT_VERSION).u16(id.suite);
   writeCredential(w, id.credential);
   w.vec(id.signaturePublicKey);
   if (withPrivate) w.vec(id.signaturePrivateKey);
-  return w.bytes();
+  return w.finish();
 }
 
 interface DecodedIdentity {
@@ -453,7 +361,7 @@ interface DecodedIdentity {
 
 function decodeIdentity(body: Uint8Array, withPrivate: boolean): DecodedIdentity {
   try {
-    const r = new Reader(body);
+    const r = new Reader(body, malformed);
     const version = r.u8();
     if (version !== FORMAT_VERSION) throw new RangeError(`unknown format version ${version}`);
     const suite = r.u16();
@@ -463,7 +371,7 @@ function decodeIdentity(body: Uint8Array, withPrivate: boolean): DecodedIdentity
     r.end();
     return { suite, credential, signaturePublicKey, signaturePrivateKey };
   } catch (e) {
-    throw new MlsTlsConfigError("ERR_MLSTLS_INVALID_IDENTITY_PEM", `malformed identity PEM: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw mlsTlsError("ERR_MLSTLS_INVALID_IDENTITY_PEM", `malformed identity PEM: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
 }
 
@@ -480,7 +388,7 @@ export function parsePublicIdentity(pem: string | Buffer): PublicIdentity {
   const d = decodeIdentity(body, label === PEM_PRIVATE);
   const peer = { credential: d.credential, signaturePublicKey: d.signaturePublicKey };
   if (schemeOfPublicKey(d.signaturePublicKey) !== schemeOfSuite(d.suite)) {
-    throw new MlsTlsConfigError("ERR_MLSTLS_INVALID_IDENTITY_PEM", `the identity's public key does not fit MLS suite ${d.suite}`);
+    throw mlsTlsError("ERR_MLSTLS_INVALID_IDENTITY_PEM", `the identity's public key does not fit MLS suite ${d.suite}`);
   }
   return { ...peer, suite: d.suite, fingerprint: fingerprintOf(peer), fingerprint256: fingerprint256Of(peer) };
 }
@@ -534,7 +442,7 @@ export class Identity implements LocalIdentity {
     try {
       checked = identityFromKeys(id.suite, id.credential, id.signaturePublicKey, id.signaturePrivateKey);
     } catch (e) {
-      throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", `invalid identity: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      throw mlsTlsError("ERR_INVALID_ARG_VALUE", `invalid identity: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
     return new Identity(checked);
   }
@@ -543,13 +451,13 @@ export class Identity implements LocalIdentity {
   static fromPem(pem: string | Buffer): Identity {
     const { label, body } = readPemBlock(pem);
     if (label !== PEM_PRIVATE) {
-      throw new MlsTlsConfigError("ERR_MLSTLS_INVALID_IDENTITY_PEM", `a "${label}" holds no private key; use parsePublicIdentity() to pin it`);
+      throw mlsTlsError("ERR_MLSTLS_INVALID_IDENTITY_PEM", `a "${label}" holds no private key; use parsePublicIdentity() to pin it`);
     }
     const d = decodeIdentity(body, true);
     try {
       return new Identity(identityFromKeys(d.suite, d.credential, d.signaturePublicKey, d.signaturePrivateKey!));
     } catch (e) {
-      throw new MlsTlsConfigError("ERR_MLSTLS_INVALID_IDENTITY_PEM", `invalid identity PEM: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      throw mlsTlsError("ERR_MLSTLS_INVALID_IDENTITY_PEM", `invalid identity PEM: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
   }
 
@@ -606,16 +514,16 @@ export function createIdentity(opts: CreateIdentityOptions = {}): Identity {
   const suite = opts.suite ?? 1;
   const scheme = schemeOfSuite(suite);
   if (!Number.isInteger(suite) || !MLS_SESSION_SUITES.includes(suite) || scheme === undefined) {
-    throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", `unsupported MLS ciphersuite ${String(suite)}; this build runs ${describeSuites(MLS_SESSION_SUITES)}`);
+    throw mlsTlsError("ERR_INVALID_ARG_VALUE", `unsupported MLS ciphersuite ${String(suite)}; this build runs ${describeSuites(MLS_SESSION_SUITES)}`);
   }
   if (opts.name !== undefined && (typeof opts.name !== "string" || opts.name.length === 0)) {
-    throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "name must be a non-empty string");
+    throw mlsTlsError("ERR_INVALID_ARG_VALUE", "name must be a non-empty string");
   }
   const { privateKey } =
     scheme.scheme === "ed25519"
       ? generateKeyPairSync("ed25519")
       : generateKeyPairSync("ec", { namedCurve: scheme.scheme === "ecdsa_secp256r1_sha256" ? "P-256" : "P-384" });
-  const { priv, pub } = rawKeys(privateKey);
+  const { privateKey: priv, publicKey: pub } = rawKeysOf(privateKey);
   const identity = new TextEncoder().encode(opts.name ?? randomUUID());
   return Identity.from(identityFromKeys(suite, { type: "basic", identity }, pub, priv!));
 }

@@ -10,10 +10,9 @@
 import { KeyObject, X509Certificate, createPrivateKey } from "node:crypto";
 import { parseSuiteList } from "../suites.js";
 import type { IdentitySource } from "../protocol/index.js";
-import { MlsTlsError } from "../errors.js";
+import { MlsTlsError, mlsTlsError } from "../errors.js";
 import {
   Identity,
-  MlsTlsConfigError,
   describeSuiteList,
   identityForSuite,
   identityFromPem,
@@ -21,7 +20,7 @@ import {
   parsePemCertificates,
   suitesForIdentity,
 } from "./identity.js";
-import { generateIdentity, type CredentialValidator, type LocalIdentity } from "../mls/session.js";
+import { anonymousIdentity, type CredentialValidator, type LocalIdentity } from "../mls/index.js";
 import {
   TrustStore,
   validatorFromTlsOptions,
@@ -120,7 +119,7 @@ function keyObjectOf(k: KeyInput, passphrase: string | undefined, where: string)
   if (k !== null && typeof k === "object" && (typeof k.pem === "string" || Buffer.isBuffer(k.pem))) {
     return createPrivateKey({ key: k.pem, format: "pem", passphrase: k.passphrase ?? passphrase ?? "" });
   }
-  throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", `${where} must be a PEM string, a Buffer, {pem, passphrase} or a KeyObject`);
+  throw mlsTlsError("ERR_INVALID_ARG_TYPE", `${where} must be a PEM string, a Buffer, {pem, passphrase} or a KeyObject`);
 }
 
 function subjectOf(cert: X509Certificate): string {
@@ -133,13 +132,13 @@ function identitiesFromPem(key: KeyOption, cert: CertOption, passphrase: string 
   const chains = Array.isArray(cert) ? (cert as readonly (string | Buffer)[]) : [cert as string | Buffer];
   for (const [i, c] of chains.entries()) {
     if (typeof c !== "string" && !Buffer.isBuffer(c)) {
-      throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", `cert${chains.length > 1 ? `[${i}]` : ""} must be a PEM string or Buffer`);
+      throw mlsTlsError("ERR_INVALID_ARG_TYPE", `cert${chains.length > 1 ? `[${i}]` : ""} must be a PEM string or Buffer`);
     }
   }
   if (keys.length === 1 && chains.length === 1) return [identityFromPem({ key: keyObjectOf(keys[0]!, passphrase, "key"), cert: chains[0]! })];
   const leaves = chains.map((c, i) => {
     const first = parsePemCertificates(c)[0];
-    if (first === undefined) throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", `cert[${i}] holds no PEM certificate`);
+    if (first === undefined) throw mlsTlsError("ERR_INVALID_ARG_VALUE", `cert[${i}] holds no PEM certificate`);
     return first;
   });
   const used = new Set<number>();
@@ -148,7 +147,7 @@ function identitiesFromPem(key: KeyOption, cert: CertOption, passphrase: string 
     const ko = keyObjectOf(k, passphrase, `key[${i}]`);
     const j = leaves.findIndex((leaf, n) => !used.has(n) && ko.type === "private" && leaf.checkPrivateKey(ko));
     if (j < 0) {
-      throw new MlsTlsConfigError(
+      throw mlsTlsError(
         "ERR_MLSTLS_KEY_CERT_MISMATCH",
         `no entry of cert starts with the certificate of key[${i}] (${ko.asymmetricKeyType ?? "unknown"} key)`,
       );
@@ -158,7 +157,7 @@ function identitiesFromPem(key: KeyOption, cert: CertOption, passphrase: string 
   }
   const stray = leaves.findIndex((_, n) => !used.has(n));
   if (stray >= 0) {
-    throw new MlsTlsConfigError("ERR_MLSTLS_KEY_CERT_MISMATCH", `cert[${stray}] (subject ${subjectOf(leaves[stray]!)}) belongs to none of the keys`);
+    throw mlsTlsError("ERR_MLSTLS_KEY_CERT_MISMATCH", `cert[${stray}] (subject ${subjectOf(leaves[stray]!)}) belongs to none of the keys`);
   }
   return out;
 }
@@ -170,11 +169,11 @@ function checkBinding(id: LocalIdentity): void {
   try {
     leaf = new X509Certificate(id.credential.certificates[0] ?? new Uint8Array());
   } catch (e) {
-    throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "the identity's leaf certificate cannot be parsed", { cause: e });
+    throw mlsTlsError("ERR_INVALID_ARG_VALUE", "the identity's leaf certificate cannot be parsed", { cause: e });
   }
   const key = mlsPublicKeyOf(leaf);
   if (key === undefined || !Buffer.from(key).equals(Buffer.from(id.signaturePublicKey))) {
-    throw new MlsTlsConfigError(
+    throw mlsTlsError(
       "ERR_MLSTLS_KEY_CERT_MISMATCH",
       `the identity's certificate (subject ${subjectOf(leaf)}) holds a different public key than its signature key`,
     );
@@ -188,7 +187,7 @@ function identityOption(v: unknown): LocalIdentity {
     checkBinding(id);
     return id;
   }
-  throw new MlsTlsConfigError(
+  throw mlsTlsError(
     "ERR_INVALID_ARG_TYPE",
     "identity must be an Identity (mlstls.createIdentity()), the PEM of one, a LocalIdentity, or a function",
   );
@@ -207,23 +206,23 @@ export class SecureContext {
   readonly trust: TrustStore | undefined;
 
   constructor(options: SecureContextOptions = {}) {
-    if (options === null || typeof options !== "object") throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", "options must be an object");
+    if (options === null || typeof options !== "object") throw mlsTlsError("ERR_INVALID_ARG_TYPE", "options must be an object");
     if (present(options.pfx)) {
-      throw new MlsTlsConfigError(
+      throw mlsTlsError(
         "ERR_INVALID_ARG_VALUE",
         "pfx is not supported; convert it with `openssl pkcs12 -in file.pfx -nodes` and pass key and cert",
       );
     }
     const hasPem = present(options.key) || present(options.cert);
     if (present(options.identity) && hasPem) {
-      throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "identity and key/cert are alternatives; give one of them");
+      throw mlsTlsError("ERR_INVALID_ARG_VALUE", "identity and key/cert are alternatives; give one of them");
     }
     let ids: LocalIdentity[] = [];
     if (present(options.identity)) ids = [identityOption(options.identity)];
     else if (hasPem) {
-      if (!present(options.key)) throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "cert is set but key is not: the certificate needs its private key");
+      if (!present(options.key)) throw mlsTlsError("ERR_INVALID_ARG_VALUE", "cert is set but key is not: the certificate needs its private key");
       if (!present(options.cert)) {
-        throw new MlsTlsConfigError(
+        throw mlsTlsError(
           "ERR_INVALID_ARG_VALUE",
           "key is set but cert is not: give its certificate chain, or use `identity` (mlstls.createIdentity) for a key without one",
         );
@@ -233,7 +232,7 @@ export class SecureContext {
     for (let i = 0; i < ids.length; i++) {
       for (let j = 0; j < i; j++) {
         if (suitesForIdentity(ids[i]!).some((s) => suitesForIdentity(ids[j]!).includes(s))) {
-          throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "two keys of the same type: give at most one key per type (Ed25519, P-256, P-384)");
+          throw mlsTlsError("ERR_INVALID_ARG_VALUE", "two keys of the same type: give at most one key per type (Ed25519, P-256, P-384)");
         }
       }
     }
@@ -268,11 +267,11 @@ export function toSecureContext(v: unknown, what: string): SecureContext {
     const inner = (v as { context?: unknown }).context;
     if (inner instanceof SecureContext) return inner;
     if (inner !== undefined) {
-      throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", `${what}: a node:tls SecureContext cannot be used; make one with mlstls.createSecureContext()`);
+      throw mlsTlsError("ERR_INVALID_ARG_TYPE", `${what}: a node:tls SecureContext cannot be used; make one with mlstls.createSecureContext()`);
     }
     return new SecureContext(v as SecureContextOptions);
   }
-  throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", `${what} must be an mlstls SecureContext or options for one`);
+  throw mlsTlsError("ERR_INVALID_ARG_TYPE", `${what} must be an mlstls SecureContext or options for one`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -291,7 +290,7 @@ export function wrapUserError(
   code: "ERR_MLSTLS_HANDSHAKE_FAILURE" | "ERR_MLSTLS_INTERNAL" = "ERR_MLSTLS_HANDSHAKE_FAILURE",
 ): MlsTlsError {
   const err = e instanceof Error ? e : new Error(String(e));
-  const wrapped = new MlsTlsError(code, `${what} failed: ${err.message}`, { cause: err });
+  const wrapped = mlsTlsError(code, `${what} failed: ${err.message}`, { cause: err });
   passThrough.add(wrapped);
   return wrapped;
 }
@@ -338,10 +337,10 @@ function clientRejectDefault(): boolean {
 }
 
 function identityParts(o: AuthOptions): { ctx: SecureContext; fn: IdentitySource | undefined } {
-  if (o === null || typeof o !== "object") throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", "options must be an object");
+  if (o === null || typeof o !== "object") throw mlsTlsError("ERR_INVALID_ARG_TYPE", "options must be an object");
   if (typeof o.identity === "function") {
     if (present(o.key) || present(o.cert)) {
-      throw new MlsTlsConfigError("ERR_INVALID_ARG_VALUE", "identity and key/cert are alternatives; give one of them");
+      throw mlsTlsError("ERR_INVALID_ARG_VALUE", "identity and key/cert are alternatives; give one of them");
     }
     const ctx = o.secureContext !== undefined ? toSecureContext(o.secureContext, "secureContext") : new SecureContext({ ca: o.ca, pfx: o.pfx });
     return { ctx, fn: o.identity };
@@ -358,7 +357,7 @@ function servableOf(configured: number[], explicit: boolean, servable: number[] 
   if (servable === undefined) return configured;
   const out = configured.filter((s) => servable.includes(s));
   if (out.length === 0 && explicit) {
-    throw new MlsTlsConfigError(
+    throw mlsTlsError(
       "ERR_MLSTLS_KEY_SUITE_MISMATCH",
       `${whose} key can sign only for MLS suites ${describeSuiteList(servable)}, but ciphersuites allows ${describeSuiteList(configured)}`,
     );
@@ -372,7 +371,7 @@ function composeValidator(validator: PeerValidator, user: CredentialValidator | 
 }
 
 function checkFunction(v: unknown, name: string): void {
-  if (v !== undefined && typeof v !== "function") throw new MlsTlsConfigError("ERR_INVALID_ARG_TYPE", `${name} must be a function`);
+  if (v !== undefined && typeof v !== "function") throw mlsTlsError("ERR_INVALID_ARG_TYPE", `${name} must be a function`);
 }
 
 /** A client's configuration: one validator per connect() (its hostname is the connection's). */
@@ -413,17 +412,6 @@ export function clientAuth(o: ClientAuthOptions): AuthConfig {
 export interface SniEntry {
   pattern: RegExp;
   context: SecureContext;
-}
-
-/** Anonymous server identities: one per suite per process, as the engine's own default. */
-const anonymous = new Map<number, Promise<LocalIdentity>>();
-function anonymousIdentity(suite: number): Promise<LocalIdentity> {
-  let p = anonymous.get(suite);
-  if (p === undefined) {
-    p = generateIdentity(suite);
-    anonymous.set(suite, p);
-  }
-  return p;
 }
 
 /**
@@ -512,7 +500,7 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
     if (servable === undefined) return anonymousIdentity(suite);
     const id = chosen.identityFor(suite);
     if (id === undefined) {
-      throw new MlsTlsError(
+      throw mlsTlsError(
         "ERR_MLSTLS_CIPHERSUITE_MISMATCH",
         `the client offered MLS suite ${describeSuiteList([suite])}, but ${whose} can sign only for ${describeSuiteList(servable)}`,
       );

@@ -11,4 +11,4 @@
 export { trafficKeys, createAead, AEAD_TAG_LEN, type Aead } from "../protocol/index.js";
 export { SUITES, suiteById, type SuiteParams } from "../suites.js";
 export { fingerprintOf, fingerprint256Of, mlsPublicKeyOf } from "../auth/identity.js";
-export type { PeerCredential, CredentialInfo } from "../mls/session.js";
+export type { PeerCredential, CredentialInfo } from "../mls/index.js";

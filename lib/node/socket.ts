@@ -15,7 +15,7 @@ import { Socket as NetSocket } from "node:net";
 import { Duplex } from "node:stream";
 import type { SuiteParams } from "../suites.js";
 import { AlertDescription, MlsTlsError, alertName } from "../errors.js";
-import type { PeerCredential } from "../mls/session.js";
+import type { PeerCredential } from "../mls/index.js";
 import {
   type ClientHelloInfo,
   type Connection,

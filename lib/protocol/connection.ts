@@ -7,14 +7,7 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import { type SuiteParams, suiteById, DEFAULT_SUITES } from "../suites.js";
-import {
-  AlertDescription,
-  MlsTlsError,
-  type LocalErrorCode,
-  isMlsTlsError,
-  peerAlertError,
-  protocolError,
-} from "../errors.js";
+import { AlertDescription, MlsTlsError, isMlsTlsError, peerAlertError, mlsTlsError } from "../errors.js";
 import {
   AlertLevel,
   HandshakeReader,
@@ -35,7 +28,7 @@ import {
   hkdfExpandLabel,
   zeroize,
 } from "./key-schedule.js";
-import type { CredentialValidator, LocalIdentity, MlsSession, PeerCredential } from "../mls/session.js";
+import type { CredentialValidator, LocalIdentity, MlsSession, PeerCredential, MlsCrypto } from "../mls/index.js";
 
 /** MLS exporter label for the connection's RFC 8446 §7.5-style exporter master secret. */
 export const EXPORTER_SECRET_LABEL = "mlstls exporter";
@@ -74,7 +67,10 @@ export interface ConnectionOptions {
   identity?: IdentitySource;
   /** Called for every credential the peer presents (handshake and every commit). */
   validatePeer?: CredentialValidator;
-  /** Whether a commit may change the peer's credential identity (decision 7). Default false. */
+  /**
+   * Whether a commit may change the peer's credential identity (PROTOCOL.md, "The ConnectionUpdate policy"). Default
+   * false.
+   */
   allowIdentityChange?: boolean;
   aeadBackend?: AeadBackend;
   /** Records per traffic key before an automatic KeyUpdate (default: the AEAD's safe limit). */
@@ -85,6 +81,8 @@ export interface ConnectionOptions {
   keylog?: boolean;
   /** Randomness source (tests inject a deterministic one). */
   randomBytes?: (n: number) => Uint8Array;
+  /** The MLS crypto provider, random source and clock of this engine. Default: node:crypto (DEFAULT_MLS_CRYPTO). */
+  mlsCrypto?: MlsCrypto;
 }
 
 interface Waiter {
@@ -258,7 +256,7 @@ export abstract class Connection {
   connectionUpdate(): Promise<void> {
     try {
       this.assertCanSend();
-      if (this.readClosed) throw new MlsTlsError("ERR_MLSTLS_CLOSED", "peer has closed; an update cannot be confirmed");
+      if (this.readClosed) throw mlsTlsError("ERR_MLSTLS_CLOSED", "peer has closed; an update cannot be confirmed");
     } catch (e) {
       return Promise.reject(e);
     }
@@ -276,7 +274,7 @@ export abstract class Connection {
     // Updates not yet sent can never be sent now; one in flight may still be confirmed by the peer.
     const queued = this.queuedUpdates;
     this.queuedUpdates = [];
-    this.rejectUpdates(queued, new MlsTlsError("ERR_MLSTLS_CLOSED", "connection closed before the update was issued"));
+    this.rejectUpdates(queued, mlsTlsError("ERR_MLSTLS_CLOSED", "connection closed before the update was issued"));
   }
 
   /**
@@ -292,7 +290,7 @@ export abstract class Connection {
     if (this.dead === undefined) {
       const e = isMlsTlsError(err)
         ? err
-        : new MlsTlsError("ERR_MLSTLS_CLOSED", err?.message ?? "connection destroyed", { cause: err });
+        : mlsTlsError("ERR_MLSTLS_CLOSED", err?.message ?? "connection destroyed", { cause: err });
       this.dead = e;
       this.settleAllOnDeath(e);
     }
@@ -306,7 +304,7 @@ export abstract class Connection {
   exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Uint8Array {
     const s = this.suiteParams;
     if (this.exporterSecret === undefined || s === undefined) {
-      throw new MlsTlsError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
+      throw mlsTlsError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
     }
     const secret = deriveSecret(s.hash, this.exporterSecret, label, new Uint8Array(0));
     const ctxHash = deriveContextHash(s, context ?? new Uint8Array(0));
@@ -338,7 +336,7 @@ export abstract class Connection {
 
   protected setSuite(id: number): SuiteParams {
     const s = suiteById(id);
-    if (s === undefined) throw protocolError("ERR_MLSTLS_INTERNAL", `unknown suite ${id}`);
+    if (s === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", `unknown suite ${id}`);
     this.suiteParams = s;
     return s;
   }
@@ -348,7 +346,7 @@ export abstract class Connection {
     if (src === undefined) return undefined;
     const id = typeof src === "function" ? await src({ suite, serverName }) : src;
     if (id.suite !== suite) {
-      throw protocolError(
+      throw mlsTlsError(
         "ERR_MLSTLS_CIPHERSUITE_MISMATCH",
         `our identity is for MLS suite ${id.suite}, but the connection uses suite ${suite}`,
       );
@@ -356,7 +354,10 @@ export abstract class Connection {
     return id;
   }
 
-  /** The per-epoch traffic secrets (decisions 4 and 5): MLS exporter bound to both randoms, then RFC 8446 labels. */
+  /**
+   * The per-epoch traffic secrets (PROTOCOL.md, "The MLS suite sets the record protection"; PROTOCOL.md, "Fresh
+   * randoms in every key"): MLS exporter bound to both randoms, then RFC 8446 labels.
+   */
   protected async epochSecrets(session: MlsSession): Promise<{ client: Uint8Array; server: Uint8Array }> {
     const s = this.suiteParams!;
     const master = await session.exportSecret(EXPORTER_MASTER_LABEL, this.connectionContext(), s.hashLen);
@@ -366,7 +367,8 @@ export abstract class Connection {
   }
 
   /**
-   * Processes the peer's commit under the ConnectionUpdate policy (decision 7), derives the new epoch's secrets and
+   * Processes the peer's commit under the ConnectionUpdate policy (PROTOCOL.md, "The ConnectionUpdate policy"),
+   * derives the new epoch's secrets and
    * adopts the new MLS state. Switching keys is left to the caller: which direction moves when differs by role.
    */
   protected async processPeerCommit(commit: Uint8Array): Promise<{ epoch: bigint; client: Uint8Array; server: Uint8Array }> {
@@ -384,7 +386,7 @@ export abstract class Connection {
     const validate = this.opts.validatePeer;
     if (validate === undefined) return;
     if (!(await validate(session.peerCredential))) {
-      throw this.error("ERR_MLSTLS_BAD_CREDENTIAL", "the stored session's peer credential is no longer accepted");
+      throw mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", "the stored session's peer credential is no longer accepted");
     }
   }
 
@@ -404,7 +406,7 @@ export abstract class Connection {
    * gives the two ends different keys and key confirmation fails.
    */
   protected addToTranscript(msg: HandshakeMessage): void {
-    if (this.transcriptHash !== undefined) throw this.error("ERR_MLSTLS_INTERNAL", "the transcript is already bound");
+    if (this.transcriptHash !== undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "the transcript is already bound");
     this.transcript.push(encodeHandshake(msg));
   }
 
@@ -460,7 +462,7 @@ export abstract class Connection {
     if (this.queuedUpdates.length > 0) this.enqueue(() => this.maybeIssueUpdate());
   }
 
-  /** Our commit lost a race (decision 8): its callers wait for a re-issued one. */
+  /** Our commit lost a race (PROTOCOL.md, "Commit races"): its callers wait for a re-issued one. */
   protected updateLostRace(): void {
     this.queuedUpdates = [...this.inFlightUpdates, ...this.queuedUpdates];
     this.inFlightUpdates = [];
@@ -468,11 +470,7 @@ export abstract class Connection {
 
   protected unexpected(msg: HandshakeMessage | string): MlsTlsError {
     const what = typeof msg === "string" ? msg : msg.type;
-    return protocolError("ERR_MLSTLS_UNEXPECTED_MESSAGE", `unexpected ${what} in state ${this.state}`);
-  }
-
-  protected error(code: LocalErrorCode, message: string): MlsTlsError {
-    return protocolError(code, message);
+    return mlsTlsError("ERR_MLSTLS_UNEXPECTED_MESSAGE", `unexpected ${what} in state ${this.state}`);
   }
 
   /** Swaps in a new MLS session and drops the old one's secrets. */
@@ -498,7 +496,7 @@ export abstract class Connection {
     if (this.dead !== undefined) return;
     const err = isMlsTlsError(e)
       ? e
-      : new MlsTlsError("ERR_MLSTLS_INTERNAL", `internal error: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+      : mlsTlsError("ERR_MLSTLS_INTERNAL", `internal error: ${(e as Error)?.message ?? String(e)}`, { cause: e });
     this.dead = err;
     if (!err.remote && !this.writeClosed && err.alert !== undefined) {
       try {
@@ -547,9 +545,9 @@ export abstract class Connection {
 
   private assertCanSend(): void {
     if (this.dead !== undefined) throw this.dead;
-    if (this.writeClosed) throw new MlsTlsError("ERR_MLSTLS_CLOSED", "write after close_notify");
+    if (this.writeClosed) throw mlsTlsError("ERR_MLSTLS_CLOSED", "write after close_notify");
     if (!this._established) {
-      throw new MlsTlsError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
+      throw mlsTlsError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
     }
   }
 
@@ -607,10 +605,10 @@ export abstract class Connection {
   ): void | Promise<void> {
     const prot = this.recvProt;
     if (prot === undefined) {
-      if (fragment.length > MAX_PLAINTEXT) throw this.error("ERR_MLSTLS_RECORD_OVERFLOW", "plaintext record too long");
+      if (fragment.length > MAX_PLAINTEXT) throw mlsTlsError("ERR_MLSTLS_RECORD_OVERFLOW", "plaintext record too long");
       if (outerType === ContentType.handshake) return this.onHandshakeFragment(fragment, false);
       if (outerType === ContentType.alert) return this.onAlert(fragment);
-      throw this.error("ERR_MLSTLS_UNEXPECTED_RECORD", `record type ${outerType} before keys are established`);
+      throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_RECORD", `record type ${outerType} before keys are established`);
     }
     // A peer that failed before it had keys can only alert in plaintext; accept that during the handshake only.
     if (outerType === ContentType.alert && !this._established) return this.onAlert(fragment);
@@ -620,7 +618,7 @@ export abstract class Connection {
     switch (type) {
       case ContentType.application_data:
         if (this.hsReader.buffered > 0) {
-          throw this.error("ERR_MLSTLS_UNEXPECTED_MESSAGE", "application data inside a fragmented handshake message");
+          throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_MESSAGE", "application data inside a fragmented handshake message");
         }
         if (!this._established) throw this.unexpected("application data");
         this.handshakeWithoutData = 0;
@@ -631,7 +629,7 @@ export abstract class Connection {
       case ContentType.alert:
         return this.onAlert(content);
       default:
-        throw this.error("ERR_MLSTLS_UNEXPECTED_RECORD", `unexpected inner content type ${type}`);
+        throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_RECORD", `unexpected inner content type ${type}`);
     }
   }
 
@@ -641,18 +639,18 @@ export abstract class Connection {
       return prot.open(rec);
     } catch (e) {
       if (!isMlsTlsError(e) || e.code !== "ERR_MLSTLS_BAD_RECORD_MAC") throw e;
-      throw protocolError(
+      throw mlsTlsError(
         "ERR_MLSTLS_BAD_RECORD_MAC",
         "key confirmation failed: the peer's first protected record does not decrypt, so the two ends derived " +
           "different keys (an opening handshake altered on the path?)",
-        e,
+        { cause: e },
       );
     }
   }
 
   private onAlert(body: Uint8Array): void {
     if (this.hsReader.buffered > 0) {
-      throw this.error("ERR_MLSTLS_UNEXPECTED_MESSAGE", "alert inside a fragmented handshake message");
+      throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_MESSAGE", "alert inside a fragmented handshake message");
     }
     const alert = decodeAlert(body);
     if (alert.description === AlertDescription.close_notify) {
@@ -661,7 +659,7 @@ export abstract class Connection {
       if (!this._established) throw closedBeforeHandshake();
       this.readClosed = true;
       // Updates waiting for the peer can no longer be confirmed.
-      const err = new MlsTlsError("ERR_MLSTLS_CLOSED", "peer closed before the update was confirmed");
+      const err = mlsTlsError("ERR_MLSTLS_CLOSED", "peer closed before the update was confirmed");
       this.rejectUpdates(this.allUpdateWaiters(), err);
       for (const w of this.keyUpdateWaiters.splice(0)) w.reject(err);
       this.cb.event({ type: "end" });
@@ -673,7 +671,7 @@ export abstract class Connection {
   }
 
   private async onHandshakeFragment(fragment: Uint8Array, encrypted: boolean): Promise<void> {
-    if (!encrypted && fragment.length === 0) throw this.error("ERR_MLSTLS_DECODE_ERROR", "empty handshake record");
+    if (!encrypted && fragment.length === 0) throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", "empty handshake record");
     this.hsReader.push(fragment);
     for (;;) {
       const raw = this.hsReader.next();
@@ -691,7 +689,7 @@ export abstract class Connection {
       if (this.dead !== undefined) return;
       // CVE-2025-61730 class: bytes after a key change in the same record were protected under the old key.
       if (this.recvKeyChanged && this.hsReader.buffered > 0) {
-        throw this.error(
+        throw mlsTlsError(
           "ERR_MLSTLS_KEY_CHANGE_NOT_ON_RECORD_BOUNDARY",
           `${handshakeTypeName(raw.type)} changed keys but did not end its record`,
         );
@@ -713,7 +711,7 @@ export abstract class Connection {
     this.handshakeWithoutData++;
     const cap = this.opts.maxHandshakeMessagesWithoutData ?? DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA;
     if (this.handshakeWithoutData > cap) {
-      throw this.error("ERR_MLSTLS_HANDSHAKE_FLOOD", `more than ${cap} post-handshake messages without application data`);
+      throw mlsTlsError("ERR_MLSTLS_HANDSHAKE_FLOOD", `more than ${cap} post-handshake messages without application data`);
     }
   }
 
@@ -767,7 +765,7 @@ export abstract class Connection {
 
 /** The peer closed (close_notify) before the handshake completed: remote, so no alert is sent back. */
 export function closedBeforeHandshake(): MlsTlsError {
-  return new MlsTlsError("ERR_MLSTLS_CLOSED", "the peer closed the connection before the handshake completed", {
+  return mlsTlsError("ERR_MLSTLS_CLOSED", "the peer closed the connection before the handshake completed", {
     alert: AlertDescription.close_notify,
     remote: true,
   });

@@ -1,5 +1,5 @@
 // The initiator (client) state machine: the initial handshake of draft §4.2 with key confirmation
-// (decision 6), and the three connection-update states of draft §4.4.1.
+// (PROTOCOL.md, "Key confirmation"), and the three connection-update states of draft §4.4.1.
 //
 //   start ──ClientHello──▶ wait_server_hello ──ServerHello / EpochKeyUpdate(confirm)──▶ default (1)
 //   wait_server_hello ──RetryRequest(suite) / ClientHello with that suite's KeyPackage──▶ wait_server_hello (once)
@@ -23,8 +23,9 @@ import {
   type HelloExtensions,
   type PendingJoin,
   type PendingUpdate,
-} from "../mls/session.js";
+} from "../mls/index.js";
 import { type InitiatorDraftState, decodeClientSession, encodeClientSession, prepareResumption } from "./resumption.js";
+import { mlsTlsError } from "../errors.js";
 import { keyPackageSuites, signatureSchemeOf, suiteById } from "../suites.js";
 
 export type InitiatorState =
@@ -44,7 +45,7 @@ export interface InitiatorOptions extends ConnectionOptions {
   session?: Uint8Array;
   /**
    * Receives the session after every change that matters for resumption, and is awaited before the message that
-   * depends on it is sent (write-ahead, decision 10).
+   * depends on it is sent (write-ahead: PROTOCOL.md, "Write-ahead sessions").
    */
   saveSession?: (session: Uint8Array) => void | Promise<void>;
 }
@@ -127,7 +128,7 @@ export class Initiator extends Connection {
         if (kp !== undefined) keyPackages.push(kp);
       }
       if (keyPackages.length === 0) {
-        throw this.error("ERR_MLSTLS_CIPHERSUITE_MISMATCH", "our identity can sign for none of the MLS suites this client offers");
+        throw mlsTlsError("ERR_MLSTLS_CIPHERSUITE_MISMATCH", "our identity can sign for none of the MLS suites this client offers");
       }
       this.sendHello(keyPackages);
       this._state = "wait_server_hello";
@@ -142,9 +143,9 @@ export class Initiator extends Connection {
       this.offer = this.offer.filter((s) => s !== suite);
       return undefined;
     }
-    identity ??= await generateIdentity(suite);
+    identity ??= await generateIdentity(suite, undefined, this.opts.mlsCrypto);
     const ext: HelloExtensions = { serverName: this.serverName, alpnProtocols: [...this.alpnOffers] };
-    const kp = await createKeyPackage(identity, ext);
+    const kp = await createKeyPackage(identity, ext, this.opts.mlsCrypto);
     this.pendingJoins.set(suite, kp.pending);
     return kp.message;
   }
@@ -160,7 +161,7 @@ export class Initiator extends Connection {
     if (this.retried) throw this.unexpected("second RetryRequest");
     const name = (id: number): string => suiteById(id)?.name ?? `unknown suite ${id}`;
     if (!this.offer.includes(msg.suite)) {
-      throw this.error(
+      throw mlsTlsError(
         "ERR_MLSTLS_CIPHERSUITE_MISMATCH",
         `no common MLS suite: the server asks for ${name(msg.suite)} (signature scheme ${signatureSchemeOf(msg.suite) || "unknown"}), ` +
           `which this client does not offer (it offers ${this.offer.map(name).join(", ")}): allow it in \`ciphersuites\` ` +
@@ -168,14 +169,14 @@ export class Initiator extends Connection {
       );
     }
     if (this.pendingJoins.has(msg.suite)) {
-      throw this.error("ERR_MLSTLS_ILLEGAL_PARAMETER", `RetryRequest for suite ${msg.suite}, whose KeyPackage the ClientHello carried`);
+      throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", `RetryRequest for suite ${msg.suite}, whose KeyPackage the ClientHello carried`);
     }
     this.retried = true;
     this.addToTranscript(msg);
     this.disposePendingJoins();
     const kp = await this.keyPackageFor(msg.suite);
     if (kp === undefined) {
-      throw this.error("ERR_MLSTLS_CIPHERSUITE_MISMATCH", `the server asks for MLS suite ${name(msg.suite)}, but our identity is for another suite`);
+      throw mlsTlsError("ERR_MLSTLS_CIPHERSUITE_MISMATCH", `the server asks for MLS suite ${name(msg.suite)}, but our identity is for another suite`);
     }
     this.sendHello([kp]);
   }
@@ -220,19 +221,19 @@ export class Initiator extends Connection {
   private async onServerHello(serverRandom: Uint8Array, suite: number, welcome: Uint8Array): Promise<void> {
     const pending = this.pendingJoins.get(suite);
     if (pending === undefined) {
-      throw this.error("ERR_MLSTLS_ILLEGAL_PARAMETER", `ServerHello for MLS suite ${suite}, for which we sent no KeyPackage`);
+      throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", `ServerHello for MLS suite ${suite}, for which we sent no KeyPackage`);
     }
     this.pendingJoins.delete(suite);
     this.disposePendingJoins();
     this.setSuite(suite);
-    const session = await joinFromWelcome(pending, welcome, { validate: this.opts.validatePeer });
+    const session = await joinFromWelcome(pending, welcome, { validate: this.opts.validatePeer, crypto: this.opts.mlsCrypto });
     this.adoptSession(session);
     this.serverRandom = serverRandom;
     const { client, server } = await this.epochSecrets(session);
     await this.deriveExporterSecret(session);
     this.installRecv(server);
     this.installSend(client);
-    // Key confirmation (decision 6): our first protected message proves we joined this epoch.
+    // Key confirmation (PROTOCOL.md, "Key confirmation"): our first protected message proves we joined this epoch.
     this.sendHandshake({ type: "epoch_key_update", epoch: session.epoch });
     this._state = "default";
     this.markEstablished();
@@ -242,7 +243,7 @@ export class Initiator extends Connection {
   }
 
   private async startResumption(blob: Uint8Array): Promise<void> {
-    const stored = decodeClientSession(blob);
+    const stored = decodeClientSession(blob, this.opts.mlsCrypto);
     this.setSuite(stored.session.suite);
     this.serverName ??= stored.serverName;
     await this.revalidatePeer(stored.session);
@@ -265,7 +266,8 @@ export class Initiator extends Connection {
     await this.deriveExporterSecret(session);
     this.installRecv(server);
     this.installSend(client);
-    // Key confirmation for the resumed connection, as after a full handshake (decision 6). As there, we may send
+    // Key confirmation for the resumed connection, as after a full handshake (PROTOCOL.md, "Key confirmation"). As
+    // there, we may send
     // data right behind it; the responder's EpochKeyUpdate, sent once it checked this and stored the session,
     // moves us to state 1.
     this.sendHandshake({ type: "epoch_key_update", epoch: session.epoch });
@@ -304,7 +306,7 @@ export class Initiator extends Connection {
   private async onConfirmation(epoch: bigint, initiatedBy: "local" | "peer"): Promise<void> {
     const current = this.session!.epoch;
     if (epoch !== current) {
-      throw this.error("ERR_MLSTLS_WRONG_EPOCH", `EpochKeyUpdate for epoch ${epoch}, expected ${current}`);
+      throw mlsTlsError("ERR_MLSTLS_WRONG_EPOCH", `EpochKeyUpdate for epoch ${epoch}, expected ${current}`);
     }
     this.ownCommit = undefined;
     if (this.resuming) {

@@ -1,9 +1,8 @@
 // The TLS 1.3 key schedule pieces the record layer needs (RFC 8446 §7.1-§7.3), run with the MLS suite's hash
-// (decision 4). The per-epoch master secret comes from the MLS exporter; everything below it is plain TLS 1.3.
+// (PROTOCOL.md, "The MLS suite sets the record protection"). The per-epoch master secret comes from the MLS exporter;
+// everything below it is plain TLS 1.3.
 
 import { createHash, createHmac } from "node:crypto";
-import { extract as nobleExtract, expand as nobleExpand } from "@noble/hashes/hkdf.js";
-import { sha256, sha384, sha512 } from "@noble/hashes/sha2.js";
 import type { HashName, SuiteParams } from "../suites.js";
 import { AEAD_NONCE_LEN } from "./records/aead.js";
 
@@ -112,7 +111,8 @@ export function nextTrafficSecret(suite: SuiteParams, secret: Uint8Array): Uint8
 }
 
 /**
- * The two directional application traffic secrets of one epoch (decision 4).
+ * The two directional application traffic secrets of one epoch (PROTOCOL.md, "The MLS suite sets the record
+ * protection").
  * There is no TLS transcript: the MLS epoch (through the exporter) already binds the handshake, so the
  * context is Nh zero bytes. This is the convention of the independent implementation's vectors.
  */
@@ -129,8 +129,9 @@ export function applicationTrafficSecrets(
 
 /**
  * The MLS-Exporter context that binds both endpoints' fresh randomness and the opening handshake into every
- * epoch's master secret (PROTOCOL.md, "Key schedule"), so no two connections ever share a key even when they share
- * an MLS epoch, and an altered offer or a forged RetryRequest makes the two ends derive different keys:
+ * epoch's master secret (PROTOCOL.md, "Fresh randoms in every key" and "Suite negotiation"), so no two connections
+ * ever share a key even when they share an MLS epoch, and an altered offer or a forged RetryRequest makes the two
+ * ends derive different keys:
  *
  *   struct {
  *     opaque tag<1..255> = "mlstls connection v2";
@@ -167,30 +168,4 @@ export function connectionContext(clientRandom: Uint8Array, serverRandom: Uint8A
 /** Overwrites secrets that are no longer needed. Best effort: JS cannot reach copies the engine made. */
 export function zeroize(...bufs: (Uint8Array | undefined)[]): void {
   for (const b of bufs) b?.fill(0);
-}
-
-// Reference implementation on @noble/hashes, independent of OpenSSL; tests cross-check the two.
-
-const NOBLE_HASH = { sha256, sha384, sha512 } as const;
-
-export function hkdfExtractNoble(hash: HashName, salt: Uint8Array, ikm: Uint8Array): Uint8Array {
-  return nobleExtract(NOBLE_HASH[hash], ikm, salt.length === 0 ? undefined : salt);
-}
-
-export function hkdfExpandNoble(hash: HashName, prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-  return nobleExpand(NOBLE_HASH[hash], prk, info, length);
-}
-
-export function hkdfExpandLabelNoble(
-  hash: HashName,
-  secret: Uint8Array,
-  label: string,
-  context: Uint8Array,
-  length: number,
-): Uint8Array {
-  return hkdfExpandNoble(hash, secret, encodeHkdfLabel(label, context, length), length);
-}
-
-export function deriveSecretNoble(hash: HashName, secret: Uint8Array, label: string, messages: Uint8Array): Uint8Array {
-  return hkdfExpandLabelNoble(hash, secret, label, NOBLE_HASH[hash](messages), hashLength(hash));
 }

@@ -1,7 +1,8 @@
 // Handshake and alert messages (draft §4.1, RFC 8446 §4 framing and §6 alerts).
 // Every decoder consumes exactly its input: missing or trailing bytes are decode_error.
 
-import { protocolError, MlsTlsError } from "../errors.js";
+import { MlsTlsError, mlsTlsError } from "../errors.js";
+import { concat } from "../util/bytes.js";
 
 /**
  * Handshake message types. KeyUpdate is TLS 1.3's own (24). The draft's new messages use code points from the
@@ -50,11 +51,11 @@ export type HandshakeMessage =
   | { type: "key_update"; updateRequested: boolean };
 
 function decodeError(what: string): MlsTlsError {
-  return protocolError("ERR_MLSTLS_DECODE_ERROR", `malformed ${what}`);
+  return mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `malformed ${what}`);
 }
 
 function frame(type: number, body: Uint8Array): Uint8Array {
-  if (body.length >= 1 << 24) throw encodeError("handshake message (too large)");
+  if (body.length >= 1 << 24) throw mlsTlsError("ERR_MLSTLS_ENCODE_ERROR", "handshake message too large");
   const out = new Uint8Array(HANDSHAKE_HEADER_LEN + body.length);
   out[0] = type;
   out[1] = (body.length >>> 16) & 0xff;
@@ -64,18 +65,8 @@ function frame(type: number, body: Uint8Array): Uint8Array {
   return out;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
 function checkRandom(r: Uint8Array): void {
-  if (r.length !== RANDOM_LEN) throw encodeError(`random (must be ${RANDOM_LEN} bytes)`);
+  if (r.length !== RANDOM_LEN) throw mlsTlsError("ERR_MLSTLS_ENCODE_ERROR", `random must be ${RANDOM_LEN} bytes`);
 }
 
 /** Encodes a handshake message with its 4-byte header (msg_type u8, length u24). */
@@ -107,7 +98,7 @@ export function encodeHandshake(msg: HandshakeMessage): Uint8Array {
     case "connection_update":
       return frame(HandshakeType.connection_update, msg.commit);
     case "epoch_key_update": {
-      if (msg.epoch < 0n || msg.epoch > 0xffffffffn) throw encodeError("EpochKeyUpdate epoch (it is a uint32)");
+      if (msg.epoch < 0n || msg.epoch > 0xffffffffn) throw mlsTlsError("ERR_MLSTLS_ENCODE_ERROR", "epoch does not fit the uint32 of EpochKeyUpdate");
       const b = new Uint8Array(4);
       new DataView(b.buffer).setUint32(0, Number(msg.epoch));
       return frame(HandshakeType.epoch_key_update, b);
@@ -129,7 +120,7 @@ function u24(v: number): Uint8Array {
 
 /** An encoder given a value it cannot put on the wire: our bug or a misuse, never the peer's. */
 function encodeError(what: string): MlsTlsError {
-  return protocolError("ERR_MLSTLS_INTERNAL", `cannot encode ${what}`);
+  return mlsTlsError("ERR_MLSTLS_ENCODE_ERROR", `cannot encode ${what}`);
 }
 
 /** ClientHello body after the random: suites<u8 count of u16>, key_packages<u8 count of (u24 length, MLSMessage)>. */
@@ -145,7 +136,7 @@ function decodeClientHello(body: Uint8Array): HandshakeMessage {
   need(2 * nSuites);
   const suites: number[] = [];
   for (let i = 0; i < nSuites; i++, off += 2) suites.push((body[off]! << 8) | body[off + 1]!);
-  if (new Set(suites).size !== suites.length) throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", "ClientHello lists a suite twice");
+  if (new Set(suites).size !== suites.length) throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "ClientHello lists a suite twice");
   need(1);
   const nKps = body[off++]!;
   if (nKps === 0 || nKps > MAX_OFFERED_KEY_PACKAGES) throw bad();
@@ -203,18 +194,18 @@ export function decodeHandshakeBody(type: number, body: Uint8Array): HandshakeMe
     case HandshakeType.key_update:
       if (body.length !== 1) throw decodeError("KeyUpdate");
       // RFC 8446 §4.6.3: any other value is illegal_parameter.
-      if (body[0]! > 1) throw protocolError("ERR_MLSTLS_ILLEGAL_PARAMETER", "KeyUpdate request_update out of range");
+      if (body[0]! > 1) throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "KeyUpdate request_update out of range");
       return { type: "key_update", updateRequested: body[0] === 1 };
     case HandshakeType.tls_client_hello:
     case HandshakeType.tls_server_hello:
-      throw protocolError(
+      throw mlsTlsError(
         "ERR_MLSTLS_VANILLA_TLS_PEER",
         "peer speaks vanilla TLS 1.3, not MLS-TLS (it sent a TLS " +
           (type === 1 ? "ClientHello" : "ServerHello") +
           "); MLS-TLS runs on its own port",
       );
     default:
-      throw protocolError("ERR_MLSTLS_UNEXPECTED_MESSAGE", `unknown handshake message type ${type}`);
+      throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_MESSAGE", `unknown handshake message type ${type}`);
   }
 }
 
@@ -251,7 +242,7 @@ export class HandshakeReader {
     const head = this.peek(HANDSHAKE_HEADER_LEN);
     const len = (head[1]! << 16) | (head[2]! << 8) | head[3]!;
     if (len > MAX_HANDSHAKE_MESSAGE) {
-      throw protocolError(
+      throw mlsTlsError(
         "ERR_MLSTLS_HANDSHAKE_MESSAGE_TOO_LARGE",
         `handshake message of ${len} bytes exceeds the limit of ${MAX_HANDSHAKE_MESSAGE}`,
       );

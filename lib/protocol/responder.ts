@@ -1,5 +1,5 @@
 // The responder (server) state machine: the initial handshake of draft §4.2 with key confirmation
-// (decision 6), and the two connection-update states of draft §4.4.2.
+// (PROTOCOL.md, "Key confirmation"), and the two connection-update states of draft §4.4.2.
 //
 //   wait_client_hello ──ClientHello / ServerHello──▶ wait_key_confirmation ──EpochKeyUpdate(epoch)──▶ default (1)
 //   wait_client_hello ──ClientHello without the chosen suite's KeyPackage / RetryRequest──▶ wait_retried_client_hello
@@ -17,13 +17,13 @@ import type { HandshakeMessage } from "./messages.js";
 import { RANDOM_LEN } from "./messages.js";
 import {
   acceptKeyPackage,
-  generateIdentity,
+  anonymousIdentity,
   inspectKeyPackage,
   peekKeyPackageSuite,
   peekServerName,
   type LocalIdentity,
   type PendingUpdate,
-} from "../mls/session.js";
+} from "../mls/index.js";
 import {
   commitDigest,
   decodeServerSession,
@@ -33,13 +33,9 @@ import {
   repairEpoch,
   resumptionTarget,
 } from "./resumption.js";
-import { MlsTlsError } from "../errors.js";
+import { mlsTlsError } from "../errors.js";
 import { suiteById } from "../suites.js";
-import { timingSafeEqual } from "node:crypto";
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+import { bytesEqual } from "../util/bytes.js";
 
 export type ResponderState =
   | "wait_client_hello"
@@ -68,7 +64,8 @@ export interface ResponderOptions extends ConnectionOptions {
   servableSuites?: (serverName: string | undefined) => Promise<readonly number[] | undefined>;
   /**
    * Where sessions live, by MLS group id. Saves are awaited before the message that depends on them is sent
-   * (write-ahead, decision 10). Without it, the server keeps no sessions and refuses every Resumption.
+   * (write-ahead: PROTOCOL.md, "Write-ahead sessions"). Without it, the server keeps no sessions and refuses every
+   * Resumption.
    */
   sessions?: SessionPersistence;
 }
@@ -76,16 +73,6 @@ export interface ResponderOptions extends ConnectionOptions {
 export interface SessionPersistence {
   load(groupId: Uint8Array): Promise<Uint8Array | undefined>;
   save(groupId: Uint8Array, session: Uint8Array): Promise<void>;
-}
-
-/** Anonymous server identities are generated once per suite per process, as a convenience for tests and demos. */
-const anonymousIdentities = new Map<number, Promise<LocalIdentity>>();
-function anonymousIdentity(suite: number): Promise<LocalIdentity> {
-  const known = anonymousIdentities.get(suite);
-  if (known !== undefined) return known;
-  const p = generateIdentity(suite);
-  anonymousIdentities.set(suite, p);
-  return p;
 }
 
 export class Responder extends Connection {
@@ -153,7 +140,7 @@ export class Responder extends Connection {
       case "wait_key_confirmation":
         if (msg.type !== "epoch_key_update" || !encrypted) throw this.unexpected(msg);
         if (msg.epoch !== this.session!.epoch) {
-          throw this.error("ERR_MLSTLS_WRONG_EPOCH", `key confirmation for epoch ${msg.epoch}, expected ${this.session!.epoch}`);
+          throw mlsTlsError("ERR_MLSTLS_WRONG_EPOCH", `key confirmation for epoch ${msg.epoch}, expected ${this.session!.epoch}`);
         }
         // Only a peer that proved its keys gets a session stored, or takes over a live one (PROTOCOL.md, "Sessions").
         await this.save();
@@ -190,9 +177,9 @@ export class Responder extends Connection {
     const bySuite = new Map<number, Uint8Array>();
     for (const kp of hello.keyPackages) {
       const suite = peekKeyPackageSuite(kp);
-      if (suite === undefined) throw this.error("ERR_MLSTLS_DECODE_ERROR", "ClientHello carries something that is not a KeyPackage");
+      if (suite === undefined) throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", "ClientHello carries something that is not a KeyPackage");
       if (!hello.suites.includes(suite) || bySuite.has(suite)) {
-        throw this.error("ERR_MLSTLS_ILLEGAL_PARAMETER", `ClientHello carries a KeyPackage for suite ${suite} it does not list once`);
+        throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", `ClientHello carries a KeyPackage for suite ${suite} it does not list once`);
       }
       bySuite.set(suite, kp);
     }
@@ -212,7 +199,7 @@ export class Responder extends Connection {
       const ours = configured.filter(usable);
       if (ours.length > 0) this.sendHandshake({ type: "retry_request", suite: ours[0]! });
       const name = (id: number): string => suiteById(id)?.name ?? `suite ${id}`;
-      throw this.error(
+      throw mlsTlsError(
         "ERR_MLSTLS_CIPHERSUITE_MISMATCH",
         `no common MLS suite: the client offers ${hello.suites.map(name).join(", ")}; this server accepts ` +
           `${configured.map(name).join(", ")}` +
@@ -240,10 +227,10 @@ export class Responder extends Connection {
       bytesEqual(first.random, hello.random) &&
       first.suites.length === hello.suites.length &&
       first.suites.every((s, i) => hello.suites[i] === s);
-    if (!same) throw this.error("ERR_MLSTLS_ILLEGAL_PARAMETER", "the retried ClientHello changed its random or its suite list");
+    if (!same) throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "the retried ClientHello changed its random or its suite list");
     const kp = hello.keyPackages[0]!;
     if (hello.keyPackages.length !== 1 || peekKeyPackageSuite(kp) !== this.retrySuite) {
-      throw this.error("ERR_MLSTLS_ILLEGAL_PARAMETER", `the retried ClientHello must carry exactly one KeyPackage, for suite ${this.retrySuite}`);
+      throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", `the retried ClientHello must carry exactly one KeyPackage, for suite ${this.retrySuite}`);
     }
     this.addToTranscript(hello);
     return this.acceptOffer(hello.random, this.retrySuite!, kp, this.retryServerName);
@@ -251,9 +238,9 @@ export class Responder extends Connection {
 
   private async acceptOffer(clientRandom: Uint8Array, suite: number, keyPackage: Uint8Array, peekedName: string | undefined): Promise<void> {
     this.firstHello = undefined;
-    const offer = await inspectKeyPackage(keyPackage, [suite], this.opts.validatePeer);
+    const offer = await inspectKeyPackage(keyPackage, [suite], this.opts.validatePeer, this.opts.mlsCrypto);
     if (offer.serverName !== peekedName) {
-      throw this.error("ERR_MLSTLS_ILLEGAL_PARAMETER", "the ClientHello's KeyPackages ask for different server names");
+      throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "the ClientHello's KeyPackages ask for different server names");
     }
     this.setSuite(offer.suite);
     this._serverName = offer.serverName;
@@ -267,6 +254,7 @@ export class Responder extends Connection {
     const { session, welcome } = await acceptKeyPackage(offer, identity, {
       alpnProtocol: alpn,
       validate: this.opts.validatePeer,
+      crypto: this.opts.mlsCrypto,
     });
     this.adoptSession(session);
     this.clientRandom = clientRandom;
@@ -281,22 +269,22 @@ export class Responder extends Connection {
 
   private async onResumption(clientRandom: Uint8Array, commit: Uint8Array): Promise<void> {
     const store = this.ropts.sessions;
-    if (store === undefined) throw this.error("ERR_MLSTLS_UNKNOWN_SESSION", "this server keeps no sessions");
+    if (store === undefined) throw mlsTlsError("ERR_MLSTLS_UNKNOWN_SESSION", "this server keeps no sessions");
     const { groupId } = resumptionTarget(commit);
     const blob = await store.load(groupId);
-    if (blob === undefined) throw this.error("ERR_MLSTLS_UNKNOWN_SESSION", "no session with this group id");
+    if (blob === undefined) throw mlsTlsError("ERR_MLSTLS_UNKNOWN_SESSION", "no session with this group id");
     let record;
     try {
-      record = decodeServerSession(blob);
+      record = decodeServerSession(blob, this.opts.mlsCrypto);
     } catch (e) {
-      throw new MlsTlsError("ERR_MLSTLS_UNKNOWN_SESSION", "the stored session cannot be read", { cause: e });
+      throw mlsTlsError("ERR_MLSTLS_UNKNOWN_SESSION", "the stored session cannot be read", { cause: e });
     }
     if (isReplayed(record, clientRandom)) {
-      throw this.error("ERR_MLSTLS_RESUMPTION_REPLAYED", "this Resumption was seen before: a replay");
+      throw mlsTlsError("ERR_MLSTLS_RESUMPTION_REPLAYED", "this Resumption was seen before: a replay");
     }
     const suite = record.session.suite;
     if (!this.suites().includes(suite)) {
-      throw this.error("ERR_MLSTLS_CIPHERSUITE_MISMATCH", `the session's MLS suite ${suite} is no longer accepted`);
+      throw mlsTlsError("ERR_MLSTLS_CIPHERSUITE_MISMATCH", `the session's MLS suite ${suite} is no longer accepted`);
     }
     this.setSuite(suite);
     await this.revalidatePeer(record.session);
@@ -350,7 +338,7 @@ export class Responder extends Connection {
     if (ours === undefined || ours.length === 0 || info.alpnProtocols.length === 0) return null;
     const match = ours.find((p) => info.alpnProtocols.includes(p));
     if (match === undefined) {
-      throw this.error(
+      throw mlsTlsError(
         "ERR_MLSTLS_NO_APPLICATION_PROTOCOL",
         `no common ALPN protocol: client offered [${info.alpnProtocols.join(", ")}], server supports [${ours.join(", ")}]`,
       );
@@ -384,7 +372,7 @@ export class Responder extends Connection {
   private async onConfirmation(epoch: bigint): Promise<void> {
     const update = this.ownUpdate!;
     if (epoch !== update.newEpoch) {
-      throw this.error("ERR_MLSTLS_WRONG_EPOCH", `EpochKeyUpdate for epoch ${epoch}, expected ${update.newEpoch}`);
+      throw mlsTlsError("ERR_MLSTLS_WRONG_EPOCH", `EpochKeyUpdate for epoch ${epoch}, expected ${update.newEpoch}`);
     }
     const next = update.apply();
     const { client, server } = await this.epochSecrets(next);

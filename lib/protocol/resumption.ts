@@ -1,12 +1,14 @@
-// Resumption (draft §4.5, decisions 5 and 10): what a session is on each side, how it is encoded, how the
+// Resumption (draft §4.5, PROTOCOL.md, "Fresh randoms in every key"; PROTOCOL.md, "Write-ahead sessions"): what a
+// session is on each side, how it is encoded, how the
 // initiator builds its Resumption commit, and how the responder repairs an epoch difference of +0, +1 or +2.
 //
 // A session is the live MLS group state plus whatever the state machine needs to resume from where the last
 // connection broke off. It holds private keys: store it like one.
 
 import { createHash, timingSafeEqual } from "node:crypto";
-import { MlsTlsError } from "../errors.js";
-import { MlsSession, type PendingUpdate, type ProcessUpdatePolicy } from "../mls/session.js";
+import { MlsTlsError, mlsTlsError } from "../errors.js";
+import { Reader, Writer } from "../util/codec.js";
+import { MlsSession, type MlsCrypto, type PendingUpdate, type ProcessUpdatePolicy } from "../mls/index.js";
 
 /** Initiator states that matter for resumption (draft §4.4.1 numbering). */
 export type InitiatorDraftState = 1 | 2 | 3;
@@ -47,102 +49,52 @@ const FORMAT_VERSION = 1;
 /** 2: every client session carries its resumption commit (1 carried one only in state 2). */
 const CLIENT_FORMAT_VERSION = 2;
 
-function sessionError(code: "ERR_MLSTLS_BAD_SESSION", message: string, cause?: unknown): MlsTlsError {
-  return new MlsTlsError(code, message, { cause });
-}
-
-class Writer {
-  private parts: Uint8Array[] = [];
-  u8(v: number): this {
-    this.parts.push(Uint8Array.of(v));
-    return this;
-  }
-  u32(v: number): this {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v);
-    this.parts.push(b);
-    return this;
-  }
-  bytes(b: Uint8Array | undefined): this {
-    this.u32(b?.length ?? 0);
-    if (b !== undefined) this.parts.push(b);
-    return this;
-  }
-  finish(): Uint8Array {
-    return Buffer.concat(this.parts);
-  }
-}
-
-class Reader {
-  private off = 0;
-  constructor(private readonly buf: Uint8Array, private readonly what: string) {}
-  private need(n: number): void {
-    if (this.off + n > this.buf.length) throw sessionError("ERR_MLSTLS_BAD_SESSION", `truncated ${this.what}`);
-  }
-  u8(): number {
-    this.need(1);
-    return this.buf[this.off++]!;
-  }
-  u32(): number {
-    this.need(4);
-    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.off, 4).getUint32(0);
-    this.off += 4;
-    return v;
-  }
-  bytes(): Uint8Array {
-    const n = this.u32();
-    this.need(n);
-    const b = this.buf.slice(this.off, this.off + n);
-    this.off += n;
-    return b;
-  }
-  end(): void {
-    if (this.off !== this.buf.length) throw sessionError("ERR_MLSTLS_BAD_SESSION", `trailing bytes in ${this.what}`);
-  }
+function badSession(what: string): (message: string) => MlsTlsError {
+  return (message) => mlsTlsError("ERR_MLSTLS_BAD_SESSION", `${message} in ${what}`);
 }
 
 /** `next` is the encoded session after `commit` (MlsSession.encode() or PendingUpdate.encodeAfter()). */
 export function encodeClientSession(s: { draftState: InitiatorDraftState; next: Uint8Array; commit: Uint8Array; serverName?: string }): Uint8Array {
-  return new Writer()
+  return new Writer(badSession("client session"))
     .u32(CLIENT_MAGIC)
     .u8(CLIENT_FORMAT_VERSION)
     .u8(s.draftState)
-    .bytes(s.next)
-    .bytes(s.commit)
-    .bytes(s.serverName === undefined ? undefined : Buffer.from(s.serverName, "utf8"))
+    .opaque32(s.next)
+    .opaque32(s.commit)
+    .opaque32(s.serverName === undefined ? undefined : Buffer.from(s.serverName, "utf8"))
     .finish();
 }
 
-export function decodeClientSession(bytes: Uint8Array): ClientSession {
-  const r = new Reader(bytes, "client session");
+export function decodeClientSession(bytes: Uint8Array, crypto?: MlsCrypto): ClientSession {
+  const r = new Reader(bytes, badSession("client session"));
   if (r.u32() !== CLIENT_MAGIC || r.u8() !== CLIENT_FORMAT_VERSION) {
-    throw sessionError("ERR_MLSTLS_BAD_SESSION", "not an mlstls client session (or one from another version)");
+    throw mlsTlsError("ERR_MLSTLS_BAD_SESSION", "not an mlstls client session (or one from another version)");
   }
   const draftState = r.u8();
   if (draftState !== 1 && draftState !== 2 && draftState !== 3) {
-    throw sessionError("ERR_MLSTLS_BAD_SESSION", `invalid initiator state ${draftState} in session`);
+    throw mlsTlsError("ERR_MLSTLS_BAD_SESSION", `invalid initiator state ${draftState} in session`);
   }
-  const sessionBytes = r.bytes();
-  const commit = r.bytes();
-  const serverName = r.bytes();
+  const sessionBytes = r.opaque32();
+  const commit = r.opaque32();
+  const serverName = r.opaque32();
   r.end();
-  if (commit.length === 0) throw sessionError("ERR_MLSTLS_BAD_SESSION", "session carries no resumption commit");
+  if (commit.length === 0) throw mlsTlsError("ERR_MLSTLS_BAD_SESSION", "session carries no resumption commit");
   let session: MlsSession;
   try {
-    session = MlsSession.decode(sessionBytes);
+    session = MlsSession.decode(sessionBytes, crypto);
   } catch (e) {
-    throw sessionError("ERR_MLSTLS_BAD_SESSION", "session holds no valid MLS state", e);
+    throw mlsTlsError("ERR_MLSTLS_BAD_SESSION", "session holds no valid MLS state", { cause: e });
   }
   let target: { groupId: Uint8Array; epoch: bigint };
   try {
     target = resumptionTarget(commit);
   } catch (e) {
     session.dispose();
-    throw sessionError("ERR_MLSTLS_BAD_SESSION", "session's resumption commit does not decode", e);
+    throw mlsTlsError("ERR_MLSTLS_BAD_SESSION", "session's resumption commit does not decode", { cause: e });
   }
   if (target.epoch !== session.epoch) {
     session.dispose();
-    throw sessionError("ERR_MLSTLS_BAD_SESSION", "session's resumption commit does not lead to its MLS epoch");
+    throw mlsTlsError("ERR_MLSTLS_BAD_SESSION", "session's resumption commit does not lead to its MLS epoch");
   }
   return {
     draftState,
@@ -153,34 +105,34 @@ export function decodeClientSession(bytes: Uint8Array): ClientSession {
 }
 
 export function encodeServerSession(s: ServerSession): Uint8Array {
-  const w = new Writer()
+  const w = new Writer(badSession("server session"))
     .u32(SERVER_MAGIC)
     .u8(FORMAT_VERSION)
-    .bytes(s.session.encode())
-    .bytes(s.pending?.encode())
-    .bytes(s.lastPeerCommit)
+    .opaque32(s.session.encode())
+    .opaque32(s.pending?.encode())
+    .opaque32(s.lastPeerCommit)
     .u32(s.seenRandoms.length);
-  for (const r of s.seenRandoms) w.bytes(r);
-  w.bytes(s.serverName === undefined ? undefined : Buffer.from(s.serverName, "utf8"));
+  for (const r of s.seenRandoms) w.opaque32(r);
+  w.opaque32(s.serverName === undefined ? undefined : Buffer.from(s.serverName, "utf8"));
   return w.finish();
 }
 
-export function decodeServerSession(bytes: Uint8Array): ServerSession {
-  const r = new Reader(bytes, "server session");
+export function decodeServerSession(bytes: Uint8Array, crypto?: MlsCrypto): ServerSession {
+  const r = new Reader(bytes, badSession("server session"));
   if (r.u32() !== SERVER_MAGIC || r.u8() !== FORMAT_VERSION) {
-    throw sessionError("ERR_MLSTLS_BAD_SESSION", "not an mlstls server session (or one from another version)");
+    throw mlsTlsError("ERR_MLSTLS_BAD_SESSION", "not an mlstls server session (or one from another version)");
   }
-  const sessionBytes = r.bytes();
-  const pendingBytes = r.bytes();
-  const lastPeerCommit = r.bytes();
+  const sessionBytes = r.opaque32();
+  const pendingBytes = r.opaque32();
+  const lastPeerCommit = r.opaque32();
   const n = r.u32();
-  if (n > SEEN_RANDOMS_KEPT) throw sessionError("ERR_MLSTLS_BAD_SESSION", "too many remembered randoms");
+  if (n > SEEN_RANDOMS_KEPT) throw mlsTlsError("ERR_MLSTLS_BAD_SESSION", "too many remembered randoms");
   const seenRandoms: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) seenRandoms.push(r.bytes());
-  const serverName = r.bytes();
+  for (let i = 0; i < n; i++) seenRandoms.push(r.opaque32());
+  const serverName = r.opaque32();
   r.end();
   try {
-    const session = MlsSession.decode(sessionBytes);
+    const session = MlsSession.decode(sessionBytes, crypto);
     const pending = pendingBytes.length > 0 ? session.decodePendingUpdate(pendingBytes) : undefined;
     return {
       session,
@@ -190,7 +142,7 @@ export function decodeServerSession(bytes: Uint8Array): ServerSession {
       serverName: serverName.length > 0 ? Buffer.from(serverName).toString("utf8") : undefined,
     };
   } catch (e) {
-    throw sessionError("ERR_MLSTLS_BAD_SESSION", "session holds no valid MLS state", e);
+    throw mlsTlsError("ERR_MLSTLS_BAD_SESSION", "session holds no valid MLS state", { cause: e });
   }
 }
 
@@ -235,7 +187,7 @@ export async function repairEpoch(
   if (target === R) {
     const last = s.lastPeerCommit;
     if (last === undefined || last.length !== digest.length || !timingSafeEqual(last, digest)) {
-      throw new MlsTlsError(
+      throw mlsTlsError(
         "ERR_MLSTLS_STALE_SESSION",
         `Resumption for epoch ${target} does not repeat the commit that led the server to that epoch`,
       );
@@ -249,7 +201,7 @@ export async function repairEpoch(
   }
   if (target === R + 2n) {
     if (s.pending === undefined) {
-      throw new MlsTlsError(
+      throw mlsTlsError(
         "ERR_MLSTLS_EPOCH_GAP",
         `Resumption for epoch ${target} is two ahead of the server's ${R}, but the server has no pending commit`,
       );
@@ -265,9 +217,9 @@ export async function repairEpoch(
     }
   }
   if (target < R) {
-    throw new MlsTlsError("ERR_MLSTLS_STALE_SESSION", `Resumption for epoch ${target}, but the server is at epoch ${R}`);
+    throw mlsTlsError("ERR_MLSTLS_STALE_SESSION", `Resumption for epoch ${target}, but the server is at epoch ${R}`);
   }
-  throw new MlsTlsError(
+  throw mlsTlsError(
     "ERR_MLSTLS_EPOCH_GAP",
     `Resumption for epoch ${target} is ${target - R} epochs ahead of the server's ${R}; at most 2 can be repaired`,
   );

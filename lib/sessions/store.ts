@@ -1,4 +1,5 @@
-// Where sessions live between connections (decision 10): the server's pluggable store with an in-memory default
+// Where sessions live between connections (PROTOCOL.md, "Write-ahead sessions"): the server's pluggable store with an
+// in-memory default
 // and a file-backed implementation, and optional encryption of session blobs at rest. A session holds private
 // keys, so whoever stores one stores a secret.
 

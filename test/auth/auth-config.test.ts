@@ -7,7 +7,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { createIdentity } from "../../lib/auth/identity.js";
 import * as mlstls from "../../lib/index.js";
-import { Cleanup, fixture, listen, useFastMls, waitFor } from "../helpers/sockets.js";
+import { Cleanup, fixture, listen, waitFor } from "../helpers/sockets.js";
 
 const ROOT = fixture("root-ca.pem");
 const P256 = { key: fixture("p256.key"), cert: fixture("p256-chain.pem") };
@@ -22,7 +22,6 @@ function codeOf(fn: () => unknown): string | undefined {
 }
 
 describe("auth config: mistakes throw at configuration time", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   it("the same errors from createServer, connect, createSecureContext and addContext, without connecting", async () => {

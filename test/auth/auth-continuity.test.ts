@@ -29,8 +29,8 @@ import { suiteById } from "../../lib/suites.js";
 import { AlertDescription } from "../../lib/errors.js";
 import { fingerprintOf } from "../../lib/auth/identity.js";
 import * as mlstls from "../../lib/index.js";
-import type { MlsSession } from "../../lib/mls/session.js";
-import { Cleanup, fixture, issueCertificate, listen, useFastMls, waitFor } from "../helpers/sockets.js";
+import type { MlsSession } from "../../lib/mls/index.js";
+import { Cleanup, fixture, issueCertificate, listen, waitFor } from "../helpers/sockets.js";
 
 const ROOT = fixture("root-ca.pem");
 type CodedError = Error & { code?: string; alert?: number };
@@ -84,7 +84,6 @@ async function nextUpdateCarries(socket: mlstls.MlsTlsSocket, credential: Creden
 
 describe("auth continuity: the peer's identity across ConnectionUpdates", function () {
   this.timeout(30_000);
-  useFastMls();
   const cleanup = new Cleanup();
 
   it("an anonymous client whose update renames it is refused: ERR_MLSTLS_IDENTITY_CHANGED and a fatal alert", async () => {

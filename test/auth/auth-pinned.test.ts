@@ -6,7 +6,7 @@ import type * as tls from "node:tls";
 import { AlertDescription } from "../../lib/errors.js";
 import { fingerprintOf, identityFromPem } from "../../lib/auth/identity.js";
 import * as mlstls from "../../lib/index.js";
-import { Cleanup, fixture, listen, useFastMls, waitFor } from "../helpers/sockets.js";
+import { Cleanup, fixture, listen, waitFor } from "../helpers/sockets.js";
 
 type CodedError = Error & { code?: string; alert?: number };
 
@@ -19,7 +19,6 @@ function attempt(socket: mlstls.MlsTlsSocket): Promise<{ socket: mlstls.MlsTlsSo
 }
 
 describe("auth pinned: identities without certificates", () => {
-  useFastMls();
   const cleanup = new Cleanup();
   const serverId = mlstls.createIdentity({ name: "pinned server" });
   const clientId = mlstls.createIdentity({ name: "pinned client" });
@@ -176,7 +175,6 @@ describe("auth pinned: identities without certificates", () => {
 });
 
 describe("auth pinned: a client that pins nothing verifies X.509, as node:tls", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   it("refuses an anonymous or pinned-key server with ERR_MLSTLS_X509_REQUIRED, or connects unauthorized", async () => {

@@ -5,7 +5,7 @@ import { expect } from "chai";
 import type * as tls from "node:tls";
 import { AlertDescription } from "../../lib/errors.js";
 import * as mlstls from "../../lib/index.js";
-import { Cleanup, fixture, listen, useFastMls, waitFor } from "../helpers/sockets.js";
+import { Cleanup, fixture, listen, waitFor } from "../helpers/sockets.js";
 
 const ROOT = fixture("root-ca.pem");
 type CodedError = Error & { code?: string; alert?: number };
@@ -18,7 +18,6 @@ function attempt(socket: mlstls.MlsTlsSocket): Promise<{ socket: mlstls.MlsTlsSo
 }
 
 describe("auth sni: the identity follows the client's server_name", () => {
-  useFastMls();
   const cleanup = new Cleanup();
   const ids = {
     default: mlstls.createIdentity({ name: "default" }),

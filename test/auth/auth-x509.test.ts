@@ -11,8 +11,8 @@ import * as tls from "node:tls";
 import { AlertDescription } from "../../lib/errors.js";
 import { createIdentity, identityFromPem, suitesForKey } from "../../lib/auth/identity.js";
 import * as mlstls from "../../lib/index.js";
-import { identityFromKeys } from "../../lib/mls/session.js";
-import { Cleanup, fixture, issueCertificate, listen, useFastMls, waitFor } from "../helpers/sockets.js";
+import { identityFromKeys } from "../../lib/mls/index.js";
+import { Cleanup, fixture, issueCertificate, listen, waitFor } from "../helpers/sockets.js";
 import { CLIENT_CASES, CLIENT_CERT_CASES, type ClientCase } from "../helpers/x509-cases.js";
 
 const ROOT = fixture("root-ca.pem");
@@ -87,7 +87,6 @@ describe("auth x509", () => {
 
   describe("auth x509: node:tls and mlstls decide the same, through real sockets", function () {
     this.timeout(60_000);
-    useFastMls();
     const cleanup = new Cleanup();
 
     /** A strict and a lax client against a server with the case's key and chain. */
@@ -208,7 +207,6 @@ describe("auth x509", () => {
   });
 
   describe("auth x509: the certificate must be the MLS key's", () => {
-    useFastMls();
     const cleanup = new Cleanup();
 
     it("a server with a valid chain for the host but another MLS key cannot connect, even unverified", async () => {
@@ -255,7 +253,6 @@ describe("auth x509", () => {
   });
 
   describe("auth x509: sockets", () => {
-    useFastMls();
     const cleanup = new Cleanup();
 
     for (const [key, suite, name] of [

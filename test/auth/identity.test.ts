@@ -17,7 +17,7 @@ import {
   parsePublicIdentity,
   suitesForKey,
 } from "../../lib/auth/identity.js";
-import type { PeerCredential } from "../../lib/mls/session.js";
+import type { PeerCredential } from "../../lib/mls/index.js";
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../../../test/fixtures/certs/${name}`, import.meta.url));
 

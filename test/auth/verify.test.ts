@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import * as tls from "node:tls";
 import { AlertDescription, MlsTlsError } from "../../lib/errors.js";
 import { createIdentity, identityFromPem, mlsPublicKeyOf } from "../../lib/auth/identity.js";
-import { identityFromKeys, type PeerCredential } from "../../lib/mls/session.js";
+import { identityFromKeys, type PeerCredential } from "../../lib/mls/index.js";
 import {
   makeValidator,
   peerCertificateObject,

@@ -4,10 +4,6 @@
 // Configuration comes in argv (the session directory) and MLSTLS_TEST_IDENTITY: a message sent while this module
 // still loads would be lost.
 import * as mlstls from "../../lib/index.js";
-import { nodeCryptoProvider } from "../../lib/mls/crypto-node.js";
-import { setCryptoProvider } from "../../lib/mls/session.js";
-
-setCryptoProvider(nodeCryptoProvider);
 const server = mlstls.createServer(
   {
     identity: process.env.MLSTLS_TEST_IDENTITY!,

@@ -11,8 +11,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as mlstls from "../../lib/index.js";
 import { createIdentity } from "../../lib/auth/identity.js";
-import { nodeCryptoProvider } from "../../lib/mls/crypto-node.js";
-import { setCryptoProvider } from "../../lib/mls/session.js";
 
 /**
  * The identity test servers present, and the pin test clients trust it by: clients verify servers by default
@@ -27,12 +25,6 @@ export const TRUSTED: mlstls.ConnectOptions = Object.freeze({ fingerprints: [SER
 /** A file of test/fixtures/certs (see generate.sh there for what each is). */
 export function fixture(name: string): Buffer {
   return readFileSync(new URL(`../../../test/fixtures/certs/${name}`, import.meta.url));
-}
-
-/** The node:crypto MLS provider keeps handshakes to a few milliseconds. */
-export function useFastMls(): void {
-  before(() => setCryptoProvider(nodeCryptoProvider));
-  after(() => setCryptoProvider());
 }
 
 interface Closable {

@@ -12,11 +12,10 @@ import { EventEmitter } from "node:events";
 import * as net from "node:net";
 import * as nodeTls from "node:tls";
 import * as mlstls from "../../lib/index.js";
-import { Cleanup, useFastMls } from "../helpers/sockets.js";
+import { Cleanup } from "../helpers/sockets.js";
 import { IMPLS, agent, closed, listenLocal, next, nodeFixture, readAll, type AnySocket, type CodedError } from "./helpers.js";
 
 describe("node-compat: certificates and peers", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   /** A server with `serverOptions` that writes `reply` to each client, and one client's view after 'secureConnect'. */

@@ -11,11 +11,10 @@ import { once } from "node:events";
 import * as net from "node:net";
 import { join } from "node:path";
 import { Duplex } from "node:stream";
-import { Cleanup, useFastMls } from "../helpers/sockets.js";
+import { Cleanup } from "../helpers/sockets.js";
 import { IMPLS, agent, closed, listenLocal, loopbackLookup, next, nodeFixture, type AnySocket, type CodedError } from "./helpers.js";
 
 describe("node-compat: connecting", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   describe("test-tls-client-abort", () => {

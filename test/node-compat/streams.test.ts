@@ -6,7 +6,7 @@
 import { expect } from "chai";
 import * as net from "node:net";
 import { Duplex } from "node:stream";
-import { Cleanup, useFastMls } from "../helpers/sockets.js";
+import { Cleanup } from "../helpers/sockets.js";
 import { IMPLS, agent, listenLocal, next, nodeFixture, readAll, type AnySocket } from "./helpers.js";
 
 /** Two Duplex streams wired back to back: what one writes, the other reads. */
@@ -30,7 +30,6 @@ function duplexPair(): [Duplex, Duplex] {
 }
 
 describe("node-compat: data and transports", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   describe("test-tls-starttls-server", () => {

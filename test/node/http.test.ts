@@ -8,7 +8,7 @@ import * as http2 from "node:http2";
 import * as https from "node:https";
 import type { Duplex } from "node:stream";
 import * as mlstls from "../../lib/index.js";
-import { Cleanup, deterministicBytes, listen, useFastMls } from "../helpers/sockets.js";
+import { Cleanup, deterministicBytes, listen } from "../helpers/sockets.js";
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../../../test/fixtures/certs/${name}`, import.meta.url));
 /** The server's X.509 identity (Ed25519, DNS:localhost) and the root clients verify it against, as with https. */
@@ -41,7 +41,6 @@ function sha256(b: Uint8Array): string {
 }
 
 describe("http over mlstls", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   it("node:http: 50 keep-alive requests with 1 MiB bodies over one connection", async function () {

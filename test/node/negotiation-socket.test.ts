@@ -8,13 +8,12 @@ import * as net from "node:net";
 import * as mlstls from "../../lib/index.js";
 import { ContentType, encodePlaintextRecord } from "../../lib/protocol/records/record-layer.js";
 import { decodeHandshake, encodeHandshake } from "../../lib/protocol/messages.js";
-import { Cleanup, fixture, listen, useFastMls, waitFor } from "../helpers/sockets.js";
+import { Cleanup, fixture, listen, waitFor } from "../helpers/sockets.js";
 
 const ROOT = fixture("root-ca.pem");
 type CodedError = Error & { code?: string };
 
 describe("socket: suite negotiation", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   for (const [key, suite] of [["ed25519", 1], ["p256", 2], ["p384", 7]] as const) {

@@ -9,7 +9,7 @@ import { once } from "node:events";
 import * as mlstls from "../../lib/index.js";
 import type { Dir, ProxyLink, Verdict } from "../helpers/cut-proxy.js";
 import { Client, ServerProcess, type Watched, codeOf, received } from "../helpers/resume-world.js";
-import { Cleanup, delay, until, useFastMls } from "../helpers/sockets.js";
+import { Cleanup, delay, until } from "../helpers/sockets.js";
 
 type Mode = Exclude<Verdict, "forward">;
 const MODES: readonly Mode[] = ["cut-client", "cut-server", "cut-both"];
@@ -298,7 +298,6 @@ async function everyPoint(sc: Scenario, o: RunOptions, modes: (i: number) => rea
 
 describe("resumption over TCP: a cut at every record of every update flow", function () {
   this.timeout(60_000);
-  useFastMls();
   const repairs = new Set<number>();
   let points = 0;
   after(() => {
@@ -318,7 +317,6 @@ describe("resumption over TCP: a cut at every record of every update flow", func
 
 describe("resumption over TCP: the server process restarts between the cut and the resume", function () {
   this.timeout(60_000);
-  useFastMls();
   const cleanup = new Cleanup();
   const repairs = new Set<number>();
   after(() => {

@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { CutProxy } from "../helpers/cut-proxy.js";
 import { Client, type Watched, received } from "../helpers/resume-world.js";
-import { Cleanup, SERVER_IDENTITY, until, useFastMls } from "../helpers/sockets.js";
+import { Cleanup, SERVER_IDENTITY, until } from "../helpers/sockets.js";
 
 const SERVER = fileURLToPath(new URL("../helpers/resume-server.js", import.meta.url));
 
@@ -63,7 +63,6 @@ async function echo(w: Watched, text: string): Promise<bigint> {
 
 describe("resumption across a real server restart (kill -9)", function () {
   this.timeout(30_000);
-  useFastMls();
   const cleanup = new Cleanup();
   const children: Child[] = [];
   afterEach(async () => {

@@ -7,7 +7,7 @@ import { once } from "node:events";
 import * as net from "node:net";
 import * as mlstls from "../../lib/index.js";
 import { Client, ServerProcess, type Watched, codeOf, received } from "../helpers/resume-world.js";
-import { until, useFastMls } from "../helpers/sockets.js";
+import { until } from "../helpers/sockets.js";
 
 type CodedError = Error & { code?: string; alert?: number };
 
@@ -50,7 +50,6 @@ async function exchange(c: Watched, s: Watched, tag: string): Promise<void> {
 }
 
 describe("resumption refusals", () => {
-  useFastMls();
   const procs: ServerProcess[] = [];
   const clients: Client[] = [];
   afterEach(async () => {

@@ -17,7 +17,6 @@ import {
   listen,
   secureConnect,
   until,
-  useFastMls,
   waitFor,
 } from "../helpers/sockets.js";
 
@@ -32,7 +31,6 @@ function failure(w: Watched): Promise<CodedError> {
 }
 
 describe("resumption on the socket: node:tls's session API", () => {
-  useFastMls();
   const cleanup = new Cleanup();
   const procs: ServerProcess[] = [];
   const clients: Client[] = [];
@@ -389,7 +387,6 @@ describe("resumption on the socket: node:tls's session API", () => {
 });
 
 describe("resumption on the socket: servers without a Server", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   it("server sockets made directly share the one-live-connection rule through their store", async () => {

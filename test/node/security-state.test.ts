@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { once } from "node:events";
 import * as net from "node:net";
 import * as mlstls from "../../lib/index.js";
-import { Cleanup, SERVED, TRUSTED, listen, until, useFastMls } from "../helpers/sockets.js";
+import { Cleanup, SERVED, TRUSTED, listen, until } from "../helpers/sockets.js";
 
 type CodedError = Error & { code?: string };
 
@@ -60,7 +60,6 @@ async function echo(socket: mlstls.MlsTlsSocket, text: string): Promise<string> 
 }
 
 describe("security: no state before key confirmation", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   async function serverWithStore(): Promise<{ server: mlstls.Server; port: number; store: mlstls.MemorySessionStore; errors: CodedError[] }> {

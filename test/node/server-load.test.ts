@@ -4,10 +4,9 @@
 import { expect } from "chai";
 import * as net from "node:net";
 import * as mlstls from "../../lib/index.js";
-import { Cleanup, SERVED, TRUSTED, deterministicBytes, listen, useFastMls } from "../helpers/sockets.js";
+import { Cleanup, SERVED, TRUSTED, deterministicBytes, listen } from "../helpers/sockets.js";
 
 describe("server: concurrent good and bad clients", () => {
-  useFastMls();
   const cleanup = new Cleanup();
   const raws: net.Socket[] = [];
   afterEach(() => raws.splice(0).forEach((r) => r.destroy()));

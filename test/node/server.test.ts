@@ -15,7 +15,6 @@ import {
   secureConnect,
   selfSignedCert,
   until,
-  useFastMls,
   waitFor,
 } from "../helpers/sockets.js";
 
@@ -48,7 +47,6 @@ function partialClient(port: number, sends: number, onServerHello: (raw: net.Soc
 }
 
 describe("server", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   it("emits 'secureConnection' only after key confirmation", async () => {

@@ -16,7 +16,6 @@ import {
   secureConnect,
   selfSignedCert,
   until,
-  useFastMls,
   waitFor,
 } from "../helpers/sockets.js";
 
@@ -58,7 +57,6 @@ async function closeScenario(kit: Kit, cleanup: Cleanup, allowHalfOpen: boolean)
 }
 
 describe("socket: closing", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   /** A connected client and server socket, plus the server's raw TCP socket, to misbehave below the TLS layer. */
@@ -232,7 +230,6 @@ describe("socket: closing", () => {
 const PLAIN_CLOSE_NOTIFY = Buffer.from([21, 3, 3, 0, 2, 1, 0]);
 
 describe("socket: a close before the handshake completes is a failed handshake", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   it("server: a plaintext close_notify with the TCP connection held open is ECONNRESET, and the socket is destroyed at once", async () => {

@@ -4,12 +4,11 @@
 import { expect } from "chai";
 import * as net from "node:net";
 import * as mlstls from "../../lib/index.js";
-import { Cleanup, SERVED, TRUSTED, connectedPair, listen, useFastMls, waitFor } from "../helpers/sockets.js";
+import { Cleanup, SERVED, TRUSTED, connectedPair, listen, waitFor } from "../helpers/sockets.js";
 
 type Sock = mlstls.MlsTlsSocket;
 
 describe("socket: the rest of the TLSSocket surface", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   it("setServername before the handshake sets the server name the server sees; after it, or on a server, it throws", async () => {

@@ -7,7 +7,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import * as mlstls from "../../lib/index.js";
 import { Prng } from "../helpers/prng.js";
-import { Cleanup, SERVED, TRUSTED, connectedPair, delay, deterministicBytes, listen, until, useFastMls } from "../helpers/sockets.js";
+import { Cleanup, SERVED, TRUSTED, connectedPair, delay, deterministicBytes, listen, until } from "../helpers/sockets.js";
 
 const QUIET = { autoKeyUpdate: false, autoConnectionUpdate: false } as const;
 const MiB = 1 << 20;
@@ -28,7 +28,6 @@ async function retained(gc: () => void): Promise<number> {
 }
 
 describe("socket: streaming", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   it("echoes 64 MiB in random-sized writes byte-exact while both sides update", async function () {

@@ -2,12 +2,11 @@
 
 import { expect } from "chai";
 import * as mlstls from "../../lib/index.js";
-import { Cleanup, SERVED, TRUSTED, connectedPair, delay, listen, until, useFastMls, waitFor } from "../helpers/sockets.js";
+import { Cleanup, SERVED, TRUSTED, connectedPair, delay, listen, until, waitFor } from "../helpers/sockets.js";
 
 const QUIET = { autoKeyUpdate: false, autoConnectionUpdate: false } as const;
 
 describe("socket: connectionUpdate and keyUpdate", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   it("runs updates from either side, with events on both and a stable exporter", async () => {

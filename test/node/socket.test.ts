@@ -19,14 +19,12 @@ import {
   listen,
   secureConnect,
   selfSignedCert,
-  useFastMls,
   waitFor,
 } from "../helpers/sockets.js";
 
 type Sock = mlstls.MlsTlsSocket;
 
 describe("socket: node:tls surface", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   it("has node:tls's properties before and after the handshake", async () => {
@@ -424,7 +422,6 @@ describe("socket: node:tls surface", () => {
 });
 
 describe("socket: client errors before the handshake", () => {
-  useFastMls();
   const cleanup = new Cleanup();
 
   it("passes connection errors through (ECONNREFUSED)", async () => {

@@ -7,18 +7,15 @@ import {
   applicationTrafficSecrets,
   connectionContext,
   deriveSecret,
-  deriveSecretNoble,
   encodeHkdfLabel,
   hkdfExpand,
   hkdfExpandLabel,
-  hkdfExpandLabelNoble,
-  hkdfExpandNoble,
   hkdfExtract,
-  hkdfExtractNoble,
   nextTrafficSecret,
   trafficKeys,
   zeroize,
 } from "../../lib/protocol/key-schedule.js";
+import { deriveSecretNoble, hkdfExpandLabelNoble, hkdfExpandNoble, hkdfExtractNoble } from "../helpers/noble-hkdf.js";
 import { Prng } from "../helpers/prng.js";
 
 const h = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/[\s:]/g, ""), "hex"));

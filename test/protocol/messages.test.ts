@@ -110,8 +110,20 @@ describe("messages: handshake codecs", () => {
     }
   });
 
-  it("refuses an epoch that does not fit uint32", () => {
-    expectCode(() => encodeHandshake({ type: "epoch_key_update", epoch: 1n << 32n }), "ERR_MLSTLS_INTERNAL");
+  it("refuses an epoch that does not fit uint32 with the project's error and a code", () => {
+    expect(() => encodeHandshake({ type: "epoch_key_update", epoch: 1n << 32n }))
+      .to.throw(MlsTlsError)
+      .with.property("code", "ERR_MLSTLS_ENCODE_ERROR");
+  });
+
+  it("refuses a random of the wrong length and an oversized message with ERR_MLSTLS_ENCODE_ERROR", () => {
+    expect(() => encodeHandshake({ type: "resumption_accept", random: new Uint8Array(31) } as never))
+      .to.throw(MlsTlsError)
+      .with.property("code", "ERR_MLSTLS_ENCODE_ERROR");
+    const huge = new Uint8Array(1 << 24);
+    expect(() => encodeHandshake({ type: "connection_update", commit: huge } as never))
+      .to.throw(MlsTlsError)
+      .with.property("code", "ERR_MLSTLS_ENCODE_ERROR");
   });
 });
 

@@ -8,7 +8,6 @@ import { createIdentity } from "../../lib/auth/identity.js";
 import { ContentType, encodePlaintextRecord } from "../../lib/protocol/records/record-layer.js";
 import { HandshakeType, decodeHandshake, encodeHandshake, type HandshakeMessage } from "../../lib/protocol/messages.js";
 import { keyPackageSuites } from "../../lib/suites.js";
-import { useFastMls } from "../helpers/sockets.js";
 
 /** The handshake messages of a plaintext record (one message per record in the opening flight). */
 function plaintextMessage(record: Uint8Array): HandshakeMessage | undefined {
@@ -38,7 +37,6 @@ function trace(): { seen: string[]; tamper: (dir: Direction, rec: Uint8Array) =>
 }
 
 describe("protocol: MLS ciphersuite negotiation", () => {
-  useFastMls();
 
   it("the default offer lists every default suite, with KeyPackages for Ed25519 and P-256", () => {
     expect(keyPackageSuites([1, 3, 2, 7])).to.deep.equal([1, 2]);

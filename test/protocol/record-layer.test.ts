@@ -113,6 +113,7 @@ function katSuite(id: number): SuiteParams {
     aead,
     keyLen: aead === "aes-128-gcm" ? 16 : 32,
     tlsName: "n/a",
+    signature: suiteById(1)!.signature,
     mlsSupported: false,
   };
 }

@@ -1,9 +1,10 @@
-// The TLS 1.3 record layer, RFC 8446 §5, unchanged (decision 1): framing of the byte stream into records,
+// The TLS 1.3 record layer, RFC 8446 §5, unchanged (PROTOCOL.md, "Record layer unchanged"): framing of the byte
+// stream into records,
 // the unprotected opening flight (TLSPlaintext), and per-direction record protection (TLSCiphertext).
 
 import { AEAD_NONCE_LEN, AEAD_TAG_LEN, createAead, type Aead, type AeadBackend } from "./aead.js";
 import type { SuiteParams } from "../../suites.js";
-import { MlsTlsError, protocolError, type LocalErrorCode } from "../../errors.js";
+import { MlsTlsError, type LocalErrorCode, mlsTlsError } from "../../errors.js";
 import { nextTrafficSecret, trafficKeys, zeroize } from "../key-schedule.js";
 
 export const ContentType = {
@@ -129,7 +130,7 @@ export class RecordDeframer {
 
   private setError(e: unknown): MlsTlsError {
     // Anything else would be a bug here; it still surfaces as an MlsTlsError (internal_error).
-    this.error = e instanceof MlsTlsError ? e : protocolError("ERR_MLSTLS_INTERNAL", "record deframer failed", e);
+    this.error = e instanceof MlsTlsError ? e : mlsTlsError("ERR_MLSTLS_INTERNAL", "record deframer failed", { cause: e });
     return this.error;
   }
 
@@ -142,10 +143,10 @@ export class RecordDeframer {
 
     if (!isKnownType(type)) {
       if (!this.seenRecord) this.rejectForeignProtocol(type, version & 0xff);
-      throw protocolError("ERR_MLSTLS_UNEXPECTED_RECORD", `record of unknown content type ${type}`);
+      throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_RECORD", `record of unknown content type ${type}`);
     }
     if (version !== RECORD_VERSION && !(this.acceptLegacyVersion && version === LEGACY_RECORD_VERSION)) {
-      throw protocolError(
+      throw mlsTlsError(
         "ERR_MLSTLS_DECODE_ERROR",
         `record with legacy_record_version ${hex16(version)}; expected ${hex16(RECORD_VERSION)}`,
       );
@@ -153,10 +154,10 @@ export class RecordDeframer {
     // Outer types 20-22 are never protected in TLS 1.3, so they are TLSPlaintext with its smaller limit.
     const limit = type === ContentType.application_data ? MAX_CIPHERTEXT : MAX_PLAINTEXT;
     if (length > limit) {
-      throw protocolError("ERR_MLSTLS_RECORD_OVERFLOW", `record of ${length} bytes exceeds the limit of ${limit}`);
+      throw mlsTlsError("ERR_MLSTLS_RECORD_OVERFLOW", `record of ${length} bytes exceeds the limit of ${limit}`);
     }
     if (length === 0 && (type === ContentType.handshake || type === ContentType.alert)) {
-      throw protocolError("ERR_MLSTLS_DECODE_ERROR", `zero-length ${type === ContentType.alert ? "alert" : "handshake"} record`);
+      throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `zero-length ${type === ContentType.alert ? "alert" : "handshake"} record`);
     }
     this.pending = { type, version, length };
     return this.pending;
@@ -166,7 +167,7 @@ export class RecordDeframer {
   private rejectForeignProtocol(b0: number, b2: number): never {
     // SSL 2.0 header: 2-byte length with the top bit set, then msg_type 1 = CLIENT-HELLO.
     if ((b0 & 0x80) !== 0 && b2 === 0x01) {
-      throw protocolError(
+      throw mlsTlsError(
         "ERR_MLSTLS_PROTOCOL_VERSION",
         "peer sent an SSL 2.0 ClientHello; this endpoint accepts only TLS 1.3 records",
       );
@@ -181,7 +182,7 @@ export class RecordDeframer {
       text.length === RECORD_HEADER_LEN
         ? `plain text "${text}" (a plaintext protocol such as HTTP on the TLS port?)`
         : `bytes ${Array.from({ length: RECORD_HEADER_LEN }, (_, i) => this.peek(i).toString(16).padStart(2, "0")).join(" ")}`;
-    throw protocolError("ERR_MLSTLS_UNEXPECTED_RECORD", `first record does not look like TLS: it starts with ${hint}`);
+    throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_RECORD", `first record does not look like TLS: it starts with ${hint}`);
   }
 
   /** Byte i of the buffered stream (i < total). Only used for the 5 header bytes. */
@@ -499,12 +500,12 @@ export class RecordProtection {
   }
 
   private requireAead(): Aead {
-    if (this.aead === undefined) throw protocolError("ERR_MLSTLS_INTERNAL", "record protection used before a key was installed");
+    if (this.aead === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "record protection used before a key was installed");
     return this.aead;
   }
 
   private requireSecret(): Uint8Array {
-    if (this.secret === undefined) throw protocolError("ERR_MLSTLS_INTERNAL", "KeyUpdate before a key was installed");
+    if (this.secret === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "KeyUpdate before a key was installed");
     return this.secret;
   }
 
@@ -541,7 +542,7 @@ export class RecordProtection {
   }
 
   private fail(code: LocalErrorCode, message: string): never {
-    this.error = protocolError(code, message);
+    this.error = mlsTlsError(code, message);
     throw this.error;
   }
 }

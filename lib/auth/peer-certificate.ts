@@ -1,0 +1,111 @@
+// The peer-certificate objects of getPeerCertificate(): node's shape for X.509 peers, and ours for pinned keys.
+
+import * as tls from "node:tls";
+import type { PeerCredential } from "../mls/index.js";
+import { credentialName, fingerprint256Of, fingerprintOf, type SignatureScheme } from "./identity.js";
+import { TrustStore, type CaInput } from "./trust-store.js";
+import { MAX_DEPTH, pickIssuer } from "./chain.js";
+import { certFacts, likelyIssued, signingAllowed, type CertFacts } from "./x509.js";
+
+// ---------------------------------------------------------------------------------------------------------------
+// getPeerCertificate() objects
+
+/** getPeerCertificate() for a basic (pinned-key) credential. */
+export interface BasicPeerCertificate {
+  credentialType: "basic";
+  /** The basic credential's identity as UTF-8 text, or hex when it is not printable text. */
+  identity: string;
+  identityBytes: Buffer;
+  signatureScheme: SignatureScheme;
+  /** The MLS signature public key: 32 bytes Ed25519, or an uncompressed SEC1 point. */
+  pubkey: Buffer;
+  /** The identity fingerprint (identity.ts), "SHA256:<base64>", as pinned with `fingerprints`. */
+  fingerprint: string;
+  /** The same digest as colon-separated hex, like node's fingerprint256. */
+  fingerprint256: string;
+}
+
+export type PeerCertificateObject = tls.PeerCertificate | tls.DetailedPeerCertificate | BasicPeerCertificate;
+
+export function schemeOf(key: Uint8Array): SignatureScheme {
+  return key.length === 32 ? "ed25519" : key.length === 65 ? "ecdsa_secp256r1_sha256" : "ecdsa_secp384r1_sha384";
+}
+
+export function basicObject(peer: PeerCredential): BasicPeerCertificate {
+  const c = peer.credential;
+  if (c.type !== "basic") throw new TypeError("not a basic credential");
+  return {
+    credentialType: "basic",
+    identity: credentialName(c),
+    identityBytes: Buffer.from(c.identity),
+    signatureScheme: schemeOf(peer.signaturePublicKey),
+    pubkey: Buffer.from(peer.signaturePublicKey),
+    fingerprint: fingerprintOf(peer),
+    fingerprint256: fingerprint256Of(peer),
+  };
+}
+
+/** X509_check_issued: likely issued, and the issuer's keyUsage allows certificate signing. */
+export function issued(issuer: CertFacts, subject: CertFacts): boolean {
+  return likelyIssued(issuer, subject) && signingAllowed(issuer);
+}
+
+/**
+ * Node's detailed object: each certificate links to its issuer, first among the presented ones, then from the
+ * trust store; a self-signed end of the chain links to itself (node's AddIssuerChainToObject and
+ * GetLastIssuedCert).
+ */
+export function detailedObject(presented: readonly CertFacts[], store: TrustStore, now: number): tls.DetailedPeerCertificate {
+  const result = presented[0]!.x509.toLegacyObject() as tls.DetailedPeerCertificate;
+  let obj = result;
+  let cert = presented[0]!;
+  const pool = presented.slice(1);
+  for (;;) {
+    const i = pool.findIndex((ca) => issued(ca, cert));
+    if (i < 0) break;
+    const next = pool.splice(i, 1)[0]!;
+    obj.issuerCertificate = next.x509.toLegacyObject() as tls.DetailedPeerCertificate;
+    obj = obj.issuerCertificate;
+    cert = next;
+  }
+  for (let guard = 0; guard < MAX_DEPTH && !issued(cert, cert); guard++) {
+    const ca = pickIssuer(store.candidates(cert), now);
+    if (ca === undefined) break;
+    obj.issuerCertificate = ca.x509.toLegacyObject() as tls.DetailedPeerCertificate;
+    obj = obj.issuerCertificate;
+    if (ca === cert) break;
+    cert = ca;
+  }
+  if (issued(cert, cert)) obj.issuerCertificate = obj;
+  return result;
+}
+
+export interface PeerCertificateOptions {
+  /** With the issuer chain (node's getPeerCertificate(true)). */
+  detailed?: boolean;
+  /** Where the chain's missing issuers are looked up for `detailed`; default node's root certificates. */
+  ca?: CaInput | TrustStore;
+  now?: Date;
+}
+
+/**
+ * node's getPeerCertificate() shape for an MLS credential. X.509: X509Certificate.toLegacyObject(), the very
+ * object node:tls builds (subject, issuer, subjectaltname, infoAccess, ca, bits/pubkey/asn1Curve/nistCurve or
+ * modulus/exponent, valid_from/to, fingerprint, fingerprint256, fingerprint512, ext_key_usage, serialNumber, raw)
+ * with issuerCertificate links when detailed. Basic credentials: a BasicPeerCertificate. {} if the leaf
+ * certificate cannot be parsed.
+ */
+export function peerCertificateObject(peer: PeerCredential, opts: PeerCertificateOptions = {}): PeerCertificateObject | Record<string, never> {
+  if (peer.credential.type === "basic") return basicObject(peer);
+  let facts: CertFacts[];
+  try {
+    facts = peer.credential.certificates.map((der) => certFacts(der));
+  } catch {
+    return {};
+  }
+  if (facts.length === 0) return {};
+  if (!opts.detailed) return facts[0]!.x509.toLegacyObject();
+  const store = opts.ca === undefined ? TrustStore.default() : TrustStore.from(opts.ca);
+  return detailedObject(facts, store, (opts.now ?? new Date()).getTime());
+}
+

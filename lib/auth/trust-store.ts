@@ -1,0 +1,85 @@
+// Trust stores: the certificate authorities a peer's chain may end in (node's `ca` option, or its root store).
+
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import * as tls from "node:tls";
+import { mlsTlsError } from "../errors.js";
+import { parsePemCertificates } from "./identity.js";
+import { certFacts, likelyIssued, type CertFacts } from "./x509.js";
+
+
+export type CaInput = string | Buffer | X509Certificate | readonly (string | Buffer | X509Certificate)[];
+
+/** Parsed trust anchors, indexed by canonical subject. Build once per configuration, not per handshake. */
+export class TrustStore {
+  readonly certificates: readonly CertFacts[];
+  readonly #bySubject = new Map<string, CertFacts[]>();
+  readonly #byDer = new Set<string>();
+
+  private constructor(certs: CertFacts[]) {
+    this.certificates = certs;
+    for (const c of certs) {
+      const list = this.#bySubject.get(c.subjectKey);
+      if (list === undefined) this.#bySubject.set(c.subjectKey, [c]);
+      else list.push(c);
+      this.#byDer.add(c.der.toString("base64"));
+    }
+  }
+
+  /** From node's `ca` forms: PEM strings or Buffers (each may hold several certificates), X509Certificates. */
+  static from(ca: CaInput | TrustStore): TrustStore {
+    if (ca instanceof TrustStore) return ca;
+    const items = Array.isArray(ca) ? ca : [ca];
+    const certs: CertFacts[] = [];
+    for (const [i, item] of (items as readonly unknown[]).entries()) {
+      if (!(item instanceof X509Certificate) && typeof item !== "string" && !Buffer.isBuffer(item)) {
+        throw mlsTlsError("ERR_INVALID_ARG_TYPE", `ca[${i}] must be a PEM string, a Buffer or an X509Certificate`);
+      }
+      let parsed: CertFacts[];
+      try {
+        parsed = (item instanceof X509Certificate ? [item] : parsePemCertificates(item)).map((c) => certFacts(c.raw));
+      } catch (e) {
+        throw mlsTlsError("ERR_INVALID_ARG_VALUE", `ca[${i}] holds an unparseable certificate`, { cause: e });
+      }
+      if (parsed.length === 0) throw mlsTlsError("ERR_INVALID_ARG_VALUE", `ca[${i}] holds no PEM certificate`);
+      certs.push(...parsed);
+    }
+    return new TrustStore(certs);
+  }
+
+  static #default: TrustStore | undefined;
+
+  /** node's default: tls.rootCertificates, plus NODE_EXTRA_CA_CERTS as node adds them. */
+  static default(): TrustStore {
+    if (TrustStore.#default === undefined) {
+      const certs: CertFacts[] = [];
+      for (const pem of tls.rootCertificates) {
+        try {
+          for (const c of parsePemCertificates(pem)) certs.push(certFacts(c.raw));
+        } catch {
+          // A bundled root our parser refuses cannot anchor anything; leaving it out only fails closed.
+        }
+      }
+      const extra = process.env.NODE_EXTRA_CA_CERTS;
+      if (extra) {
+        try {
+          for (const c of parsePemCertificates(readFileSync(extra))) certs.push(certFacts(c.raw));
+        } catch (e) {
+          process.emitWarning(`Ignoring extra certs from \`${extra}\`, load failed: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+      TrustStore.#default = new TrustStore(certs);
+    }
+    return TrustStore.#default;
+  }
+
+  has(c: CertFacts): boolean {
+    return this.#byDer.has(c.der.toString("base64"));
+  }
+
+  /** Anchors that may have issued `c` (OpenSSL's check_issued: names, key identifiers, algorithm). */
+  candidates(c: CertFacts): CertFacts[] {
+    return (this.#bySubject.get(c.issuerKey) ?? []).filter((ca) => likelyIssued(ca, c));
+  }
+}
+

@@ -1,0 +1,97 @@
+// Signatures on node:crypto, in ts-mls's Signature shape. Encodings follow ts-mls's default provider: Ed25519
+// raw; ECDSA DER over the suite's hash, high S allowed; private keys are the raw seed or scalar. ECDSA public keys
+// we generate are uncompressed as RFC 9420 §5.1.1 requires; ts-mls's providers emit compressed ones, which we
+// accept.
+
+import { createHash, sign as nodeSign, verify as nodeVerify } from "node:crypto";
+import type { Signature, SignatureAlgorithm } from "ts-mls";
+import { toBase64url } from "../../util/bytes.js";
+import { ecGenerate, ecPrivateKey, ecPublicKey, ed25519Seed, okpPrivateKey, okpPublicBytes, okpPublicKey, P256, P384, type EcCurve } from "../keys.js";
+import { fresh, SHA256, SHA384, type HashParams } from "./hash.js";
+
+
+// ts-mls checks some signatures twice in one handshake (a KeyPackage's when it is inspected and again when it is
+// added), and a verification costs ~0.1 ms, so recent successes are remembered, keyed by everything the result
+// depends on. Public data only; failures are not kept.
+export const VERIFIED_MAX = 256;
+export const verified = new Map<string, true>();
+
+/** `check` (a signature verification) through the cache of recent successes. */
+export function verifyOnce(
+  alg: string,
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+  check: () => boolean,
+): boolean {
+  const id = `${alg} ${toBase64url(publicKey)} ${toBase64url(signature)} ${createHash("sha256").update(message).digest("base64url")}`;
+  if (verified.has(id)) return true;
+  const ok = check();
+  if (ok) {
+    if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+    verified.set(id, true);
+  }
+  return ok;
+}
+
+/** Random bytes, as ts-mls's Rng gives them. */
+export type RandomBytes = (n: number) => Uint8Array;
+
+function ed25519(randomBytes: RandomBytes): Signature {
+  return {
+    async sign(signKey, message) {
+      return fresh(nodeSign(null, message, okpPrivateKey("Ed25519", ed25519Seed(signKey))));
+    },
+    async verify(publicKey, message, signature) {
+      if (publicKey.length !== 32 || signature.length !== 64) return false;
+      try {
+        return verifyOnce("Ed25519", publicKey, message, signature, () =>
+          nodeVerify(null, message, okpPublicKey("Ed25519", publicKey), signature),
+        );
+      } catch {
+        return false;
+      }
+    },
+    async keygen() {
+      // A seed rather than PKCS#8: both ts-mls providers can sign with a seed.
+      const signKey = randomBytes(32);
+      return { signKey, publicKey: okpPublicBytes(okpPrivateKey("Ed25519", signKey)) };
+    },
+  };
+}
+
+function ecdsa(curve: EcCurve, hash: HashParams, randomBytes: RandomBytes): Signature {
+  return {
+    async sign(signKey, message) {
+      return fresh(nodeSign(hash.name, message, { key: ecPrivateKey(curve, signKey), dsaEncoding: "der" }));
+    },
+    async verify(publicKey, message, signature) {
+      try {
+        return verifyOnce(curve.jwkCrv, publicKey, message, signature, () =>
+          nodeVerify(hash.name, message, { key: ecPublicKey(curve, publicKey), dsaEncoding: "der" }, signature),
+        );
+      } catch {
+        return false;
+      }
+    },
+    async keygen() {
+      const { d, pub } = ecGenerate(curve, randomBytes);
+      return { signKey: d, publicKey: pub };
+    },
+  };
+}
+
+/** The signature algorithms this provider implements, with key generation drawing on `randomBytes`. */
+export function makeSignatures(randomBytes: RandomBytes): Partial<Record<SignatureAlgorithm, Signature>> {
+  return {
+    Ed25519: ed25519(randomBytes),
+    P256: ecdsa(P256, SHA256, randomBytes),
+    P384: ecdsa(P384, SHA384, randomBytes),
+  };
+}
+
+/** Whether this provider implements the signature algorithm. */
+export function signatureSupported(alg: SignatureAlgorithm): boolean {
+  return alg === "Ed25519" || alg === "P256" || alg === "P384";
+}
+
