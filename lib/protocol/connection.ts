@@ -107,8 +107,6 @@ export abstract class Connection {
   protected suiteParams: SuiteParams | undefined;
   protected clientRandom: Uint8Array | undefined;
   protected serverRandom: Uint8Array | undefined;
-  /** The new epoch's key for the direction not switched yet (draft §4.3: "the one not applied is stored"). */
-  protected pendingRecvSecret: Uint8Array | undefined;
   private exporterSecret: Uint8Array | undefined;
   /** Opening handshake messages, until the keys are bound to their hash. */
   private transcript: Uint8Array[] = [];
@@ -356,9 +354,9 @@ export abstract class Connection {
 
   /**
    * The per-epoch traffic secrets (PROTOCOL.md, "The MLS suite sets the record protection"; PROTOCOL.md, "Fresh
-   * randoms in every key"): MLS exporter bound to both randoms, then RFC 8446 labels.
+   * randoms in every key"): MLS exporter bound to both randoms and the transcript, then RFC 8446 labels.
    */
-  protected async epochSecrets(session: MlsSession): Promise<{ client: Uint8Array; server: Uint8Array }> {
+  private async epochSecrets(session: MlsSession): Promise<{ client: Uint8Array; server: Uint8Array }> {
     const s = this.suiteParams!;
     const master = await session.exportSecret(EXPORTER_MASTER_LABEL, this.connectionContext(), s.hashLen);
     const out = applicationTrafficSecrets(s, master);
@@ -367,18 +365,43 @@ export abstract class Connection {
   }
 
   /**
-   * Processes the peer's commit under the ConnectionUpdate policy (PROTOCOL.md, "The ConnectionUpdate policy"),
-   * derives the new epoch's secrets and
-   * adopts the new MLS state. Switching keys is left to the caller: which direction moves when differs by role.
+   * Enters an MLS epoch: the one place that does it, in the one order that write-ahead and key timing need
+   * (PROTOCOL.md, "Write-ahead sessions"):
+   *   1. derive the epoch's traffic secrets (and, opening a connection, its exporter secret), and adopt the session;
+   *   2. persist what resuming needs (`persist`), before anything that depends on it leaves;
+   *   3. switch the receive key now if the peer already sends under the new epoch (`receive: "now"`);
+   *   4. send `message` under the old send key, then switch the send key (`message` after the switch when
+   *      `sendUnder: "new"`: key confirmation, which proves we have the keys).
+   * With `receive: "later"`, the receive secret is returned for the state that waits for the peer's switch.
    */
-  protected async processPeerCommit(commit: Uint8Array): Promise<{ epoch: bigint; client: Uint8Array; server: Uint8Array }> {
-    const next = await this.session!.processUpdate(commit, {
+  protected async enterEpoch(
+    next: MlsSession,
+    o: {
+      receive: "now" | "later";
+      message?: HandshakeMessage;
+      sendUnder?: "old" | "new";
+      persist?: () => Promise<void>;
+      opening?: boolean;
+    },
+  ): Promise<Uint8Array | undefined> {
+    const { client, server } = await this.epochSecrets(next);
+    if (o.opening === true) await this.deriveExporterSecret(next);
+    this.adoptSession(next);
+    await o.persist?.();
+    const [ours, theirs] = this.role === "initiator" ? [client, server] : [server, client];
+    if (o.receive === "now") this.installRecv(theirs);
+    if (o.message !== undefined && o.sendUnder !== "new") this.sendHandshake(o.message);
+    this.installSend(ours);
+    if (o.message !== undefined && o.sendUnder === "new") this.sendHandshake(o.message);
+    return o.receive === "now" ? undefined : theirs;
+  }
+
+  /** The peer's commit, processed under the ConnectionUpdate policy (PROTOCOL.md, "The ConnectionUpdate policy"). */
+  protected peerCommit(commit: Uint8Array): Promise<MlsSession> {
+    return this.session!.processUpdate(commit, {
       validate: this.opts.validatePeer,
       allowIdentityChange: this.opts.allowIdentityChange,
     });
-    const secrets = await this.epochSecrets(next);
-    this.adoptSession(next);
-    return { epoch: next.epoch, ...secrets };
   }
 
   /** A resumed session's peer is checked again, with today's validator (trust may have changed since). */
@@ -410,20 +433,21 @@ export abstract class Connection {
     this.transcript.push(encodeHandshake(msg));
   }
 
-  protected async deriveExporterSecret(session: MlsSession): Promise<void> {
+  private async deriveExporterSecret(session: MlsSession): Promise<void> {
     const s = this.suiteParams!;
     const secret = await session.exportSecret(EXPORTER_SECRET_LABEL, this.connectionContext(), s.hashLen);
     this.exporterSecret = secret;
     this.keylog("EXPORTER_SECRET", secret);
   }
 
-  protected installSend(secret: Uint8Array): void {
+  private installSend(secret: Uint8Array): void {
     if (this.sendProt === undefined) this.sendProt = this.newProtection();
     this.sendProt.install(secret);
     this.keylog(this.dirLabel("send") + "_" + this.sendGeneration++, secret);
     zeroize(secret);
   }
 
+  /** Also used alone by the state that waited for the peer's switch (the secret `enterEpoch` returned). */
   protected installRecv(secret: Uint8Array): void {
     if (this.recvProt === undefined) this.recvProt = this.newProtection();
     this.recvProt.install(secret);
@@ -752,8 +776,7 @@ export abstract class Connection {
   private wipe(): void {
     this.sendProt?.dispose();
     this.recvProt?.dispose();
-    zeroize(this.pendingRecvSecret, this.exporterSecret);
-    this.pendingRecvSecret = undefined;
+    zeroize(this.exporterSecret);
     this.exporterSecret = undefined;
     this.disposeRoleSecrets();
     this.session?.dispose();

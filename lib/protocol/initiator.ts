@@ -26,6 +26,7 @@ import {
 } from "../mls/index.js";
 import { type InitiatorDraftState, decodeClientSession, encodeClientSession, prepareResumption } from "./resumption.js";
 import { mlsTlsError } from "../errors.js";
+import { zeroize } from "./key-schedule.js";
 import { keyPackageSuites, signatureSchemeOf, suiteById } from "../suites.js";
 
 export type InitiatorState =
@@ -34,7 +35,21 @@ export type InitiatorState =
   | "wait_resumption_accept"
   | "default"
   | "wait_confirmation"
+  | "wait_resumed_epoch_key_update"
   | "wait_peer_epoch_key_update";
+
+/**
+ * A state with what it owns: the states that wait for the responder's EpochKeyUpdate hold the new epoch's receive
+ * secret (draft §4.3: "the one not applied is stored") and the commit in flight, so no other state can reach them.
+ */
+type StateData =
+  | { name: "start" | "wait_server_hello" | "wait_resumption_accept" | "default" }
+  /** State 2: our ConnectionUpdate is out; the receive key switches at its confirmation. */
+  | { name: "wait_confirmation"; receive: Uint8Array; commit: Uint8Array }
+  /** State 2 after a Resumption: both keys are in place; the responder's EpochKeyUpdate says it stored the session. */
+  | { name: "wait_resumed_epoch_key_update"; commit: Uint8Array }
+  /** State 3: we confirmed the responder's update; our receive key switches at its EpochKeyUpdate. */
+  | { name: "wait_peer_epoch_key_update"; receive: Uint8Array };
 
 export interface InitiatorOptions extends ConnectionOptions {
   /** Sent as the server_name KeyPackage extension. */
@@ -52,7 +67,7 @@ export interface InitiatorOptions extends ConnectionOptions {
 
 export class Initiator extends Connection {
   readonly role: Role = "initiator";
-  private _state: InitiatorState = "start";
+  private st: StateData = { name: "start" };
   /** Our KeyPackages in flight, by suite; the ServerHello names the one the server used. */
   private readonly pendingJoins = new Map<number, PendingJoin>();
   /** Every suite we accept, in our order of preference, as the ClientHello listed them. */
@@ -61,13 +76,11 @@ export class Initiator extends Connection {
   private retried = false;
   /** Our next ConnectionUpdate, made in advance when a session was saved (its commit is in that session). */
   private nextUpdate: PendingUpdate | undefined;
-  /** Our ConnectionUpdate commit in flight (state 2): kept for resumption (draft §4.5 re-sends the same bytes). */
-  private ownCommit: Uint8Array | undefined;
+  /** Between sending a Resumption and its ResumptionAccept: the commit it carried. */
+  private resumptionCommit: Uint8Array | undefined;
   private serverName: string | undefined;
   private readonly alpnOffers: readonly string[];
   private readonly iopts: InitiatorOptions;
-  /** In wait_confirmation after a Resumption: the responder's EpochKeyUpdate completes the resumption. */
-  private resuming = false;
 
   constructor(opts: InitiatorOptions, cb: ConnectionCallbacks) {
     super(opts, cb);
@@ -77,32 +90,47 @@ export class Initiator extends Connection {
   }
 
   get state(): InitiatorState {
-    return this._state;
+    return this.st.name;
   }
 
   /** The draft's numbering: 1 Default, 2 Waiting for confirmation, 3 Waiting for the responder's EpochKeyUpdate. */
   get draftState(): 1 | 2 | 3 | undefined {
-    return this._state === "default" ? 1 : this._state === "wait_confirmation" ? 2 : this._state === "wait_peer_epoch_key_update" ? 3 : undefined;
+    switch (this.st.name) {
+      case "default":
+        return 1;
+      case "wait_confirmation":
+      case "wait_resumed_epoch_key_update":
+        return 2;
+      case "wait_peer_epoch_key_update":
+        return 3;
+      default:
+        return undefined;
+    }
   }
 
   /** Nothing sent yet: the ClientHello or Resumption is still being prepared. */
   get notStarted(): boolean {
-    return this._state === "start";
+    return this.st.name === "start";
   }
 
   /** The ClientHello is out and its answer has not arrived: a vanilla TLS server's alert would come now. */
   get awaitingServerHello(): boolean {
-    return this._state === "wait_server_hello";
+    return this.st.name === "wait_server_hello";
   }
 
   /** The Resumption is out and its answer has not arrived: a refusal now means the session is unusable. */
   get awaitingResumptionAccept(): boolean {
-    return this._state === "wait_resumption_accept";
+    return this.st.name === "wait_resumption_accept";
   }
 
   /** The ConnectionUpdate commit bytes in flight, if any (for resumption from state 2). */
   get pendingUpdateCommit(): Uint8Array | undefined {
-    return this.ownCommit;
+    return "commit" in this.st ? this.st.commit : undefined;
+  }
+
+  private set(next: StateData): void {
+    if ("receive" in this.st && this.st !== next) zeroize(this.st.receive);
+    this.st = next;
   }
 
   /**
@@ -111,7 +139,7 @@ export class Initiator extends Connection {
    */
   start(): void {
     this.enqueue(async () => {
-      if (this._state !== "start") throw this.unexpected("start");
+      if (this.st.name !== "start") throw this.unexpected("start");
       if (this.iopts.session !== undefined) return this.startResumption(this.iopts.session);
       this.offer = [...this.suites()];
       this.clientRandom = this.random(RANDOM_LEN);
@@ -131,7 +159,7 @@ export class Initiator extends Connection {
         throw mlsTlsError("ERR_MLSTLS_CIPHERSUITE_MISMATCH", "our identity can sign for none of the MLS suites this client offers");
       }
       this.sendHello(keyPackages);
-      this._state = "wait_server_hello";
+      this.set({ name: "wait_server_hello" });
     });
   }
 
@@ -187,11 +215,12 @@ export class Initiator extends Connection {
   }
 
   protected get inDefaultState(): boolean {
-    return this._state === "default";
+    return this.st.name === "default";
   }
 
   protected async onHandshakeMessage(msg: HandshakeMessage, encrypted: boolean): Promise<void> {
-    switch (this._state) {
+    const st = this.st;
+    switch (st.name) {
       case "wait_server_hello":
         if (encrypted) throw this.unexpected(msg);
         if (msg.type === "retry_request") return this.onRetryRequest(msg);
@@ -204,15 +233,18 @@ export class Initiator extends Connection {
         if (msg.type !== "connection_update" || !encrypted) throw this.unexpected(msg);
         return this.onPeerUpdate(msg.commit);
       case "wait_confirmation":
-        if (msg.type === "connection_update" && encrypted && !this.resuming) {
+        if (msg.type === "connection_update" && encrypted) {
           // Concurrent updates: the initiator's has priority, so the responder's is dropped (§4.4.1).
           return;
         }
         if (msg.type !== "epoch_key_update" || !encrypted) throw this.unexpected(msg);
-        return this.onConfirmation(msg.epoch, "local");
+        return this.onConfirmation(msg.epoch, st.receive, "local");
+      case "wait_resumed_epoch_key_update":
+        if (msg.type !== "epoch_key_update" || !encrypted) throw this.unexpected(msg);
+        return this.onResumptionStored(msg.epoch);
       case "wait_peer_epoch_key_update":
         if (msg.type !== "epoch_key_update" || !encrypted) throw this.unexpected(msg);
-        return this.onConfirmation(msg.epoch, "peer");
+        return this.onConfirmation(msg.epoch, st.receive, "peer");
       default:
         throw this.unexpected(msg);
     }
@@ -227,15 +259,15 @@ export class Initiator extends Connection {
     this.disposePendingJoins();
     this.setSuite(suite);
     const session = await joinFromWelcome(pending, welcome, { validate: this.opts.validatePeer, crypto: this.opts.mlsCrypto });
-    this.adoptSession(session);
     this.serverRandom = serverRandom;
-    const { client, server } = await this.epochSecrets(session);
-    await this.deriveExporterSecret(session);
-    this.installRecv(server);
-    this.installSend(client);
     // Key confirmation (PROTOCOL.md, "Key confirmation"): our first protected message proves we joined this epoch.
-    this.sendHandshake({ type: "epoch_key_update", epoch: session.epoch });
-    this._state = "default";
+    await this.enterEpoch(session, {
+      opening: true,
+      receive: "now",
+      message: { type: "epoch_key_update", epoch: session.epoch },
+      sendUnder: "new",
+    });
+    this.set({ name: "default" });
     this.markEstablished();
     // Nothing we sent depends on it, so the first session is written after the handshake, off its critical path
     // ('session' follows 'secureConnect', as in node:tls). Lost, it only costs a full handshake next time.
@@ -249,80 +281,79 @@ export class Initiator extends Connection {
     await this.revalidatePeer(stored.session);
     const { session, commit } = prepareResumption(stored);
     this.adoptSession(session);
-    this.ownCommit = commit;
     this.clientRandom = this.random(RANDOM_LEN);
-    // Write-ahead: if we break off from here on, the next Resumption re-sends these exact bytes.
-    await this.save(2);
+    // The stored session was written with exactly this commit: resending its Buffer sends the same bytes.
+    this.resumptionCommit = commit;
     const resumption: HandshakeMessage = { type: "resumption", random: this.clientRandom, commit };
     this.addToTranscript(resumption);
     this.sendHandshake(resumption);
-    this._state = "wait_resumption_accept";
+    this.set({ name: "wait_resumption_accept" });
   }
 
   private async onResumptionAccept(serverRandom: Uint8Array): Promise<void> {
     const session = this.session!;
     this.serverRandom = serverRandom;
-    const { client, server } = await this.epochSecrets(session);
-    await this.deriveExporterSecret(session);
-    this.installRecv(server);
-    this.installSend(client);
-    // Key confirmation for the resumed connection, as after a full handshake (PROTOCOL.md, "Key confirmation"). As
-    // there, we may send
-    // data right behind it; the responder's EpochKeyUpdate, sent once it checked this and stored the session,
-    // moves us to state 1.
-    this.sendHandshake({ type: "epoch_key_update", epoch: session.epoch });
-    this.resuming = true;
+    // Key confirmation for the resumed connection, as after a full handshake (PROTOCOL.md, "Key confirmation"); as
+    // there, data may follow right behind it. The responder's EpochKeyUpdate, sent once it checked this and stored
+    // the session, moves us to state 1.
+    await this.enterEpoch(session, {
+      opening: true,
+      receive: "now",
+      message: { type: "epoch_key_update", epoch: session.epoch },
+      sendUnder: "new",
+    });
     this.resumed = true;
-    this._state = "wait_confirmation";
+    this.set({ name: "wait_resumed_epoch_key_update", commit: this.resumptionCommit! });
+    this.resumptionCommit = undefined;
     this.markEstablished();
+  }
+
+  /**
+   * The responder sends this only after our key confirmation, once it stored the session: until now the saved
+   * session was the one we resumed from (the same commit), which it repairs either way.
+   */
+  private async onResumptionStored(epoch: bigint): Promise<void> {
+    const current = this.session!.epoch;
+    if (epoch !== current) throw mlsTlsError("ERR_MLSTLS_WRONG_EPOCH", `EpochKeyUpdate for epoch ${epoch}, expected ${current}`);
+    this.set({ name: "default" });
+    await this.save(1);
+    // connectionUpdate() calls made while we waited go out now.
+    this.issueQueuedUpdates();
   }
 
   protected async issueUpdate(): Promise<void> {
     // The update made in advance for the saved session, if any: this epoch makes no other commit.
     const update = this.takeNextUpdate() ?? (await this.session!.createUpdate());
     // The initiator's own commit always wins a race, so it applies it at once.
-    const next = update.apply();
-    const { client, server } = await this.epochSecrets(next);
-    this.ownCommit = update.commit;
-    this.adoptSession(next);
-    await this.save(2);
-    this.sendHandshake({ type: "connection_update", commit: update.commit });
-    this.installSend(client);
-    this.pendingRecvSecret = server;
-    this._state = "wait_confirmation";
+    const commit = update.commit;
+    const receive = await this.enterEpoch(update.apply(), {
+      receive: "later",
+      persist: () => this.save(2, commit),
+      message: { type: "connection_update", commit },
+    });
+    this.set({ name: "wait_confirmation", receive: receive!, commit });
   }
 
   private async onPeerUpdate(commit: Uint8Array): Promise<void> {
-    const { epoch, client, server } = await this.processPeerCommit(commit);
-    // Our update made in advance was for the epoch the responder's commit replaced; it was never sent here.
-    this.takeNextUpdate()?.discard();
-    await this.save(3);
-    this.sendHandshake({ type: "epoch_key_update", epoch });
-    this.installSend(client);
-    this.pendingRecvSecret = server;
-    this._state = "wait_peer_epoch_key_update";
+    const next = await this.peerCommit(commit);
+    // Our update made in advance was for the epoch the responder's commit replaces; it was never sent here.
+    this.discardNextUpdate();
+    const receive = await this.enterEpoch(next, {
+      receive: "later",
+      persist: () => this.save(3),
+      message: { type: "epoch_key_update", epoch: next.epoch },
+    });
+    this.set({ name: "wait_peer_epoch_key_update", receive: receive! });
   }
 
-  private async onConfirmation(epoch: bigint, initiatedBy: "local" | "peer"): Promise<void> {
+  /** States 2 and 3 end here: the responder's EpochKeyUpdate for our epoch switches our receive key. */
+  private async onConfirmation(epoch: bigint, receive: Uint8Array, initiatedBy: "local" | "peer"): Promise<void> {
     const current = this.session!.epoch;
     if (epoch !== current) {
       throw mlsTlsError("ERR_MLSTLS_WRONG_EPOCH", `EpochKeyUpdate for epoch ${epoch}, expected ${current}`);
     }
-    this.ownCommit = undefined;
-    if (this.resuming) {
-      // The responder sends this only after our key confirmation, once it stored the session: until now the saved
-      // session was the one written before the Resumption (state 2, the same commit), which it repairs either way.
-      this.resuming = false;
-      this._state = "default";
-      await this.save(1);
-      // connectionUpdate() calls made while we waited go out now.
-      this.issueQueuedUpdates();
-      return;
-    }
-    const secret = this.pendingRecvSecret!;
-    this.pendingRecvSecret = undefined;
-    this.installRecv(secret);
-    this._state = "default";
+    this.installRecv(receive); // zeroes it
+    this.set({ name: "default" });
     await this.save(1);
     this.epochConfirmed(current, initiatedBy);
   }
@@ -332,15 +363,15 @@ export class Initiator extends Connection {
    * carries the commit a Resumption from it sends: the ConnectionUpdate in flight (state 2), else our next update,
    * made now and kept, so that the connection's own next ConnectionUpdate is that same commit.
    */
-  private async save(draftState: InitiatorDraftState): Promise<void> {
+  private async save(draftState: InitiatorDraftState, inFlight?: Uint8Array): Promise<void> {
     const sink = this.iopts.saveSession;
     if (sink === undefined) return;
     const session = this.session!;
     let next: Uint8Array;
     let commit: Uint8Array;
-    if (draftState === 2) {
+    if (inFlight !== undefined) {
       next = session.encode();
-      commit = this.ownCommit!;
+      commit = inFlight;
     } else {
       if (this.nextUpdate === undefined || this.nextUpdate.newEpoch !== session.epoch + 1n) {
         this.nextUpdate?.discard();
@@ -354,16 +385,23 @@ export class Initiator extends Connection {
     await sink(blob);
   }
 
+  /** The update made in advance for this epoch, if any, handed over once. */
   private takeNextUpdate(): PendingUpdate | undefined {
     const u = this.nextUpdate;
     this.nextUpdate = undefined;
-    return u !== undefined && u.newEpoch === this.session!.epoch + 1n ? u : (u?.discard(), undefined);
+    if (u !== undefined && u.newEpoch === this.session!.epoch + 1n) return u;
+    u?.discard();
+    return undefined;
+  }
+
+  private discardNextUpdate(): void {
+    this.nextUpdate?.discard();
+    this.nextUpdate = undefined;
   }
 
   protected override disposeRoleSecrets(): void {
-    this.ownCommit = undefined;
-    this.nextUpdate?.discard();
-    this.nextUpdate = undefined;
+    if ("receive" in this.st) zeroize(this.st.receive);
+    this.discardNextUpdate();
     this.disposePendingJoins();
   }
 }

@@ -256,14 +256,14 @@ export class Responder extends Connection {
       validate: this.opts.validatePeer,
       crypto: this.opts.mlsCrypto,
     });
-    this.adoptSession(session);
     this.clientRandom = clientRandom;
     this.serverRandom = this.random(RANDOM_LEN);
-    const { client, server } = await this.epochSecrets(session);
-    await this.deriveExporterSecret(session);
-    this.sendHandshake({ type: "server_hello", random: this.serverRandom, suite: offer.suite, welcome });
-    this.installSend(server);
-    this.installRecv(client);
+    // Nothing is stored yet: that waits for the initiator's key confirmation.
+    await this.enterEpoch(session, {
+      opening: true,
+      receive: "now",
+      message: { type: "server_hello", random: this.serverRandom, suite: offer.suite, welcome },
+    });
     this._state = "wait_key_confirmation";
   }
 
@@ -299,16 +299,14 @@ export class Responder extends Connection {
     this.lastPeerCommit = repaired.lastPeerCommit;
     this.repair = repaired.repaired;
     this.ownUpdate = repaired.pending;
-    this.adoptSession(repaired.session);
     this.resumed = true;
     this.clientRandom = clientRandom;
     this.serverRandom = this.random(RANDOM_LEN);
-    const session = repaired.session;
-    const { client, server } = await this.epochSecrets(session);
-    await this.deriveExporterSecret(session);
-    this.sendHandshake({ type: "resumption_accept", random: this.serverRandom });
-    this.installSend(server);
-    this.installRecv(client);
+    await this.enterEpoch(repaired.session, {
+      opening: true,
+      receive: "now",
+      message: { type: "resumption_accept", random: this.serverRandom },
+    });
     // Our EpochKeyUpdate (draft §4.5) waits for the initiator's key confirmation: it tells the initiator that the
     // session is stored at this epoch, so that it may save it as settled.
     this._state = "wait_key_confirmation";
@@ -359,14 +357,15 @@ export class Responder extends Connection {
     // A commit kept from a resumption (state 1) is for the epoch this one replaces: drop it.
     this.ownUpdate?.discard();
     this.ownUpdate = undefined;
-    const { epoch, client, server } = await this.processPeerCommit(commit);
+    const next = await this.peerCommit(commit);
     this.lastPeerCommit = commitDigest(commit);
-    await this.save();
     // The initiator switched its send key right after its ConnectionUpdate.
-    this.installRecv(client);
-    this.sendHandshake({ type: "epoch_key_update", epoch });
-    this.installSend(server);
-    this.epochConfirmed(epoch, "peer");
+    await this.enterEpoch(next, {
+      receive: "now",
+      persist: () => this.save(),
+      message: { type: "epoch_key_update", epoch: next.epoch },
+    });
+    this.epochConfirmed(next.epoch, "peer");
   }
 
   private async onConfirmation(epoch: bigint): Promise<void> {
@@ -375,14 +374,13 @@ export class Responder extends Connection {
       throw mlsTlsError("ERR_MLSTLS_WRONG_EPOCH", `EpochKeyUpdate for epoch ${epoch}, expected ${update.newEpoch}`);
     }
     const next = update.apply();
-    const { client, server } = await this.epochSecrets(next);
     this.ownUpdate = undefined;
-    this.adoptSession(next);
-    await this.save();
     // The initiator switched its send key right after its EpochKeyUpdate.
-    this.installRecv(client);
-    this.sendHandshake({ type: "epoch_key_update", epoch: next.epoch });
-    this.installSend(server);
+    await this.enterEpoch(next, {
+      receive: "now",
+      persist: () => this.save(),
+      message: { type: "epoch_key_update", epoch: next.epoch },
+    });
     this._state = "default";
     this.epochConfirmed(next.epoch, "local");
   }
