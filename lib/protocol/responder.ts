@@ -51,6 +51,10 @@ export interface ResponderOptions extends ConnectionOptions {
   sessions?: SessionPersistence;
 }
 
+/**
+ * Session blobs hold private keys, so the engine zeroes its buffers once done: load() must return a buffer the
+ * engine may overwrite, and save() must copy the blob if it keeps it beyond the returned promise.
+ */
 export interface SessionPersistence {
   load(groupId: Uint8Array): Promise<Uint8Array | undefined>;
   save(groupId: Uint8Array, session: Uint8Array): Promise<void>;
@@ -184,6 +188,8 @@ export class Responder extends Connection {
       record = decodeServerSession(blob);
     } catch (e) {
       throw new MlsTlsError("ERR_MLSTLS_UNKNOWN_SESSION", "the stored session cannot be read", { cause: e });
+    } finally {
+      blob.fill(0);
     }
     if (isReplayed(record, clientRandom)) {
       throw this.error("ERR_MLSTLS_RESUMPTION_REPLAYED", "this Resumption was seen before: a replay");
@@ -235,7 +241,11 @@ export class Responder extends Connection {
       seenRandoms: this.seenRandoms,
       serverName: this._serverName,
     });
-    await store.save(session.groupId, blob);
+    try {
+      await store.save(session.groupId, blob);
+    } finally {
+      blob.fill(0);
+    }
   }
 
   private chooseAlpn(info: ClientHelloInfo): string | null {

@@ -54,25 +54,18 @@ function checkBounds(ttlMs: number, max: number, maxBytes: number): void {
  * which is also the first to expire (one TTL for all), is always at the front: eviction and the sweep of expired
  * entries only ever look there.
  */
-class LruIndex<V extends { expires: number; bytes: number }> {
-  readonly map = new Map<string, V>();
+class LruIndex<V extends { expires: number; bytes: number }> extends Map<string, V> {
   bytes = 0;
 
-  get size(): number {
-    return this.map.size;
-  }
-  get(id: string): V | undefined {
-    return this.map.get(id);
-  }
   put(id: string, v: V): void {
     this.remove(id);
-    this.map.set(id, v);
+    this.set(id, v);
     this.bytes += v.bytes;
   }
   remove(id: string): V | undefined {
-    const v = this.map.get(id);
+    const v = this.get(id);
     if (v === undefined) return undefined;
-    this.map.delete(id);
+    this.delete(id);
     this.bytes -= v.bytes;
     return v;
   }
@@ -80,7 +73,7 @@ class LruIndex<V extends { expires: number; bytes: number }> {
   shiftWhile(pred: (v: V) => boolean): [string, V][] {
     const out: [string, V][] = [];
     // Deleting the entry just visited while iterating a Map is safe.
-    for (const [id, v] of this.map) {
+    for (const [id, v] of this) {
       if (!pred(v)) break;
       this.remove(id);
       out.push([id, v]);
