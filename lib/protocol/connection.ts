@@ -656,6 +656,8 @@ export abstract class Connection {
     if (this.hsReader.buffered > 0) {
       throw this.error("ERR_MLSTLS_UNEXPECTED_MESSAGE", "alert inside a fragmented handshake message");
     }
+    // An empty alert record is a misplaced record rather than a malformed alert (tlsfuzzer, BoGo).
+    if (body.length === 0) throw this.error("ERR_MLSTLS_UNEXPECTED_MESSAGE", "empty alert record");
     const alert = decodeAlert(body);
     if (alert.description === AlertDescription.close_notify) {
       // Before the handshake completes a close_notify ends nothing that exists yet: it is a failed handshake
@@ -675,7 +677,8 @@ export abstract class Connection {
   }
 
   private async onHandshakeFragment(fragment: Uint8Array, encrypted: boolean): Promise<void> {
-    if (!encrypted && fragment.length === 0) throw this.error("ERR_MLSTLS_DECODE_ERROR", "empty handshake record");
+    // RFC 8446 §5.1 forbids empty handshake fragments, encrypted or not (they would also be free to flood with).
+    if (fragment.length === 0) throw this.error("ERR_MLSTLS_DECODE_ERROR", "empty handshake record");
     this.hsReader.push(fragment);
     for (;;) {
       const raw = this.hsReader.next();
