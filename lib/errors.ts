@@ -59,6 +59,8 @@ export const ERROR_ALERTS = {
   ERR_MLSTLS_UNEXPECTED_RECORD: "unexpected_message",
   ERR_MLSTLS_KEY_CHANGE_NOT_ON_RECORD_BOUNDARY: "unexpected_message",
   ERR_MLSTLS_HANDSHAKE_FLOOD: "unexpected_message",
+  /** More than 32 empty application-data records in a row (as rustls and BoringSSL cap them). */
+  ERR_MLSTLS_EMPTY_RECORD_FLOOD: "unexpected_message",
   ERR_MLSTLS_ILLEGAL_PARAMETER: "illegal_parameter",
   ERR_MLSTLS_WRONG_EPOCH: "illegal_parameter",
   ERR_MLSTLS_COMMIT_POLICY: "illegal_parameter",

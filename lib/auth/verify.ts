@@ -10,7 +10,8 @@
 //   authorizationError, getPeerCertificate), honouring rejectUnauthorized and keeping the peer's identity
 //   stable across ConnectionUpdates and resumptions.
 
-import { timingSafeEqual, X509Certificate } from "node:crypto";
+import { createHash, timingSafeEqual, X509Certificate, type KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
 import { type AlertName, mlsTlsError, nodeError } from "../errors.js";
 import {
@@ -81,6 +82,38 @@ function keyMismatch(leaf: X509Certificate, peer: PeerCredential): VerificationE
   );
 }
 
+// Chains that verified, per trust store: parsing every presented certificate is most of a ClientHello's cost
+// (about 0.2 ms per certificate), and a replayed ClientHello presents the same chain again. Only successes are
+// kept, for at most a minute and never beyond the validity of any certificate on the path; 1024 per store.
+const CHAIN_CACHE_MAX = 1024;
+const CHAIN_CACHE_MS = 60_000;
+const verifiedChains = new WeakMap<TrustStore, Map<string, { until: number; from: number }>>();
+
+function chainCacheKey(certs: readonly Uint8Array[], purpose: string, allowPartial: boolean): string {
+  const h = createHash("sha256").update(`${purpose}|${allowPartial}|${certs.length}|`);
+  for (const der of certs) h.update(`${der.length}|`).update(der);
+  return h.digest("base64");
+}
+
+function chainVerifiedRecently(store: TrustStore, key: string, now: number): boolean {
+  const e = verifiedChains.get(store)?.get(key);
+  return e !== undefined && e.from <= now && now < e.until;
+}
+
+function rememberVerifiedChain(store: TrustStore, key: string, facts: readonly CertFacts[], now: number): void {
+  let m = verifiedChains.get(store);
+  if (m === undefined) verifiedChains.set(store, (m = new Map()));
+  let until = now + CHAIN_CACHE_MS;
+  let from = now;
+  for (const f of facts) {
+    if (f.notAfter !== undefined) until = Math.min(until, f.notAfter);
+    if (f.notBefore !== undefined) from = Math.max(from, f.notBefore);
+  }
+  m.delete(key);
+  m.set(key, { until, from });
+  if (m.size > CHAIN_CACHE_MAX) m.delete(m.keys().next().value as string);
+}
+
 /**
  * Verifies an X.509 credential the way node:tls verifies a peer, plus the MLS key binding. The result's
  * error codes: ERR_MLSTLS_BAD_CREDENTIAL (unparseable certificate), ERR_MLSTLS_CERT_KEY_MISMATCH,
@@ -98,41 +131,66 @@ export function verifyX509Peer(peer: PeerCredential, opts: X509VerifyOptions = {
       peerCertificate: c.type === "basic" ? basicObject(peer) : {},
     };
   }
-  let facts: CertFacts[];
+  const unparseable = (e: unknown): PeerVerification => ({
+    authorized: false,
+    error: nodeError("ERR_MLSTLS_BAD_CREDENTIAL", `peer certificate cannot be parsed: ${e instanceof Error ? e.message : String(e)}`),
+    peerCertificate: {},
+  });
+  // Cheap checks first (issue 8, finding 5): the leaf alone, for the key binding, before the rest of the chain is
+  // parsed; node's presentation object (an object per certificate) only when something asks for it.
+  let leaf: CertFacts;
   try {
     if (c.certificates.length === 0) throw new TypeError("the X.509 credential holds no certificate");
-    facts = c.certificates.map((der) => certFacts(der));
+    leaf = certFacts(c.certificates[0]!);
   } catch (e) {
-    return {
-      authorized: false,
-      error: nodeError("ERR_MLSTLS_BAD_CREDENTIAL", `peer certificate cannot be parsed: ${e instanceof Error ? e.message : String(e)}`),
-      peerCertificate: {},
-    };
+    return unparseable(e);
   }
   const store = opts.ca === undefined ? TrustStore.default() : TrustStore.from(opts.ca);
   const now = (opts.now ?? new Date()).getTime();
-  const leaf = facts[0]!;
-  const peerCertificate = detailedObject(facts, store, now);
+  let facts: CertFacts[] = [leaf];
+  let factsComplete = false;
+  const allFacts = (): CertFacts[] => {
+    if (!factsComplete) facts = [leaf, ...c.certificates.slice(1).map((der) => certFacts(der))];
+    factsComplete = true;
+    return facts;
+  };
+  let detailed: tls.DetailedPeerCertificate | undefined;
+  const lazy = <T extends object>(result: T): T & { peerCertificate: PeerCertificateObject } =>
+    Object.defineProperty(result, "peerCertificate", {
+      enumerable: true,
+      get: () => (detailed ??= detailedObject(allFacts(), store, now)),
+    }) as T & { peerCertificate: PeerCertificateObject };
 
   // The binding between the certificate and the MLS leaf comes first: a mismatch is an attack, not a
   // configuration problem, and no other result may hide it.
   const mismatch = keyMismatch(leaf.x509, peer);
-  if (mismatch !== null) return { authorized: false, error: mismatch, peerCertificate };
-
-  const chainError = verifyChain(facts, store, now, opts.purpose ?? "server", opts.allowPartialTrustChain === true);
-  if (chainError !== null) return { authorized: false, error: chainError, peerCertificate };
+  if (mismatch !== null) return lazy({ authorized: false, error: mismatch });
+  // A chain that verified moments ago (a replayed ClientHello presents the same bytes) is not parsed again.
+  const purpose = opts.purpose ?? "server";
+  const allowPartial = opts.allowPartialTrustChain === true;
+  const key = chainCacheKey(c.certificates, purpose, allowPartial);
+  if (!chainVerifiedRecently(store, key, now)) {
+    try {
+      allFacts();
+    } catch (e) {
+      return unparseable(e);
+    }
+    const chainError = verifyChain(facts, store, now, purpose, allowPartial);
+    if (chainError !== null) return lazy({ authorized: false, error: chainError });
+    rememberVerifiedChain(store, key, facts, now);
+  }
   if (opts.host !== undefined) {
     const check = opts.checkServerIdentity ?? tls.checkServerIdentity;
     let err: Error | undefined;
     try {
-      err = check(opts.host, peerCertificate);
+      err = check(opts.host, (detailed ??= detailedObject(allFacts(), store, now)));
     } catch (e) {
       // node would let this escape from its socket callback; refusing is the safe reading.
       err = e instanceof Error ? e : new Error(String(e));
     }
-    if (err !== undefined && err !== null) return { authorized: false, error: err as VerificationError, peerCertificate };
+    if (err !== undefined && err !== null) return lazy({ authorized: false, error: err as VerificationError });
   }
-  return { authorized: true, error: null, peerCertificate };
+  return lazy({ authorized: true, error: null });
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -50,7 +50,15 @@ export interface ServerOptions extends MlsTlsCommonOptions {
   sessionTimeout?: number;
   /** Most sessions the default store keeps; the least recently changed go first. Default 10000. */
   maxSessions?: number;
+  /**
+   * Most connections in their handshake at once (accepted, not yet key-confirmed). One more is closed at once
+   * with 'tlsClientError' ERR_MLSTLS_TOO_MANY_HANDSHAKES, so a flood of stalled handshakes (each may hold up to
+   * 64 KiB of a partial message) cannot take unbounded memory. Default 1024; Infinity disables.
+   */
+  maxUnconfirmedHandshakes?: number;
 }
+
+export const DEFAULT_MAX_UNCONFIRMED_HANDSHAKES = 1024;
 
 export type SecureConnectionListener = (socket: MlsTlsSocket) => void;
 
@@ -67,6 +75,8 @@ export class Server extends net.Server {
   private auth: AuthConfig;
   /** addContext() entries, newest last; node's default SNICallback takes the last match. */
   private readonly contexts: SniEntry[];
+  private readonly maxUnconfirmed: number;
+  private unconfirmed = 0;
 
   constructor(listener?: SecureConnectionListener);
   constructor(options?: ServerOptions, listener?: SecureConnectionListener);
@@ -101,6 +111,11 @@ export class Server extends net.Server {
       sessionStore = new MemorySessionStore({ sessionTimeout, maxSessions });
     }
 
+    const maxUnconfirmed = opts.maxUnconfirmedHandshakes ?? DEFAULT_MAX_UNCONFIRMED_HANDSHAKES;
+    if (typeof maxUnconfirmed !== "number" || !(maxUnconfirmed >= 1)) {
+      throw new TypeError('The "options.maxUnconfirmedHandshakes" property must be a positive number');
+    }
+
     // Raw TCP is half-open: each MlsTlsSocket sends close_notify before FIN and applies allowHalfOpen itself.
     super({
       allowHalfOpen: true,
@@ -115,6 +130,7 @@ export class Server extends net.Server {
     this.authOptions = opts;
     this.auth = auth;
     this.contexts = contexts;
+    this.maxUnconfirmed = maxUnconfirmed;
     this.socketOptions = {
       ALPNProtocols: opts.ALPNProtocols,
       ALPNCallback: opts.ALPNCallback,
@@ -161,7 +177,30 @@ export class Server extends net.Server {
       handshakeTimeout: this.handshakeTimeout,
       [kAuth]: this.auth,
     });
-    socket.once("secure", () => this.emit("secureConnection", socket));
+    if (this.unconfirmed >= this.maxUnconfirmed) {
+      const err = Object.assign(new Error(`more than ${this.maxUnconfirmed} handshakes in progress`), {
+        code: "ERR_MLSTLS_TOO_MANY_HANDSHAKES",
+      });
+      this.emit("tlsClientError", err, socket);
+      socket.destroy();
+      return;
+    }
+    this.unconfirmed++;
+    let counted = true;
+    const done = (): void => {
+      if (counted) this.unconfirmed--;
+      counted = false;
+    };
+    socket.once("secure", () => {
+      done();
+      this.emit("secureConnection", socket);
+    });
+    socket.once("close", done);
+  }
+
+  /** Connections accepted whose handshake has not completed yet (capped by maxUnconfirmedHandshakes). */
+  get handshakesInProgress(): number {
+    return this.unconfirmed;
   }
 }
 

@@ -11,6 +11,7 @@ import { AlertDescription, MlsTlsError, isMlsTlsError, peerAlertError, mlsTlsErr
 import {
   AlertLevel,
   HandshakeReader,
+  MAX_HANDSHAKE_MESSAGE,
   type HandshakeMessage,
   decodeAlert,
   decodeHandshakeBody,
@@ -18,7 +19,14 @@ import {
   encodeHandshake,
   handshakeTypeName,
 } from "./messages.js";
-import { ContentType, MAX_PLAINTEXT, RecordDeframer, RecordProtection, encodePlaintextRecord } from "./records/record-layer.js";
+import {
+  ContentType,
+  MAX_PLAINTEXT,
+  RecordDeframer,
+  RecordProtection,
+  encodePlaintextRecord,
+  fragmentPlaintext,
+} from "./records/record-layer.js";
 import type { AeadBackend } from "./records/aead.js";
 import {
   EXPORTER_MASTER_LABEL,
@@ -91,6 +99,8 @@ interface Waiter {
 }
 
 export const DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA = 64;
+/** Empty application-data records accepted in a row (rustls and BoringSSL: 32); one more is an error. */
+export const MAX_EMPTY_RECORDS = 32;
 
 export abstract class Connection {
   abstract readonly role: Role;
@@ -125,6 +135,7 @@ export abstract class Connection {
   /** Set by installRecv: the message just processed changed the receive key, so it must end its record. */
   private recvKeyChanged = false;
   private handshakeWithoutData = 0;
+  private emptyRecordsInARow = 0;
   private maxFragment = MAX_PLAINTEXT;
   /** We sent update_requested and the peer's answering KeyUpdate has not arrived yet. */
   private awaitingKeyUpdateAnswer = false;
@@ -462,12 +473,28 @@ export abstract class Connection {
     this.cb.event({ type: "handshake" });
   }
 
+  /** A handshake message, split across records when it exceeds one (RFC 8446 §5.1), up to the receive limit. */
   protected sendHandshake(msg: HandshakeMessage): void {
     const bytes = encodeHandshake(msg);
+    // The receive limit is on the body (after the 4-byte header); a peer would refuse anything bigger.
+    if (bytes.length - 4 > MAX_HANDSHAKE_MESSAGE) {
+      throw mlsTlsError(
+        "ERR_MLSTLS_HANDSHAKE_MESSAGE_TOO_LARGE",
+        `our ${msg.type} would have a ${bytes.length - 4}-byte body; peers accept at most ${MAX_HANDSHAKE_MESSAGE}`,
+      );
+    }
     if (this.sendProt === undefined) {
-      this.cb.send(encodePlaintextRecord(ContentType.handshake, bytes));
-    } else {
+      this.cb.send(fragmentPlaintext(ContentType.handshake, bytes));
+      return;
+    }
+    if (bytes.length <= MAX_PLAINTEXT) {
       this.sendProtected(ContentType.handshake, bytes);
+      return;
+    }
+    // An automatic KeyUpdate may go before the message, never between its fragments.
+    this.sendProtected(ContentType.handshake, bytes.subarray(0, MAX_PLAINTEXT));
+    for (let off = MAX_PLAINTEXT; off < bytes.length; off += MAX_PLAINTEXT) {
+      this.cb.send(this.sendProt.seal(ContentType.handshake, bytes.subarray(off, Math.min(bytes.length, off + MAX_PLAINTEXT))));
     }
   }
 
@@ -645,10 +672,19 @@ export abstract class Connection {
           throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_MESSAGE", "application data inside a fragmented handshake message");
         }
         if (!this._established) throw this.unexpected("application data");
+        // Only data resets the flood cap: empty records cost us a decryption each and carry nothing.
+        if (content.length === 0) {
+          if (++this.emptyRecordsInARow > MAX_EMPTY_RECORDS) {
+            throw mlsTlsError("ERR_MLSTLS_EMPTY_RECORD_FLOOD", `more than ${MAX_EMPTY_RECORDS} empty records in a row`);
+          }
+          return;
+        }
+        this.emptyRecordsInARow = 0;
         this.handshakeWithoutData = 0;
-        if (content.length > 0) this.cb.event({ type: "data", data: content });
+        this.cb.event({ type: "data", data: content });
         return;
       case ContentType.handshake:
+        this.emptyRecordsInARow = 0;
         return this.onHandshakeFragment(content, true);
       case ContentType.alert:
         return this.onAlert(content);
@@ -676,6 +712,8 @@ export abstract class Connection {
     if (this.hsReader.buffered > 0) {
       throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_MESSAGE", "alert inside a fragmented handshake message");
     }
+    // An empty alert record is a misplaced record rather than a malformed alert (tlsfuzzer, BoGo).
+    if (body.length === 0) throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_MESSAGE", "empty alert record");
     const alert = decodeAlert(body);
     if (alert.description === AlertDescription.close_notify) {
       // Before the handshake completes a close_notify ends nothing that exists yet: it is a failed handshake
@@ -695,7 +733,8 @@ export abstract class Connection {
   }
 
   private async onHandshakeFragment(fragment: Uint8Array, encrypted: boolean): Promise<void> {
-    if (!encrypted && fragment.length === 0) throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", "empty handshake record");
+    // RFC 8446 §5.1 forbids empty handshake fragments, encrypted or not (they would also be free to flood with).
+    if (fragment.length === 0) throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", "empty handshake record");
     this.hsReader.push(fragment);
     for (;;) {
       const raw = this.hsReader.next();

@@ -70,6 +70,10 @@ export interface ResponderOptions extends ConnectionOptions {
   sessions?: SessionPersistence;
 }
 
+/**
+ * Session blobs hold private keys, so the engine zeroes its buffers once done: load() must return a buffer the
+ * engine may overwrite, and save() must copy the blob if it keeps it beyond the returned promise.
+ */
 export interface SessionPersistence {
   load(groupId: Uint8Array): Promise<Uint8Array | undefined>;
   save(groupId: Uint8Array, session: Uint8Array): Promise<void>;
@@ -278,6 +282,8 @@ export class Responder extends Connection {
       record = decodeServerSession(blob, this.opts.mlsCrypto);
     } catch (e) {
       throw mlsTlsError("ERR_MLSTLS_UNKNOWN_SESSION", "the stored session cannot be read", { cause: e });
+    } finally {
+      blob.fill(0);
     }
     if (isReplayed(record, clientRandom)) {
       throw mlsTlsError("ERR_MLSTLS_RESUMPTION_REPLAYED", "this Resumption was seen before: a replay");
@@ -327,7 +333,11 @@ export class Responder extends Connection {
       seenRandoms: this.seenRandoms,
       serverName: this._serverName,
     });
-    await store.save(session.groupId, blob);
+    try {
+      await store.save(session.groupId, blob);
+    } finally {
+      blob.fill(0);
+    }
   }
 
   private chooseAlpn(info: ClientHelloInfo): string | null {

@@ -422,7 +422,8 @@ describe("record-layer", () => {
 
     it("rejects zero-length handshake and alert records (RFC 8446 §5.1)", () => {
       expectCode(() => new RecordDeframer().push(header(22, 0)), "ERR_MLSTLS_DECODE_ERROR");
-      expectCode(() => new RecordDeframer().push(header(21, 0)), "ERR_MLSTLS_DECODE_ERROR");
+      // An empty alert record is unexpected_message, as tlsfuzzer and BoGo expect (issue 8).
+      expectCode(() => new RecordDeframer().push(header(21, 0)), "ERR_MLSTLS_UNEXPECTED_MESSAGE");
       const d = new RecordDeframer();
       d.push(concat([header(23, 0), header(20, 0)]));
       expect(drain(d).map((r) => r.fragment.length)).to.deep.equal([0, 0]);

@@ -9,7 +9,8 @@ import { decodeClientSession } from "../../lib/protocol/resumption.js";
 class MemoryStore implements SessionPersistence {
   readonly map = new Map<string, Uint8Array>();
   async load(groupId: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.map.get(Buffer.from(groupId).toString("hex"));
+    const blob = this.map.get(Buffer.from(groupId).toString("hex"));
+    return blob === undefined ? undefined : Uint8Array.from(blob); // the engine zeroes what it loaded
   }
   async save(groupId: Uint8Array, session: Uint8Array): Promise<void> {
     this.map.set(Buffer.from(groupId).toString("hex"), Uint8Array.from(session));

@@ -156,9 +156,9 @@ export class RecordDeframer {
     if (length > limit) {
       throw mlsTlsError("ERR_MLSTLS_RECORD_OVERFLOW", `record of ${length} bytes exceeds the limit of ${limit}`);
     }
-    if (length === 0 && (type === ContentType.handshake || type === ContentType.alert)) {
-      throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `zero-length ${type === ContentType.alert ? "alert" : "handshake"} record`);
-    }
+    if (length === 0 && type === ContentType.handshake) throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", "zero-length handshake record");
+    // As tlsfuzzer and BoGo expect: an empty alert record is unexpected_message, not decode_error.
+    if (length === 0 && type === ContentType.alert) throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_MESSAGE", "zero-length alert record");
     this.pending = { type, version, length };
     return this.pending;
   }
