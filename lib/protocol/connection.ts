@@ -5,7 +5,7 @@
 // (ts-mls is async), and no record is decrypted before the handshake message ahead of it has been applied.
 // The role-specific state machines of draft §4.2-4.4 live in initiator.ts and responder.ts.
 
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { type SuiteParams, suiteById, DEFAULT_SUITES } from "../suites.js";
 import { AlertDescription, MlsTlsError, isMlsTlsError, peerAlertError, mlsTlsError } from "../errors.js";
 import {
@@ -28,18 +28,12 @@ import {
   fragmentPlaintext,
 } from "./records/record-layer.js";
 import type { AeadBackend } from "./records/aead.js";
-import {
-  EXPORTER_MASTER_LABEL,
-  applicationTrafficSecrets,
-  connectionContext,
-  deriveSecret,
-  hkdfExpandLabel,
-  zeroize,
-} from "./key-schedule.js";
+import { zeroize } from "./key-schedule.js";
+import { ConnectionKeys } from "./connection-keys.js";
+import { FloodCap } from "./flood-cap.js";
+import { KeyLog } from "./key-log.js";
+import { UpdateWaiters } from "./update-waiters.js";
 import type { CredentialValidator, LocalIdentity, MlsSession, PeerCredential, MlsCrypto } from "../mls/index.js";
-
-/** MLS exporter label for the connection's RFC 8446 §7.5-style exporter master secret. */
-export const EXPORTER_SECRET_LABEL = "mlstls exporter";
 
 export type Role = "initiator" | "responder";
 
@@ -93,14 +87,7 @@ export interface ConnectionOptions {
   mlsCrypto?: MlsCrypto;
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(err: Error): void;
-}
-
-export const DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA = 64;
-/** Empty application-data records accepted in a row (rustls and BoringSSL: 32); one more is an error. */
-export const MAX_EMPTY_RECORDS = 32;
+export { DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA, MAX_EMPTY_RECORDS } from "./flood-cap.js";
 
 export abstract class Connection {
   abstract readonly role: Role;
@@ -114,13 +101,8 @@ export abstract class Connection {
   protected sendProt: RecordProtection | undefined;
   protected recvProt: RecordProtection | undefined;
   protected session: MlsSession | undefined;
-  protected suiteParams: SuiteParams | undefined;
-  protected clientRandom: Uint8Array | undefined;
-  protected serverRandom: Uint8Array | undefined;
-  private exporterSecret: Uint8Array | undefined;
-  /** Opening handshake messages, until the keys are bound to their hash. */
-  private transcript: Uint8Array[] = [];
-  private transcriptHash: Uint8Array | undefined;
+  /** The randoms, transcript and secrets the connection's keys come from. */
+  protected readonly keys = new ConnectionKeys();
 
   private tail: Promise<void> = Promise.resolve();
   private drainScheduled = false;
@@ -134,30 +116,22 @@ export abstract class Connection {
   protected readClosed = false;
   /** Set by installRecv: the message just processed changed the receive key, so it must end its record. */
   private recvKeyChanged = false;
-  private handshakeWithoutData = 0;
-  private emptyRecordsInARow = 0;
+  private readonly flood: FloodCap;
   private maxFragment = MAX_PLAINTEXT;
-  /** We sent update_requested and the peer's answering KeyUpdate has not arrived yet. */
-  private awaitingKeyUpdateAnswer = false;
-  private keylogOn: boolean;
+  private readonly keyLog: KeyLog;
   private owedKeyUpdate = false;
-  private keyUpdateWaiters: Waiter[] = [];
-  /** connectionUpdate() calls not yet carried by a commit. */
-  protected queuedUpdates: Waiter[] = [];
-  /** Calls carried by the commit in flight; settled when it is confirmed. */
-  protected inFlightUpdates: Waiter[] = [];
-  private sendGeneration = 0;
-  private recvGeneration = 0;
+  private readonly waiters = new UpdateWaiters();
 
   constructor(opts: ConnectionOptions, cb: ConnectionCallbacks) {
     this.opts = opts;
     this.cb = cb;
-    this.keylogOn = opts.keylog === true;
+    this.keyLog = new KeyLog(() => this.role, opts.keylog === true, (line) => this.cb.event({ type: "keylog", line }), () => this.keys.clientRandom);
+    this.flood = new FloodCap(opts.maxHandshakeMessagesWithoutData);
   }
 
   /** Turns the 'keylog' events on or off, e.g. when a listener is attached after the connection started. */
   setKeylog(on: boolean): void {
-    this.keylogOn = on;
+    this.keyLog.on = on;
   }
 
   // ---------------------------------------------------------------- public API
@@ -172,7 +146,7 @@ export abstract class Connection {
     return this.session?.epoch;
   }
   get suite(): SuiteParams | undefined {
-    return this.suiteParams;
+    return this.keys.suite;
   }
   get peerCredential(): PeerCredential | undefined {
     return this.session?.peerCredential;
@@ -258,7 +232,7 @@ export abstract class Connection {
       return Promise.reject(e);
     }
     if (opts.requestPeer !== true) return Promise.resolve();
-    return new Promise((resolve, reject) => this.keyUpdateWaiters.push({ resolve, reject }));
+    return this.waiters.keyUpdate();
   }
 
   /** An MLS commit (post-compromise security). Resolves when the new epoch is confirmed by both sides. */
@@ -269,10 +243,9 @@ export abstract class Connection {
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise<void>((resolve, reject) => {
-      this.queuedUpdates.push({ resolve, reject });
-      this.enqueue(() => this.maybeIssueUpdate());
-    });
+    const p = this.waiters.connectionUpdate();
+    this.enqueue(() => this.maybeIssueUpdate());
+    return p;
   }
 
   /** Sends close_notify (half-close of our direction). */
@@ -281,9 +254,7 @@ export abstract class Connection {
     this.sendAlert(AlertDescription.close_notify, AlertLevel.warning);
     this.writeClosed = true;
     // Updates not yet sent can never be sent now; one in flight may still be confirmed by the peer.
-    const queued = this.queuedUpdates;
-    this.queuedUpdates = [];
-    this.rejectUpdates(queued, mlsTlsError("ERR_MLSTLS_CLOSED", "connection closed before the update was issued"));
+    this.waiters.rejectQueued(mlsTlsError("ERR_MLSTLS_CLOSED", "connection closed before the update was issued"));
   }
 
   /**
@@ -301,25 +272,14 @@ export abstract class Connection {
         ? err
         : mlsTlsError("ERR_MLSTLS_CLOSED", err?.message ?? "connection destroyed", { cause: err });
       this.dead = e;
-      this.settleAllOnDeath(e);
+      this.waiters.rejectAll(e);
     }
     this.wipe();
   }
 
-  /**
-   * RFC 8446 §7.5 keying material exporter over the connection's exporter secret (derived once per connection
-   * from the handshake epoch, so the value is stable across updates, as node:tls users expect).
-   */
+  /** RFC 8446 §7.5 keying material exporter (ConnectionKeys.exportKeyingMaterial). */
   exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Uint8Array {
-    const s = this.suiteParams;
-    if (this.exporterSecret === undefined || s === undefined) {
-      throw mlsTlsError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
-    }
-    const secret = deriveSecret(s.hash, this.exporterSecret, label, new Uint8Array(0));
-    const ctxHash = deriveContextHash(s, context ?? new Uint8Array(0));
-    const out = hkdfExpandLabel(s.hash, secret, "exporter", ctxHash, length);
-    zeroize(secret);
-    return out;
+    return this.keys.exportKeyingMaterial(length, label, context);
   }
 
   /** Encoded MLS state for sessions (resumption). */
@@ -330,7 +290,7 @@ export abstract class Connection {
   // ---------------------------------------------------------------- for the role state machines
 
   protected abstract onHandshakeMessage(msg: HandshakeMessage, encrypted: boolean): void | Promise<void>;
-  /** Issue our own ConnectionUpdate; called in the default state with inFlightUpdates set. */
+  /** Issue our own ConnectionUpdate; called in the default state, with the waiting calls riding on it. */
   protected abstract issueUpdate(): Promise<void>;
   /** True in the draft's state 1 (Default), where a new ConnectionUpdate may be issued. */
   protected abstract get inDefaultState(): boolean;
@@ -346,7 +306,7 @@ export abstract class Connection {
   protected setSuite(id: number): SuiteParams {
     const s = suiteById(id);
     if (s === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", `unknown suite ${id}`);
-    this.suiteParams = s;
+    this.keys.suite = s;
     return s;
   }
 
@@ -361,18 +321,6 @@ export abstract class Connection {
       );
     }
     return id;
-  }
-
-  /**
-   * The per-epoch traffic secrets (PROTOCOL.md, "The MLS suite sets the record protection"; PROTOCOL.md, "Fresh
-   * randoms in every key"): MLS exporter bound to both randoms and the transcript, then RFC 8446 labels.
-   */
-  private async epochSecrets(session: MlsSession): Promise<{ client: Uint8Array; server: Uint8Array }> {
-    const s = this.suiteParams!;
-    const master = await session.exportSecret(EXPORTER_MASTER_LABEL, this.connectionContext(), s.hashLen);
-    const out = applicationTrafficSecrets(s, master);
-    zeroize(master);
-    return out;
   }
 
   /**
@@ -395,8 +343,8 @@ export abstract class Connection {
       opening?: boolean;
     },
   ): Promise<Uint8Array | undefined> {
-    const { client, server } = await this.epochSecrets(next);
-    if (o.opening === true) await this.deriveExporterSecret(next);
+    const { client, server } = await this.keys.epochSecrets(next);
+    if (o.opening === true) this.keyLog.line("EXPORTER_SECRET", await this.keys.deriveExporterSecret(next));
     this.adoptSession(next);
     await o.persist?.();
     const [ours, theirs] = this.role === "initiator" ? [client, server] : [server, client];
@@ -424,37 +372,15 @@ export abstract class Connection {
     }
   }
 
-  protected connectionContext(): Uint8Array {
-    if (this.transcriptHash === undefined) {
-      const h = createHash(this.suiteParams!.hash);
-      for (const m of this.transcript) h.update(m);
-      this.transcriptHash = new Uint8Array(h.digest());
-      this.transcript = [];
-    }
-    return connectionContext(this.clientRandom!, this.serverRandom!, this.transcriptHash);
-  }
-
-  /**
-   * Adds an opening message (ClientHello, RetryRequest, Resumption) to the transcript that the connection's keys
-   * are bound to, in the order sent and received; both ends add the same messages, so tampering with any of them
-   * gives the two ends different keys and key confirmation fails.
-   */
+  /** See ConnectionKeys.addToTranscript. */
   protected addToTranscript(msg: HandshakeMessage): void {
-    if (this.transcriptHash !== undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "the transcript is already bound");
-    this.transcript.push(encodeHandshake(msg));
-  }
-
-  private async deriveExporterSecret(session: MlsSession): Promise<void> {
-    const s = this.suiteParams!;
-    const secret = await session.exportSecret(EXPORTER_SECRET_LABEL, this.connectionContext(), s.hashLen);
-    this.exporterSecret = secret;
-    this.keylog("EXPORTER_SECRET", secret);
+    this.keys.addToTranscript(msg);
   }
 
   private installSend(secret: Uint8Array): void {
     if (this.sendProt === undefined) this.sendProt = this.newProtection();
     this.sendProt.install(secret);
-    this.keylog(this.dirLabel("send") + "_" + this.sendGeneration++, secret);
+    this.keyLog.traffic("send", () => secret);
     zeroize(secret);
   }
 
@@ -462,7 +388,7 @@ export abstract class Connection {
   protected installRecv(secret: Uint8Array): void {
     if (this.recvProt === undefined) this.recvProt = this.newProtection();
     this.recvProt.install(secret);
-    this.keylog(this.dirLabel("recv") + "_" + this.recvGeneration++, secret);
+    this.keyLog.traffic("recv", () => secret);
     zeroize(secret);
     this.recvKeyChanged = true;
     this.deframer.acceptLegacyVersion = false;
@@ -499,24 +425,19 @@ export abstract class Connection {
   }
 
   protected epochConfirmed(epoch: bigint, initiatedBy: "local" | "peer"): void {
-    if (initiatedBy === "local") {
-      const done = this.inFlightUpdates;
-      this.inFlightUpdates = [];
-      for (const w of done) w.resolve();
-    }
+    if (initiatedBy === "local") this.waiters.confirmed();
     this.cb.event({ type: "connectionUpdate", epoch, initiatedBy });
     this.issueQueuedUpdates();
   }
 
   /** Back in the default state: connectionUpdate() calls that had to wait go out. */
   protected issueQueuedUpdates(): void {
-    if (this.queuedUpdates.length > 0) this.enqueue(() => this.maybeIssueUpdate());
+    if (this.waiters.anyQueued) this.enqueue(() => this.maybeIssueUpdate());
   }
 
   /** Our commit lost a race (PROTOCOL.md, "Commit races"): its callers wait for a re-issued one. */
   protected updateLostRace(): void {
-    this.queuedUpdates = [...this.inFlightUpdates, ...this.queuedUpdates];
-    this.inFlightUpdates = [];
+    this.waiters.lostRace();
   }
 
   protected unexpected(msg: HandshakeMessage | string): MlsTlsError {
@@ -557,7 +478,7 @@ export abstract class Connection {
       }
     }
     this.writeClosed = true;
-    this.settleAllOnDeath(err);
+    this.waiters.rejectAll(err);
     this.cb.event({ type: "error", error: err });
     this.wipe();
   }
@@ -565,21 +486,10 @@ export abstract class Connection {
   // ---------------------------------------------------------------- internals
 
   private newProtection(): RecordProtection {
-    return new RecordProtection(this.suiteParams!, {
+    return new RecordProtection(this.keys.suite!, {
       backend: this.opts.aeadBackend,
       aeadLimit: this.opts.aeadLimit,
     });
-  }
-
-  private dirLabel(dir: "send" | "recv"): string {
-    const client = (this.role === "initiator") === (dir === "send");
-    return client ? "CLIENT_TRAFFIC_SECRET" : "SERVER_TRAFFIC_SECRET";
-  }
-
-  private keylog(label: string, secret: Uint8Array): void {
-    if (!this.keylogOn || this.clientRandom === undefined) return;
-    const line = `${label} ${Buffer.from(this.clientRandom).toString("hex")} ${Buffer.from(secret).toString("hex")}\n`;
-    this.cb.event({ type: "keylog", line });
   }
 
   /**
@@ -587,11 +497,9 @@ export abstract class Connection {
    * on, and zero it once logged.
    */
   private keylogRatchet(dir: "send" | "recv", prot: RecordProtection): void {
-    const label = this.dirLabel(dir) + "_" + (dir === "send" ? this.sendGeneration++ : this.recvGeneration++);
-    if (!this.keylogOn) return;
-    const secret = prot.trafficSecret!;
-    this.keylog(label, secret);
-    zeroize(secret);
+    let copy: Uint8Array | undefined;
+    this.keyLog.traffic(dir, () => (copy = prot.trafficSecret));
+    zeroize(copy);
   }
 
   private assertCanSend(): void {
@@ -616,7 +524,7 @@ export abstract class Connection {
     prot.update();
     this.keylogRatchet("send", prot);
     this.owedKeyUpdate = false;
-    if (requestPeer) this.awaitingKeyUpdateAnswer = true;
+    if (requestPeer) this.flood.requestedKeyUpdate();
     this.cb.event({ type: "keyUpdate", direction: "send", requested: requestPeer, automatic });
   }
 
@@ -673,18 +581,12 @@ export abstract class Connection {
         }
         if (!this._established) throw this.unexpected("application data");
         // Only data resets the flood cap: empty records cost us a decryption each and carry nothing.
-        if (content.length === 0) {
-          if (++this.emptyRecordsInARow > MAX_EMPTY_RECORDS) {
-            throw mlsTlsError("ERR_MLSTLS_EMPTY_RECORD_FLOOD", `more than ${MAX_EMPTY_RECORDS} empty records in a row`);
-          }
-          return;
-        }
-        this.emptyRecordsInARow = 0;
-        this.handshakeWithoutData = 0;
+        if (content.length === 0) return this.flood.emptyRecord();
+        this.flood.data();
         this.cb.event({ type: "data", data: content });
         return;
       case ContentType.handshake:
-        this.emptyRecordsInARow = 0;
+        this.flood.handshakeRecord();
         return this.onHandshakeFragment(content, true);
       case ContentType.alert:
         return this.onAlert(content);
@@ -722,8 +624,7 @@ export abstract class Connection {
       this.readClosed = true;
       // Updates waiting for the peer can no longer be confirmed.
       const err = mlsTlsError("ERR_MLSTLS_CLOSED", "peer closed before the update was confirmed");
-      this.rejectUpdates(this.allUpdateWaiters(), err);
-      for (const w of this.keyUpdateWaiters.splice(0)) w.reject(err);
+      this.waiters.rejectAll(err);
       this.cb.event({ type: "end" });
       return;
     }
@@ -740,7 +641,7 @@ export abstract class Connection {
       const raw = this.hsReader.next();
       if (raw === null) return;
       const msg = decodeHandshakeBody(raw.type, raw.body);
-      if (this._established) this.countUnsolicited(msg);
+      if (this._established) this.flood.handshakeMessage(msg);
       this.recvKeyChanged = false;
       if (msg.type === "key_update") {
         if (!encrypted || !this._established) throw this.unexpected(msg);
@@ -760,24 +661,6 @@ export abstract class Connection {
     }
   }
 
-  /**
-   * The flood cap counts what the peer starts on its own (ConnectionUpdates, which cost us MLS work, and
-   * KeyUpdates), not the EpochKeyUpdates that finish a flow or the KeyUpdate that answers our own request: a
-   * peer that only receives data must be able to confirm any number of our updates.
-   */
-  private countUnsolicited(msg: HandshakeMessage): void {
-    if (msg.type === "epoch_key_update") return;
-    if (msg.type === "key_update" && this.awaitingKeyUpdateAnswer) {
-      this.awaitingKeyUpdateAnswer = false;
-      return;
-    }
-    this.handshakeWithoutData++;
-    const cap = this.opts.maxHandshakeMessagesWithoutData ?? DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA;
-    if (this.handshakeWithoutData > cap) {
-      throw mlsTlsError("ERR_MLSTLS_HANDSHAKE_FLOOD", `more than ${cap} post-handshake messages without application data`);
-    }
-  }
-
   private onKeyUpdate(requested: boolean): void {
     const prot = this.recvProt!;
     prot.update();
@@ -785,38 +668,20 @@ export abstract class Connection {
     this.recvKeyChanged = true;
     if (requested && !this.writeClosed) this.owedKeyUpdate = true;
     this.cb.event({ type: "keyUpdate", direction: "receive", requested, automatic: false });
-    for (const w of this.keyUpdateWaiters.splice(0)) w.resolve();
+    this.waiters.keyUpdated();
   }
 
   private async maybeIssueUpdate(): Promise<void> {
-    if (this.queuedUpdates.length === 0 || this.inFlightUpdates.length > 0) return;
+    if (!this.waiters.anyQueued || this.waiters.anyInFlight) return;
     if (!this.inDefaultState || this.writeClosed || this.readClosed) return;
-    this.inFlightUpdates = this.queuedUpdates;
-    this.queuedUpdates = [];
+    this.waiters.issue();
     await this.issueUpdate();
-  }
-
-  private allUpdateWaiters(): Waiter[] {
-    const all = [...this.inFlightUpdates, ...this.queuedUpdates];
-    this.inFlightUpdates = [];
-    this.queuedUpdates = [];
-    return all;
-  }
-
-  private rejectUpdates(waiters: Waiter[], err: Error): void {
-    for (const w of waiters) w.reject(err);
-  }
-
-  private settleAllOnDeath(err: MlsTlsError): void {
-    this.rejectUpdates(this.allUpdateWaiters(), err);
-    for (const w of this.keyUpdateWaiters.splice(0)) w.reject(err);
   }
 
   private wipe(): void {
     this.sendProt?.dispose();
     this.recvProt?.dispose();
-    zeroize(this.exporterSecret);
-    this.exporterSecret = undefined;
+    this.keys.wipe();
     this.disposeRoleSecrets();
     this.session?.dispose();
   }
@@ -831,9 +696,4 @@ export function closedBeforeHandshake(): MlsTlsError {
     alert: AlertDescription.close_notify,
     remote: true,
   });
-}
-
-function deriveContextHash(s: SuiteParams, context: Uint8Array): Uint8Array {
-  // RFC 8446 §7.5: HKDF-Expand-Label(Derive-Secret(Secret, label, ""), "exporter", Hash(context_value), length).
-  return new Uint8Array(createHash(s.hash).update(context).digest());
 }

@@ -142,7 +142,7 @@ export class Initiator extends Connection {
       if (this.st.name !== "start") throw this.unexpected("start");
       if (this.iopts.session !== undefined) return this.startResumption(this.iopts.session);
       this.offer = [...this.suites()];
-      this.clientRandom = this.random(RANDOM_LEN);
+      this.keys.clientRandom = this.random(RANDOM_LEN);
       const keyPackages: Uint8Array[] = [];
       for (const suite of keyPackageSuites(this.offer)) {
         const kp = await this.keyPackageFor(suite);
@@ -179,7 +179,7 @@ export class Initiator extends Connection {
   }
 
   private sendHello(keyPackages: Uint8Array[]): void {
-    const hello: HandshakeMessage = { type: "client_hello", random: this.clientRandom!, suites: this.offer, keyPackages };
+    const hello: HandshakeMessage = { type: "client_hello", random: this.keys.clientRandom!, suites: this.offer, keyPackages };
     this.addToTranscript(hello);
     this.sendHandshake(hello);
   }
@@ -259,7 +259,7 @@ export class Initiator extends Connection {
     this.disposePendingJoins();
     this.setSuite(suite);
     const session = await joinFromWelcome(pending, welcome, { validate: this.opts.validatePeer, crypto: this.opts.mlsCrypto });
-    this.serverRandom = serverRandom;
+    this.keys.serverRandom = serverRandom;
     // Key confirmation (PROTOCOL.md, "Key confirmation"): our first protected message proves we joined this epoch.
     await this.enterEpoch(session, {
       opening: true,
@@ -281,10 +281,10 @@ export class Initiator extends Connection {
     await this.revalidatePeer(stored.session);
     const { session, commit } = prepareResumption(stored);
     this.adoptSession(session);
-    this.clientRandom = this.random(RANDOM_LEN);
+    this.keys.clientRandom = this.random(RANDOM_LEN);
     // The stored session was written with exactly this commit: resending its Buffer sends the same bytes.
     this.resumptionCommit = commit;
-    const resumption: HandshakeMessage = { type: "resumption", random: this.clientRandom, commit };
+    const resumption: HandshakeMessage = { type: "resumption", random: this.keys.clientRandom, commit };
     this.addToTranscript(resumption);
     this.sendHandshake(resumption);
     this.set({ name: "wait_resumption_accept" });
@@ -292,7 +292,7 @@ export class Initiator extends Connection {
 
   private async onResumptionAccept(serverRandom: Uint8Array): Promise<void> {
     const session = this.session!;
-    this.serverRandom = serverRandom;
+    this.keys.serverRandom = serverRandom;
     // Key confirmation for the resumed connection, as after a full handshake (PROTOCOL.md, "Key confirmation"); as
     // there, data may follow right behind it. The responder's EpochKeyUpdate, sent once it checked this and stored
     // the session, moves us to state 1.

@@ -260,13 +260,13 @@ export class Responder extends Connection {
       validate: this.opts.validatePeer,
       crypto: this.opts.mlsCrypto,
     });
-    this.clientRandom = clientRandom;
-    this.serverRandom = this.random(RANDOM_LEN);
+    this.keys.clientRandom = clientRandom;
+    this.keys.serverRandom = this.random(RANDOM_LEN);
     // Nothing is stored yet: that waits for the initiator's key confirmation.
     await this.enterEpoch(session, {
       opening: true,
       receive: "now",
-      message: { type: "server_hello", random: this.serverRandom, suite: offer.suite, welcome },
+      message: { type: "server_hello", random: this.keys.serverRandom, suite: offer.suite, welcome },
     });
     this._state = "wait_key_confirmation";
   }
@@ -306,12 +306,12 @@ export class Responder extends Connection {
     this.repair = repaired.repaired;
     this.ownUpdate = repaired.pending;
     this.resumed = true;
-    this.clientRandom = clientRandom;
-    this.serverRandom = this.random(RANDOM_LEN);
+    this.keys.clientRandom = clientRandom;
+    this.keys.serverRandom = this.random(RANDOM_LEN);
     await this.enterEpoch(repaired.session, {
       opening: true,
       receive: "now",
-      message: { type: "resumption_accept", random: this.serverRandom },
+      message: { type: "resumption_accept", random: this.keys.serverRandom },
     });
     // Our EpochKeyUpdate (draft §4.5) waits for the initiator's key confirmation: it tells the initiator that the
     // session is stored at this epoch, so that it may save it as settled.
