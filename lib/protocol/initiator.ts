@@ -23,6 +23,7 @@ import {
   type HelloExtensions,
   type PendingJoin,
   type PendingUpdate,
+  type MlsSession,
 } from "../mls/index.js";
 import { type InitiatorDraftState, decodeClientSession, encodeClientSession, prepareResumption } from "./resumption.js";
 import { mlsTlsError } from "../errors.js";
@@ -259,19 +260,26 @@ export class Initiator extends Connection {
     this.disposePendingJoins();
     this.setSuite(suite);
     const session = await joinFromWelcome(pending, welcome, { validate: this.opts.validatePeer, crypto: this.opts.mlsCrypto });
-    this.keys.serverRandom = serverRandom;
-    // Key confirmation (PROTOCOL.md, "Key confirmation"): our first protected message proves we joined this epoch.
-    await this.enterEpoch(session, {
-      opening: true,
-      receive: "now",
-      message: { type: "epoch_key_update", epoch: session.epoch },
-      sendUnder: "new",
-    });
+    await this.confirmKeys(session, serverRandom);
     this.set({ name: "default" });
     this.markEstablished();
     // Nothing we sent depends on it, so the first session is written after the handshake, off its critical path
     // ('session' follows 'secureConnect', as in node:tls). Lost, it only costs a full handshake next time.
     await this.save(1);
+  }
+
+  /**
+   * Opens the connection's first epoch with the responder's random and sends key confirmation (PROTOCOL.md, "Key
+   * confirmation"): our first protected message, an EpochKeyUpdate, proves we hold this epoch's keys.
+   */
+  private confirmKeys(session: MlsSession, serverRandom: Uint8Array): Promise<unknown> {
+    this.keys.serverRandom = serverRandom;
+    return this.enterEpoch(session, {
+      opening: true,
+      receive: "now",
+      message: { type: "epoch_key_update", epoch: session.epoch },
+      sendUnder: "new",
+    });
   }
 
   private async startResumption(blob: Uint8Array): Promise<void> {
@@ -291,17 +299,9 @@ export class Initiator extends Connection {
   }
 
   private async onResumptionAccept(serverRandom: Uint8Array): Promise<void> {
-    const session = this.session!;
-    this.keys.serverRandom = serverRandom;
-    // Key confirmation for the resumed connection, as after a full handshake (PROTOCOL.md, "Key confirmation"); as
-    // there, data may follow right behind it. The responder's EpochKeyUpdate, sent once it checked this and stored
-    // the session, moves us to state 1.
-    await this.enterEpoch(session, {
-      opening: true,
-      receive: "now",
-      message: { type: "epoch_key_update", epoch: session.epoch },
-      sendUnder: "new",
-    });
+    // As after a full handshake, data may follow the key confirmation at once. The responder's EpochKeyUpdate, sent
+    // once it checked it and stored the session, moves us to state 1.
+    await this.confirmKeys(this.session!, serverRandom);
     this.resumed = true;
     this.set({ name: "wait_resumed_epoch_key_update", commit: this.resumptionCommit! });
     this.resumptionCommit = undefined;
