@@ -173,15 +173,18 @@ export class RedisSessionStore implements SessionStore {
     await this.subscriber;
   }
 
-  /** Closes the clients this store created (a caller's client is the caller's to close). */
+  /**
+   * Stops the store: later operations fail, and the connections it opened itself (the url's client, the
+   * subscriber) are closed at once, even when Redis does not answer. A caller's client is the caller's to close.
+   */
   async close(): Promise<void> {
     this.closed = true;
     for (const c of this.ownClients.splice(0)) {
       try {
-        if (c.close !== undefined) await c.close();
-        else if (c.quit !== undefined) await c.quit();
+        if (c.destroy !== undefined) c.destroy();
+        else await c.quit?.();
       } catch {
-        c.destroy?.();
+        // already closed
       }
     }
   }
