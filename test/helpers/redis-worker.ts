@@ -22,8 +22,11 @@ const store = new mlstls.RedisSessionStore({
 // MLSTLS_TEST_SLOW_READS=ms: every read answers that much later, so that two takeovers of one session both read
 // before either writes: only an atomic compare-and-set then keeps one of them out.
 const slow = Number(process.env.MLSTLS_TEST_SLOW_READS ?? 0);
+// MLSTLS_TEST_MEMORY_STORE=1: the default in-process store instead (the benchmark's baseline).
 const sessionStore: mlstls.SessionStore =
-  slow > 0
+  process.env.MLSTLS_TEST_MEMORY_STORE === "1"
+    ? new mlstls.MemorySessionStore()
+    : slow > 0
     ? {
         get: async (id) => {
           const v = await store.get(id);
