@@ -105,6 +105,8 @@ export const OTHER_ERROR_CODES = {
   ERR_MLSTLS_CLOSED: "an operation on a closed connection",
   ERR_MLSTLS_TRUNCATED: "the transport ended without close_notify",
   ERR_MLSTLS_BAD_SESSION: "a session blob that cannot be decoded",
+  ERR_MLSTLS_SESSION_STORE: "the server's session store failed or was too slow (reported as 'sessionStoreError')",
+  ERR_MLSTLS_TOO_MANY_HANDSHAKES: "the server already has maxUnconfirmedHandshakes handshakes in progress",
   ERR_TLS_INVALID_STATE: "the API used in the wrong state (node's code)",
 } as const;
 export type OtherErrorCode = keyof typeof OTHER_ERROR_CODES;

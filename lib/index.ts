@@ -33,6 +33,13 @@ export {
   type MemorySessionStoreOptions,
   type SessionStore,
 } from "./sessions/store.js";
+export {
+  RedisSessionStore,
+  SessionStoreError,
+  sessionDigest,
+  type RedisClientLike,
+  type RedisSessionStoreOptions,
+} from "./sessions/redis-store.js";
 export type { CredentialInfo, CredentialValidator, LocalIdentity, PeerCredential } from "./mls/index.js";
 export type { IdentitySource } from "./protocol/index.js";
 export {

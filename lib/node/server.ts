@@ -2,6 +2,7 @@
 // 'secureConnection' after key confirmation (and verification), 'tlsClientError' for every failure before it,
 // 'keylog'. Its identity and trust options are resolved once, here, so mistakes throw from createServer().
 
+import { mlsTlsError } from "../errors.js";
 import * as net from "node:net";
 import type { Duplex } from "node:stream";
 import {
@@ -178,9 +179,7 @@ export class Server extends net.Server {
       [kAuth]: this.auth,
     });
     if (this.unconfirmed >= this.maxUnconfirmed) {
-      const err = Object.assign(new Error(`more than ${this.maxUnconfirmed} handshakes in progress`), {
-        code: "ERR_MLSTLS_TOO_MANY_HANDSHAKES",
-      });
+      const err = mlsTlsError("ERR_MLSTLS_TOO_MANY_HANDSHAKES", `more than ${this.maxUnconfirmed} handshakes in progress`);
       this.emit("tlsClientError", err, socket);
       socket.destroy();
       return;

@@ -887,7 +887,10 @@ export class MlsTlsSocket extends Duplex {
             };
       const store = o.sessionStore;
       if (store !== undefined) {
-        this.persistence = registryFor(store).persistenceFor({ replace: () => this.replaceBySession() });
+        this.persistence = registryFor(store).persistenceFor({
+          replace: () => this.replaceBySession(),
+          storeError: (err) => this.owner?.emit("sessionStoreError", err, this),
+        });
       }
       engine = new Responder({ ...common, alpnProtocols: this.alpn, selectAlpn, sessions: this.persistence }, cb);
       this.engine = engine;

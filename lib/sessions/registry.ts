@@ -13,8 +13,17 @@
 //   connection the live one, writes, and then closes the old connection with ERR_MLSTLS_SESSION_REPLACED. A save of
 //   the old connection that runs after the takeover fails, so it sends nothing that depends on it. If the old
 //   connection changed the session first, the takeover is refused as stale and the client falls back.
+//
+// A store shared by several processes (one with compareAndSet, e.g. RedisSessionStore) moves these rules into the
+// store: every write of a connection is a compare-and-set against the blob that connection last read or wrote, so
+// of two servers only one can advance a session, and a takeover names the new owner, whose store tells the old
+// owner's process (onReplaced) to end it. Such a store is remote and may fail: a failure is reported
+// (LiveConnection.storeError) and never fails a handshake: a load that fails is an unknown session (the client makes
+// a full handshake), a new session whose write fails is not resumable, and a connection whose write fails keeps
+// working but writes nothing more (what is stored stays a state resumption can repair, or is refused as stale). A
+// takeover whose write fails is refused as stale.
 
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { MlsTlsError } from "../errors.js";
 import type { SessionPersistence } from "../protocol/index.js";
 import type { SessionStore } from "./store.js";
@@ -23,6 +32,8 @@ import type { SessionStore } from "./store.js";
 export interface LiveConnection {
   /** Stops the connection: its session moved to a newer connection. */
   replace(): Promise<void>;
+  /** The session store failed (shared stores only): the server reports it; the connection goes on. */
+  storeError?(err: Error): void;
 }
 
 interface Entry {
@@ -40,8 +51,19 @@ export class SessionRegistry {
   readonly store: SessionStore;
   private readonly sessions = new Map<string, Entry>();
 
+  /** Connections of this process by owner token, for a shared store's replacement notices. */
+  private readonly owners = new Map<string, { conn: LiveConnection; key: string }>();
+
   constructor(store: SessionStore) {
     this.store = store;
+    store.onReplaced?.((id, owner) => {
+      const o = this.owners.get(owner);
+      if (o === undefined || o.key !== id) return;
+      this.owners.delete(owner);
+      const e = this.sessions.get(id);
+      if (e !== undefined && e.live === o.conn) e.live = undefined;
+      void o.conn.replace();
+    });
   }
 
   /** Number of sessions with a live connection. */
@@ -62,6 +84,7 @@ export class SessionRegistry {
    * connection is done with the session.
    */
   persistenceFor(conn: LiveConnection): SessionPersistence & { release(): void } {
+    if (this.store.compareAndSet !== undefined) return this.sharedPersistenceFor(conn);
     let bound: { key: string; entry: Entry } | undefined;
     /** What a resuming connection read: the takeover is a compare-and-set against it. */
     let loaded: { key: string; digest: string } | undefined;
@@ -133,6 +156,100 @@ export class SessionRegistry {
       await this.store.set(key, session);
       if (old !== undefined && old !== conn) void old.replace();
     });
+  }
+
+  /** persistenceFor() on a store with compareAndSet: see the header. */
+  private sharedPersistenceFor(conn: LiveConnection): SessionPersistence & { release(): void } {
+    const store = this.store as SessionStore & Required<Pick<SessionStore, "compareAndSet">>;
+    const owner = randomBytes(12).toString("base64url");
+    const report = (err: unknown): void => {
+      conn.storeError?.(err instanceof Error ? err : new Error(String(err)));
+    };
+    let bound: { key: string; entry: Entry } | undefined;
+    let loaded: { key: string; digest: string } | undefined;
+    /** The digest of what this connection last wrote; undefined once a write failed (it writes nothing more). */
+    let written: string | undefined;
+    return {
+      load: async (groupId) => {
+        const key = Buffer.from(groupId).toString("hex");
+        await this.sessions.get(key)?.writing;
+        let blob: Uint8Array | undefined;
+        try {
+          blob = await store.get(key);
+        } catch (err) {
+          report(err);
+          return undefined; // an unknown session: the client falls back to a full handshake
+        }
+        loaded = { key, digest: digest(blob) };
+        return blob;
+      },
+      save: async (groupId, session) => {
+        const key = Buffer.from(groupId).toString("hex");
+        if (bound === undefined) {
+          const e = this.entry(key);
+          bound = { key, entry: e };
+          if (loaded === undefined) {
+            if (e.live !== undefined) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a new session's group id is already in use");
+            e.live = conn;
+            this.owners.set(owner, { conn, key });
+            return this.chain(e, async () => {
+              let ok: boolean;
+              try {
+                ok = await store.compareAndSet(key, "", session, owner);
+              } catch (err) {
+                report(err);
+                return;
+              }
+              if (!ok) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a new session's group id is already in use");
+              written = digest(session);
+            });
+          }
+          if (loaded.key !== key) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a resumed connection saved another session");
+          const expected = loaded.digest;
+          return this.chain(e, async () => {
+            let ok: boolean;
+            try {
+              ok = await store.compareAndSet(key, expected, session, owner);
+            } catch (err) {
+              report(err);
+              throw new MlsTlsError("ERR_MLSTLS_STALE_SESSION", "the session store failed while this resumption was confirmed", { cause: err });
+            }
+            if (!ok) {
+              throw new MlsTlsError("ERR_MLSTLS_STALE_SESSION", "the session changed in the store while this resumption was confirmed");
+            }
+            written = digest(session);
+            const old = e.live;
+            e.live = conn;
+            this.owners.set(owner, { conn, key });
+            if (old !== undefined && old !== conn) void old.replace();
+          });
+        }
+        const e = bound.entry;
+        return this.chain(e, async () => {
+          if (e.live !== conn) throw new MlsTlsError("ERR_MLSTLS_SESSION_REPLACED", "a resumption of this connection's session replaced it");
+          if (written === undefined) return;
+          let ok: boolean;
+          try {
+            ok = await store.compareAndSet(key, written, session, owner);
+          } catch (err) {
+            report(err);
+            written = undefined;
+            return;
+          }
+          if (!ok) throw new MlsTlsError("ERR_MLSTLS_SESSION_REPLACED", "a resumption of this connection's session replaced it");
+          written = digest(session);
+        });
+      },
+      release: () => {
+        this.owners.delete(owner);
+        if (bound === undefined) return;
+        const { key, entry: e } = bound;
+        if (e.live === conn) e.live = undefined;
+        void e.writing.then(() => {
+          if (this.sessions.get(key) === e && e.live === undefined) this.sessions.delete(key);
+        });
+      },
+    };
   }
 
   private chain(e: Entry, step: () => Promise<void>): Promise<void> {

@@ -9,16 +9,31 @@ import { join } from "node:path";
 import { MlsTlsError } from "../errors.js";
 
 /**
- * The server's session store: async, keyed by the session id (the MLS group id in hex).
- *
- * Ownership of the bytes (a session holds private keys, and the server zeroes its copies once done with them):
- * `set()` must copy the session if it keeps it beyond the returned promise, and `get()` must return a buffer the
- * caller may overwrite (a copy, not the store's own).
+ * The server's session store: async, keyed by the session id (the MLS group id in lowercase hex). A session blob
+ * holds private keys: store it as a secret. To put sessions in another database, implement this:
+ * - `get(id)`: the blob last written for `id`, or undefined (none, or expired). Resolve a copy the caller may
+ *   overwrite (the server zeroes its copies once done with them), never the store's own buffer.
+ * - `set(id, session)`: replace the blob (keep no older version), with the store's TTL. Copy the bytes if they are
+ *   kept beyond the returned promise. Atomic: a reader sees the old blob or the new one, never a mix.
+ * - `delete(id)`: forget it.
+ * Without compareAndSet, the one-writer-per-session rule is kept in this process: right for a store one server uses.
+ * A store that several server processes share implements the two optional methods, and the servers then use them:
+ * - `compareAndSet(id, expected, session, owner)`: in one atomic step, write `session` only if the stored blob still
+ *   has `expected` as its digest (hex SHA-256 of the blob as get() returned it, "" for no blob), and record `owner`
+ *   (an opaque token naming one connection) as the session's live connection; resolve false, writing nothing, if
+ *   the blob changed. A write that outlives its caller's wait must still obey the comparison.
+ * - `onReplaced(listener)`: call `listener(id, owner)` in the process whose connection `owner` held the session when
+ *   another process's compareAndSet took it over, so that connection ends (ERR_MLSTLS_SESSION_REPLACED).
+ * With compareAndSet, a failing store (rejecting, or too slow) does not fail handshakes: a server reports it as
+ * 'sessionStoreError', resumptions fall back to full handshakes, and a connection whose write failed keeps working
+ * without further writes. See RedisSessionStore.
  */
 export interface SessionStore {
   get(id: string): Promise<Uint8Array | undefined>;
   set(id: string, session: Uint8Array): Promise<void>;
   delete(id: string): Promise<void>;
+  compareAndSet?(id: string, expected: string, session: Uint8Array, owner: string): Promise<boolean>;
+  onReplaced?(listener: (id: string, owner: string) => void): void;
 }
 
 /** node:tls's default `sessionTimeout`, in seconds. */

@@ -195,3 +195,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// Scale-out figures (1 and 2 processes sharing Redis): skipped with a message when no Redis is reachable.
+await (await import("./scale-out.js")).runScaleOut();
