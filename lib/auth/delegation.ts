@@ -190,8 +190,13 @@ function extensionValue(f: DelegationFields): Uint8Array {
   return seq(uint(DELEGATION_VERSION), uint(f.role === "client" ? 0 : 1, 0x0a), uint(f.suite), octets(f.endEntityHash), octets(f.context));
 }
 
-function tbsCertificate(f: DelegationFields): Uint8Array {
-  const extension = (id: string, value: Uint8Array): Uint8Array => seq(oid(id), TRUE, octets(value));
+/** Shapes a verifier must refuse, for tests: the extension not critical, or one more extension. */
+type TestVariant = "non-critical" | "extra-extension";
+
+function tbsCertificate(f: DelegationFields, variant?: TestVariant): Uint8Array {
+  const extension = (id: string, value: Uint8Array): Uint8Array =>
+    variant === "non-critical" && id === DELEGATION_OID ? seq(oid(id), octets(value)) : seq(oid(id), TRUE, octets(value));
+  const extra = variant === "extra-extension" ? [seq(oid("2.5.29.17"), octets(seq(tlv(0x82, Buffer.from("localhost")))))] : [];
   return seq(
     explicit(0, uint(2)),
     uint(f.serial),
@@ -207,6 +212,7 @@ function tbsCertificate(f: DelegationFields): Uint8Array {
         // keyUsage: BIT STRING with 7 unused bits, digitalSignature set.
         extension(OIDS.keyUsage, Uint8Array.of(0x03, 0x02, 0x07, 0x80)),
         extension(DELEGATION_OID, extensionValue(f)),
+        ...extra,
       ),
     ),
   );
@@ -473,7 +479,7 @@ export async function mintForTest(
   key: KeyObject,
   endEntity: Uint8Array,
   spkiKey: KeyObject,
-  f: Partial<Omit<DelegationFields, "spki">> & { role: DelegationRole; suite: number; context: Uint8Array },
+  f: Partial<Omit<DelegationFields, "spki">> & { role: DelegationRole; suite: number; context: Uint8Array; variant?: TestVariant },
 ): Promise<Uint8Array> {
   const algorithm = f.algorithm ?? algorithmFor(key) ?? { kind: "pss", hash: "sha256", saltLength: 32 };
   const now = Date.now();
@@ -483,13 +489,13 @@ export async function mintForTest(
     issuer: f.issuer ?? subjectDer(endEntity),
     notBefore: f.notBefore ?? Math.floor(now / 1000) * 1000 - 60_000,
     notAfter: f.notAfter ?? Math.floor(now / 1000) * 1000 + 600_000,
-    spki: createPublicKey(spkiKey).export({ type: "spki", format: "der" }),
+    spki: (spkiKey.type === "public" ? spkiKey : createPublicKey(spkiKey)).export({ type: "spki", format: "der" }),
     role: f.role,
     suite: f.suite,
     endEntityHash: f.endEntityHash ?? new Uint8Array(createHash("sha256").update(endEntity).digest()),
     context: f.context,
   };
-  const tbs = tbsCertificate(fields);
+  const tbs = tbsCertificate(fields, f.variant);
   const p = signatureParams(algorithm, key);
   return certificate(tbs, algorithm, await signAsync(p.alg, tbs, p.key as Parameters<typeof sign>[2]));
 }

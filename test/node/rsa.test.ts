@@ -5,16 +5,11 @@
 
 import { expect } from "chai";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
 import { X509Certificate } from "node:crypto";
 import * as mlstls from "../../lib/index.js";
 import { Cleanup, listen } from "../helpers/sockets.js";
-
-/** A file of test/fixtures/rsa (see generate.sh there). */
-export function rsaFixture(name: string): Buffer {
-  return readFileSync(new URL(`../../../test/fixtures/rsa/${name}`, import.meta.url));
-}
+import { rsaFixture } from "../helpers/rsa.js";
 
 const ROOT = rsaFixture("root-ca.pem");
 const INTERMEDIATE = rsaFixture("intermediate-ca.pem");
