@@ -9,7 +9,8 @@ import * as tls from "node:tls";
 import { X509Certificate } from "node:crypto";
 import * as mlstls from "../../lib/index.js";
 import { Cleanup, listen } from "../helpers/sockets.js";
-import { rsaFixture } from "../helpers/rsa.js";
+import { delegatorOf, rsaFixture } from "../helpers/rsa.js";
+import { verificationErrorOf } from "../../lib/auth/verify.js";
 
 const ROOT = rsaFixture("root-ca.pem");
 const INTERMEDIATE = rsaFixture("intermediate-ca.pem");
@@ -95,5 +96,59 @@ describe("RSA certificates: per-connection delegation, end to end", function () 
     // Our own certificate, as the client shows it: the end-entity, not the delegation.
     expect(client.getCertificate()).to.have.property("fingerprint256", peer.fingerprint256);
     expect(client.getX509Certificate()?.subject).to.equal("CN=rsa client");
+  });
+
+  // A server that presents a delegation its certificate's key really signed, but for another connection or for the
+  // other role: the client refuses, even with rejectUnauthorized: false, and the server hears bad_certificate.
+  for (const [what, mint] of [
+    ["made for another connection", (suite: number) => delegatorOf("rsa2048").mint(suite, "server", new Uint8Array(32))],
+    ["made for a client", (suite: number, binding: Uint8Array) => delegatorOf("rsa2048").mint(suite, "client", binding)],
+  ] as const) {
+    it(`a server delegation ${what} is refused, even with rejectUnauthorized: false`, async () => {
+      const server = cleanup.server(
+        mlstls.createServer({ identity: ({ suite, binding }: { suite: number; binding?: Uint8Array }) => mint(suite, binding!) }),
+      );
+      const errors: Error[] = [];
+      server.on("tlsClientError", (e: Error) => errors.push(e));
+      const port = await listen(server);
+      for (const rejectUnauthorized of [true, false]) {
+        const client = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", servername: "localhost", ca: ROOT, rejectUnauthorized }));
+        const r = await attempt(client);
+        expect(r.error, `rejectUnauthorized: ${rejectUnauthorized}`).to.not.equal(undefined);
+        expect(verificationErrorOf(r.error)?.code ?? r.error?.code).to.equal("ERR_MLSTLS_BAD_DELEGATION");
+      }
+    });
+  }
+
+  it("an RSA client's delegation made for a server (role confusion) is refused by a requestCert server", async () => {
+    const server = cleanup.server(mlstls.createServer({ key: rsaFixture("rsa2048.key"), cert: rsaFixture("rsa2048-chain.pem"), ca: ROOT, requestCert: true }));
+    const port = await listen(server);
+    const refused = new Promise<Error>((resolve) => server.once("tlsClientError", resolve));
+    const client = cleanup.stream(
+      mlstls.connect({
+        port,
+        host: "127.0.0.1",
+        servername: "localhost",
+        ca: ROOT,
+        identity: ({ suite, binding }: { suite: number; binding?: Uint8Array }) => delegatorOf("rsa-client").mint(suite, "server", binding!),
+      }),
+    );
+    client.on("error", () => {});
+    const err = await refused;
+    expect(verificationErrorOf(err)?.code ?? (err as { code?: string }).code).to.equal("ERR_MLSTLS_BAD_DELEGATION");
+  });
+
+  it("pinning the end-entity through checkServerIdentity works as with node:tls (the delegation is never seen)", async () => {
+    const server = cleanup.server(mlstls.createServer({ key: rsaFixture("rsa3072.key"), cert: rsaFixture("rsa3072-chain.pem") }, (s) => s.end()));
+    const port = await listen(server);
+    const pinned = new X509Certificate(rsaFixture("rsa3072.pem")).fingerprint256;
+    const seen: string[] = [];
+    const checkServerIdentity = (host: string, cert: tls.PeerCertificate): Error | undefined => {
+      seen.push(cert.fingerprint256);
+      return cert.fingerprint256 === pinned ? tls.checkServerIdentity(host, cert) : new Error("pin mismatch");
+    };
+    const ok = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", servername: "localhost", ca: ROOT, checkServerIdentity }));
+    expect((await attempt(ok)).error).to.equal(undefined);
+    expect(seen).to.deep.equal([pinned]);
   });
 });
