@@ -73,6 +73,10 @@ export const ERROR_ALERTS = {
   ERR_MLSTLS_BAD_CREDENTIAL: "bad_certificate",
   /** The leaf certificate's public key is not the MLS signature key of the peer's leaf. Always fatal. */
   ERR_MLSTLS_CERT_KEY_MISMATCH: "bad_certificate",
+  /** A delegation certificate (PROTOCOL.md, "RSA certificates: per-connection delegation") that does not bind. Always fatal. */
+  ERR_MLSTLS_BAD_DELEGATION: "bad_certificate",
+  /** A delegation outside its validity period (minutes); a resumed session after it needs a full handshake. Always fatal. */
+  ERR_MLSTLS_DELEGATION_EXPIRED: "certificate_expired",
   /** A pinned-key peer where X.509 is required (a client answering it sends unsupported_certificate instead). */
   ERR_MLSTLS_X509_REQUIRED: "certificate_required",
   /** The chain uses an extension OpenSSL enforces and mlstls does not (name constraints, ...). */

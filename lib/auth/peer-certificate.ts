@@ -1,5 +1,6 @@
 // The peer-certificate objects of getPeerCertificate(): node's shape for X.509 peers, and ours for pinned keys.
 
+import { endEntityView } from "./delegation.js";
 import * as tls from "node:tls";
 import type { PeerCredential } from "../mls/index.js";
 import { credentialName, fingerprint256Of, fingerprintOf, type SignatureScheme } from "./identity.js";
@@ -97,6 +98,9 @@ export interface PeerCertificateOptions {
  */
 export function peerCertificateObject(peer: PeerCredential, opts: PeerCertificateOptions = {}): PeerCertificateObject | Record<string, never> {
   if (peer.credential.type === "basic") return basicObject(peer);
+  // A delegated credential shows its end-entity certificate, never the delegation (PROTOCOL.md, "RSA certificates").
+  peer = endEntityView(peer);
+  if (peer.credential.type !== "x509") return {};
   let facts: CertFacts[];
   try {
     facts = peer.credential.certificates.map((der) => certFacts(der));

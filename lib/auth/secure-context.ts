@@ -29,6 +29,7 @@ import {
   type PeerValidator,
   type VerifyPeerCallback,
 } from "./verify.js";
+import { Delegator, isDelegatingKey, type DelegationRole } from "./delegation.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Option types
@@ -126,8 +127,25 @@ function subjectOf(cert: X509Certificate): string {
   return cert.subject.replace(/\n/g, ", ");
 }
 
+/**
+ * A key MLS cannot sign with (RSA, RSA-PSS, P-521, Ed448) and its chain delegate per connection (PROTOCOL.md, "RSA
+ * certificates: per-connection delegation"); every other key is an MLS identity of its own.
+ */
+function identityOrDelegator(key: KeyObject, chain: string | Buffer): LocalIdentity | Delegator {
+  if (key.type !== "private" || !isDelegatingKey(key)) return identityFromPem({ key, cert: chain });
+  const certs = parsePemCertificates(chain);
+  if (certs.length === 0) throw mlsTlsError("ERR_INVALID_ARG_VALUE", "cert holds no PEM certificate");
+  if (!certs[0]!.checkPrivateKey(key)) {
+    throw mlsTlsError(
+      "ERR_MLSTLS_KEY_CERT_MISMATCH",
+      `the certificate (subject ${subjectOf(certs[0]!)}) holds a different public key than the private key; the first certificate of \`cert\` must be the key's`,
+    );
+  }
+  return new Delegator(key, certs);
+}
+
 /** Identities from node's key/cert forms; several keys are paired with the chains whose leaf holds their key. */
-function identitiesFromPem(key: KeyOption, cert: CertOption, passphrase: string | undefined): LocalIdentity[] {
+function identitiesFromPem(key: KeyOption, cert: CertOption, passphrase: string | undefined): (LocalIdentity | Delegator)[] {
   const keys = Array.isArray(key) ? (key as readonly KeyInput[]) : [key as KeyInput];
   const chains = Array.isArray(cert) ? (cert as readonly (string | Buffer)[]) : [cert as string | Buffer];
   for (const [i, c] of chains.entries()) {
@@ -135,14 +153,14 @@ function identitiesFromPem(key: KeyOption, cert: CertOption, passphrase: string 
       throw mlsTlsError("ERR_INVALID_ARG_TYPE", `cert${chains.length > 1 ? `[${i}]` : ""} must be a PEM string or Buffer`);
     }
   }
-  if (keys.length === 1 && chains.length === 1) return [identityFromPem({ key: keyObjectOf(keys[0]!, passphrase, "key"), cert: chains[0]! })];
+  if (keys.length === 1 && chains.length === 1) return [identityOrDelegator(keyObjectOf(keys[0]!, passphrase, "key"), chains[0]!)];
   const leaves = chains.map((c, i) => {
     const first = parsePemCertificates(c)[0];
     if (first === undefined) throw mlsTlsError("ERR_INVALID_ARG_VALUE", `cert[${i}] holds no PEM certificate`);
     return first;
   });
   const used = new Set<number>();
-  const out: LocalIdentity[] = [];
+  const out: (LocalIdentity | Delegator)[] = [];
   for (const [i, k] of keys.entries()) {
     const ko = keyObjectOf(k, passphrase, `key[${i}]`);
     const j = leaves.findIndex((leaf, n) => !used.has(n) && ko.type === "private" && leaf.checkPrivateKey(ko));
@@ -153,7 +171,7 @@ function identitiesFromPem(key: KeyOption, cert: CertOption, passphrase: string 
       );
     }
     used.add(j);
-    out.push(identityFromPem({ key: ko, cert: chains[j]! }));
+    out.push(identityOrDelegator(ko, chains[j]!));
   }
   const stray = leaves.findIndex((_, n) => !used.has(n));
   if (stray >= 0) {
@@ -204,6 +222,8 @@ export class SecureContext {
   readonly identities: readonly LocalIdentity[];
   /** `ca`, parsed; undefined means node's root certificates. */
   readonly trust: TrustStore | undefined;
+  /** An RSA (RSA-PSS, P-521, Ed448) key and its chain, which delegate per connection; for suites no identity serves. */
+  readonly delegator: Delegator | undefined;
 
   constructor(options: SecureContextOptions = {}) {
     if (options === null || typeof options !== "object") throw mlsTlsError("ERR_INVALID_ARG_TYPE", "options must be an object");
@@ -218,6 +238,7 @@ export class SecureContext {
       throw mlsTlsError("ERR_INVALID_ARG_VALUE", "identity and key/cert are alternatives; give one of them");
     }
     let ids: LocalIdentity[] = [];
+    let delegators: Delegator[] = [];
     if (present(options.identity)) ids = [identityOption(options.identity)];
     else if (hasPem) {
       if (!present(options.key)) throw mlsTlsError("ERR_INVALID_ARG_VALUE", "cert is set but key is not: the certificate needs its private key");
@@ -227,8 +248,14 @@ export class SecureContext {
           "key is set but cert is not: give its certificate chain, or use `identity` (mlstls.createIdentity) for a key without one",
         );
       }
-      ids = identitiesFromPem(options.key!, options.cert!, options.passphrase);
+      const all = identitiesFromPem(options.key!, options.cert!, options.passphrase);
+      delegators = all.filter((x): x is Delegator => x instanceof Delegator);
+      ids = all.filter((x): x is LocalIdentity => !(x instanceof Delegator));
+      if (delegators.length > 1) {
+        throw mlsTlsError("ERR_INVALID_ARG_VALUE", "two keys that delegate (RSA, RSA-PSS, P-521, Ed448): give at most one of them");
+      }
     }
+    this.delegator = delegators[0];
     for (let i = 0; i < ids.length; i++) {
       for (let j = 0; j < i; j++) {
         if (suitesForIdentity(ids[i]!).some((s) => suitesForIdentity(ids[j]!).includes(s))) {
@@ -243,8 +270,25 @@ export class SecureContext {
 
   /** The MLS suites our identities can sign for; undefined when anonymous (any suite). */
   get servableSuites(): number[] | undefined {
-    if (this.identities.length === 0) return undefined;
-    return this.identities.flatMap((id) => suitesForIdentity(id));
+    if (!this.hasIdentity) return undefined;
+    const own = this.identities.flatMap((id) => suitesForIdentity(id));
+    return this.delegator === undefined ? own : [...new Set([...own, ...this.delegator.suites])];
+  }
+
+  /** Whether any key is configured (else we are anonymous). */
+  get hasIdentity(): boolean {
+    return this.identities.length > 0 || this.delegator !== undefined;
+  }
+
+  /**
+   * Our identity for `suite` on one connection: a key that signs for it, else a fresh delegated identity bound to
+   * `binding` (the engine's IdentityContext.binding), made for `role`.
+   */
+  async identityForConnection(suite: number, role: DelegationRole, binding: Uint8Array | undefined): Promise<LocalIdentity | undefined> {
+    const own = this.identityFor(suite);
+    if (own !== undefined || this.delegator === undefined || !this.delegator.suites.includes(suite)) return own;
+    if (binding === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "a delegated identity needs the connection's binding");
+    return this.delegator.mint(suite, role, binding);
   }
 
   /** Our identity for `suite`, if one of our keys can sign for it. */
@@ -383,7 +427,11 @@ export function clientAuth(o: ClientAuthOptions): AuthConfig {
   // The engine offers every suite in `suites` (all of them ones our key signs for) and asks for the identity of
   // each suite it sends a KeyPackage for.
   const identity: IdentitySource | undefined =
-    fn ?? (ctx.identities.length > 0 ? ({ suite }: { suite: number }) => ctx.identityFor(suite) ?? ctx.identityFor(suites[0]!)! : undefined);
+    fn ??
+    (ctx.hasIdentity
+      ? async ({ suite, binding }: { suite: number; binding?: Uint8Array }) =>
+          (await ctx.identityForConnection(suite, "client", binding)) ?? ctx.identityFor(suites[0]!)!
+      : undefined);
   const rejectUnauthorized = o.rejectUnauthorized ?? clientRejectDefault();
   const make = (): PeerValidator =>
     validatorFromTlsOptions("client", {
@@ -494,11 +542,12 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
   const chooseIdentity = async (
     picked: Promise<{ chosen: SecureContext; whose: string }>,
     suite: number,
+    binding: Uint8Array | undefined,
   ): Promise<LocalIdentity> => {
     const { chosen, whose } = await picked;
     const servable = chosen.servableSuites;
     if (servable === undefined) return anonymousIdentity(suite);
-    const id = chosen.identityFor(suite);
+    const id = await chosen.identityForConnection(suite, "server", binding);
     if (id === undefined) {
       throw mlsTlsError(
         "ERR_MLSTLS_CIPHERSUITE_MISMATCH",
@@ -515,7 +564,7 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
       let identity: IdentitySource | undefined = fn;
       let servableSuites: ConnectionAuth["servableSuites"];
       if (fn === undefined) {
-        if (sniCallback === undefined && entries.length === 0 && ctx.identities.length === 0) {
+        if (sniCallback === undefined && entries.length === 0 && !ctx.hasIdentity) {
           // Nothing configured: the engine's anonymous identity for whatever suite the client offers.
           identity = undefined;
         } else {
@@ -525,7 +574,7 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
             if (picked === undefined || picked.name !== name) picked = { name, p: pick(name) };
             return picked.p;
           };
-          identity = ({ suite, serverName }) => chooseIdentity(pickOnce(serverName), suite);
+          identity = ({ suite, serverName, binding }) => chooseIdentity(pickOnce(serverName), suite, binding);
           servableSuites = async (serverName) => (await pickOnce(serverName)).chosen.servableSuites;
           if (sniCallback === undefined) {
             // Accept only suites some identity can serve, so a client offering another suite hears so at once.

@@ -13,6 +13,8 @@ export type VerificationError = Error & { code?: string };
  */
 export const VERIFY_ERROR_CODES = [
   "ERR_MLSTLS_CERT_KEY_MISMATCH",
+  "ERR_MLSTLS_BAD_DELEGATION",
+  "ERR_MLSTLS_DELEGATION_EXPIRED",
   "ERR_MLSTLS_BAD_CREDENTIAL",
   "ERR_MLSTLS_X509_REQUIRED",
   "ERR_MLSTLS_UNSUPPORTED_CERTIFICATE",
@@ -26,7 +28,12 @@ export function isVerifyErrorCode(code: string): code is VerifyErrorCode {
 }
 
 /** Failures that end the handshake even with rejectUnauthorized: false (TLS cannot skip them either). */
-export const ALWAYS_FATAL = new Set<string>(["ERR_MLSTLS_CERT_KEY_MISMATCH", "ERR_MLSTLS_BAD_CREDENTIAL"]);
+export const ALWAYS_FATAL = new Set<string>([
+  "ERR_MLSTLS_CERT_KEY_MISMATCH",
+  "ERR_MLSTLS_BAD_CREDENTIAL",
+  "ERR_MLSTLS_BAD_DELEGATION",
+  "ERR_MLSTLS_DELEGATION_EXPIRED",
+]);
 
 
 export function x509Error(name: X509ErrorName): VerificationError & { code: string } {

@@ -35,6 +35,8 @@ import {
   certFacts,
   type CertFacts,
 } from "./x509.js";
+import { endEntityView, looksDelegated, verifyDelegation, type DelegationRole } from "./delegation.js";
+import type { PeerBinding } from "../protocol/index.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // X.509 verification
@@ -57,6 +59,40 @@ export interface X509VerifyOptions {
   purpose?: "server" | "client";
   /** node's allowPartialTrustChain: certificates in `ca` are anchors even when not self-signed. */
   allowPartialTrustChain?: boolean;
+  /** What a delegated credential must be bound to; without it, delegations are refused. */
+  delegation?: DelegationContext;
+}
+
+/**
+ * The connection a delegated credential (PROTOCOL.md, "RSA certificates: per-connection delegation") is checked
+ * against: the peer's role, and either the opening's suite and context or `resumed` (a stored session's credential,
+ * whose context was checked when the session was made). `seen`: delegations this connection accepted before (their
+ * lifetime was checked then; later commits carry them again).
+ */
+export interface DelegationContext {
+  role: DelegationRole;
+  opening?: { suite: number; context: Uint8Array };
+  resumed?: boolean;
+  seen?: ReadonlySet<string>;
+}
+
+const delegationKey = (der: Uint8Array): string => Buffer.from(der).toString("base64");
+
+/** The delegation check of a credential whose first certificate carries the mlstls extension; null if it binds. */
+function delegationError(peer: PeerCredential, d: DelegationContext | undefined, now: number): VerificationError | null {
+  if (d === undefined || (d.opening === undefined && d.resumed !== true)) {
+    return nodeError("ERR_MLSTLS_BAD_DELEGATION", "invalid delegation: no connection to check it against");
+  }
+  const c = peer.credential;
+  const seen = c.type === "x509" && c.certificates.length > 0 && d.seen?.has(delegationKey(c.certificates[0]!)) === true;
+  // Seen before on this connection: its lifetime was checked then; the connection, not the delegation, lasts.
+  return verifyDelegation(peer, { role: d.role, opening: d.opening, now: seen ? undefined : now });
+}
+
+/** Whether the credential presents a delegation (the mlstls extension in its first certificate). */
+function isDelegated(peer: PeerCredential): boolean {
+  const c = peer.credential;
+  return c.type === "x509" && c.certificates.length > 0 && looksDelegated(c.certificates[0]!);
 }
 
 export interface PeerVerification {
@@ -121,6 +157,15 @@ function rememberVerifiedChain(store: TrustStore, key: string, facts: readonly C
  * ERR_MLSTLS_UNSUPPORTED_CERTIFICATE, then whatever checkServerIdentity returns (node's
  * ERR_TLS_CERT_ALTNAME_INVALID with reason/host/cert).
  */
+/** A failed verification whose node-shaped certificate object is built only if read. */
+function lazyResult(result: { authorized: false; error: VerificationError | Error }, ders: readonly Uint8Array[], store: TrustStore, now: number): PeerVerification {
+  let detailed: PeerCertificateObject | undefined;
+  return Object.defineProperty(result, "peerCertificate", {
+    enumerable: true,
+    get: () => (detailed ??= detailedObject(ders.map((der) => certFacts(der)), store, now)),
+  }) as PeerVerification;
+}
+
 export function verifyX509Peer(peer: PeerCredential, opts: X509VerifyOptions = {}): PeerVerification {
   const c = peer.credential;
   if (c.type !== "x509") {
@@ -136,21 +181,32 @@ export function verifyX509Peer(peer: PeerCredential, opts: X509VerifyOptions = {
     error: nodeError("ERR_MLSTLS_BAD_CREDENTIAL", `peer certificate cannot be parsed: ${e instanceof Error ? e.message : String(e)}`),
     peerCertificate: {},
   });
-  // Cheap checks first (issue 8, finding 5): the leaf alone, for the key binding, before the rest of the chain is
-  // parsed; node's presentation object (an object per certificate) only when something asks for it.
+  // A delegated credential's identity is its end-entity certificate (PROTOCOL.md, "RSA certificates: per-connection
+  // delegation"): everything below sees the chain without the delegation, whose binding to the MLS key replaces the
+  // leaf-key check.
+  const delegated = isDelegated(peer);
+  const ders = delegated ? c.certificates.slice(1) : c.certificates;
+  const store = opts.ca === undefined ? TrustStore.default() : TrustStore.from(opts.ca);
+  const now = (opts.now ?? new Date()).getTime();
+  // The binding between the certificate and the MLS leaf comes first: a mismatch is an attack, not a configuration
+  // problem, and no other result may hide it. Cheap checks first (replayed ClientHellos): the leaf alone, for the key
+  // binding, before the rest of the chain is parsed; node's presentation object only when something asks for it.
+  if (delegated) {
+    const bad = delegationError(peer, opts.delegation, now);
+    if (ders.length === 0) return { authorized: false, error: bad, peerCertificate: {} };
+    if (bad !== null) return lazyResult({ authorized: false, error: bad }, ders, store, now);
+  }
   let leaf: CertFacts;
   try {
-    if (c.certificates.length === 0) throw new TypeError("the X.509 credential holds no certificate");
-    leaf = certFacts(c.certificates[0]!);
+    if (ders.length === 0) throw new TypeError("the X.509 credential holds no certificate");
+    leaf = certFacts(ders[0]!);
   } catch (e) {
     return unparseable(e);
   }
-  const store = opts.ca === undefined ? TrustStore.default() : TrustStore.from(opts.ca);
-  const now = (opts.now ?? new Date()).getTime();
   let facts: CertFacts[] = [leaf];
   let factsComplete = false;
   const allFacts = (): CertFacts[] => {
-    if (!factsComplete) facts = [leaf, ...c.certificates.slice(1).map((der) => certFacts(der))];
+    if (!factsComplete) facts = [leaf, ...ders.slice(1).map((der) => certFacts(der))];
     factsComplete = true;
     return facts;
   };
@@ -161,14 +217,14 @@ export function verifyX509Peer(peer: PeerCredential, opts: X509VerifyOptions = {
       get: () => (detailed ??= detailedObject(allFacts(), store, now)),
     }) as T & { peerCertificate: PeerCertificateObject };
 
-  // The binding between the certificate and the MLS leaf comes first: a mismatch is an attack, not a
-  // configuration problem, and no other result may hide it.
-  const mismatch = keyMismatch(leaf.x509, peer);
-  if (mismatch !== null) return lazy({ authorized: false, error: mismatch });
+  if (!delegated) {
+    const mismatch = keyMismatch(leaf.x509, peer);
+    if (mismatch !== null) return lazy({ authorized: false, error: mismatch });
+  }
   // A chain that verified moments ago (a replayed ClientHello presents the same bytes) is not parsed again.
   const purpose = opts.purpose ?? "server";
   const allowPartial = opts.allowPartialTrustChain === true;
-  const key = chainCacheKey(c.certificates, purpose, allowPartial);
+  const key = chainCacheKey(ders, purpose, allowPartial);
   if (!chainVerifiedRecently(store, key, now)) {
     try {
       allFacts();
@@ -270,18 +326,19 @@ export async function verifyPinned(peer: PeerCredential, opts: PinnedVerifyOptio
   if (opts.fingerprints === undefined && opts.verifyPeer === undefined) {
     throw mlsTlsError("ERR_INVALID_ARG_VALUE", "pinned verification needs fingerprints or verifyPeer");
   }
-  const binding = x509Binding(peer);
+  const binding = x509Binding(peer, undefined, Date.now());
   if (binding !== null) return { authorized: false, error: binding, peerCertificate: peerCertificateObject(peer) };
   return verifyPinnedWith(peer, opts.fingerprints === undefined ? undefined : pinDigests(opts.fingerprints), opts.verifyPeer);
 }
 
 /** For x509 credentials outside x509 mode: parseable, and bound to the MLS key. null if fine or not x509. */
-function x509Binding(peer: PeerCredential): VerificationError | null {
+function x509Binding(peer: PeerCredential, delegation: DelegationContext | undefined, now: number): VerificationError | null {
   const c = peer.credential;
   if (c.type !== "x509") return null;
   try {
     if (c.certificates.length === 0) throw new TypeError("the X.509 credential holds no certificate");
     const facts = c.certificates.map((der) => certFacts(der));
+    if (isDelegated(peer)) return delegationError(peer, delegation, now);
     return keyMismatch(facts[0]!.x509, peer);
   } catch (e) {
     return nodeError("ERR_MLSTLS_BAD_CREDENTIAL", `peer certificate cannot be parsed: ${e instanceof Error ? e.message : String(e)}`);
@@ -305,6 +362,8 @@ export type PeerValidatorOptions = (
   expectedPeer?: PeerCredential;
   /** Clock for X.509 validity; default the current time at each check. */
   now?: () => Date;
+  /** The peer's role, which a delegated credential must name. Default: from `purpose` in x509 mode, else "server". */
+  peerRole?: DelegationRole;
 };
 
 /**
@@ -319,8 +378,13 @@ export type PeerValidatorOptions = (
  * it); in pinned and none modes it is the identity fingerprint (credential and signature key). A later
  * credential with another identity is refused unless allowIdentityRotation.
  */
-export class PeerValidator {
+export class PeerValidator implements PeerBinding {
   readonly validate: CredentialValidator;
+  /** What delegated credentials must be bound to on this connection (PeerBinding). */
+  #opening: { suite: number; context: Uint8Array } | undefined;
+  #resumed = false;
+  /** Delegations accepted on this connection. */
+  readonly #seenDelegations = new Set<string>();
   readonly #opts: PeerValidatorOptions;
   readonly #store: TrustStore | undefined;
   readonly #pins: Buffer[] | undefined;
@@ -350,6 +414,23 @@ export class PeerValidator {
     }
     if (opts.expectedPeer !== undefined) this.#identity = this.#identityOf(opts.expectedPeer);
     this.validate = (peer) => this.#validate(peer);
+  }
+
+  /** The engine: the peer's opening credential must be bound to this suite and context. */
+  opening(o: { suite: number; context: Uint8Array }): void {
+    this.#opening = { suite: o.suite, context: Uint8Array.from(o.context) };
+    this.#resumed = false;
+  }
+
+  /** The engine: the peer's credentials come from a stored session (a resumption). */
+  resumed(): void {
+    this.#resumed = true;
+  }
+
+  #delegation(): DelegationContext {
+    const o = this.#opts;
+    const role = o.peerRole ?? (o.mode === "x509" && o.purpose === "client" ? "client" : "server");
+    return { role, opening: this.#opening, resumed: this.#resumed, seen: this.#seenDelegations };
   }
 
   /** Whether the current peer credential verified (node: socket.authorized). */
@@ -382,7 +463,7 @@ export class PeerValidator {
   }
 
   #identityOf(peer: PeerCredential): string {
-    const c = peer.credential;
+    const c = endEntityView(peer).credential;
     if (this.#opts.mode === "x509" && c.type === "x509" && c.certificates.length > 0) {
       try {
         const leaf = certFacts(c.certificates[0]!);
@@ -405,9 +486,10 @@ export class PeerValidator {
         purpose: o.purpose,
         allowPartialTrustChain: o.allowPartialTrustChain,
         now: this.#opts.now?.(),
+        delegation: this.#delegation(),
       });
     }
-    const binding = x509Binding(peer);
+    const binding = x509Binding(peer, this.#delegation(), (this.#opts.now?.() ?? new Date()).getTime());
     if (binding !== null) return { authorized: false, error: binding, peerCertificate: {} };
     if (o.mode === "pinned") return verifyPinnedWith(peer, this.#pins, o.verifyPeer);
     return { authorized: false, error: null, peerCertificate: {} };
@@ -418,8 +500,17 @@ export class PeerValidator {
     const error = result.error;
     if (error !== null && (ALWAYS_FATAL.has(error.code ?? "") || this.#opts.rejectUnauthorized !== false)) {
       this.#record(peer, result);
+      if (error.code === "ERR_MLSTLS_DELEGATION_EXPIRED" && this.#resumed && this.#delegation().role === "client") {
+        // A server resuming a session whose client delegation expired: the client must authenticate afresh, so
+        // the session is refused the way unusable sessions are (unknown_psk_identity), and the client falls back.
+        throw mlsTlsError("ERR_MLSTLS_STALE_SESSION", "the session's client delegation has expired: a full handshake re-authenticates", {
+          cause: error,
+        });
+      }
       throw refusal(error, this.#alertFor(error));
     }
+    const c = peer.credential;
+    if (isDelegated(peer) && c.type === "x509") this.#seenDelegations.add(delegationKey(c.certificates[0]!));
     const identity = this.#identityOf(peer);
     if (this.#identity !== undefined && identity !== this.#identity && this.#opts.allowIdentityRotation !== true) {
       throw mlsTlsError(
@@ -447,7 +538,7 @@ export class PeerValidator {
 
   #describe(peer: PeerCredential | undefined): string {
     if (peer === undefined) return "the resumed session's identity";
-    const name = credentialName(peer.credential);
+    const name = credentialName(endEntityView(peer).credential);
     return `${JSON.stringify(name)} (${fingerprintOf(peer)})`;
   }
 }
@@ -487,6 +578,7 @@ export interface TlsVerifyOptions {
  */
 export function validatorFromTlsOptions(role: "client" | "server", o: TlsVerifyOptions, expectedPeer?: PeerCredential): PeerValidator {
   const common = {
+    peerRole: role === "client" ? ("server" as const) : ("client" as const),
     rejectUnauthorized: o.rejectUnauthorized !== false,
     allowIdentityRotation: o.allowIdentityRotation === true,
     expectedPeer,

@@ -37,6 +37,7 @@ import {
   userErrorOf,
   wrapUserError,
 } from "../auth/secure-context.js";
+import { endEntityCertificates } from "../auth/delegation.js";
 import { SessionRegistry } from "../sessions/registry.js";
 import { type SessionStore, decryptSession, encryptSession } from "../sessions/store.js";
 import {
@@ -259,7 +260,8 @@ export function alpnNames(p: AlpnProtocols | undefined): string[] | undefined {
 /** The leaf certificate of an X.509 credential; undefined for basic credentials and unparseable ones. */
 function leafCertificate(peer: PeerCredential | undefined): X509Certificate | undefined {
   if (peer?.credential.type !== "x509") return undefined;
-  const der = peer.credential.certificates[0];
+  // A delegated credential's leaf is its end-entity certificate, not the per-connection delegation.
+  const der = endEntityCertificates(peer.credential)[0];
   if (der === undefined) return undefined;
   try {
     return new X509Certificate(der);
@@ -847,6 +849,8 @@ export class MlsTlsSocket extends Duplex {
       identity: auth.identity,
       servableSuites: auth.servableSuites,
       validatePeer: auth.validatePeer,
+      // What a delegated peer credential must be bound to (PROTOCOL.md, "RSA certificates: per-connection delegation").
+      peerBinding: auth.validator,
       // The validator keeps the peer's identity stable (renewed certificates continue it); the engine's own check
       // compares credentials byte for byte and would refuse every renewal before the validator saw it.
       allowIdentityChange: true,

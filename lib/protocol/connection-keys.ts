@@ -38,6 +38,14 @@ export class ConnectionKeys {
     this.transcript.push(encodeHandshake(msg));
   }
 
+  /** SHA-256 of the opening messages so far (before the keys are bound): what a responder's delegation signs. */
+  openingDigest(): Uint8Array {
+    if (this.transcriptHash !== undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "the transcript is already bound");
+    const h = createHash("sha256");
+    for (const m of this.transcript) h.update(m);
+    return new Uint8Array(h.digest());
+  }
+
   /** The MLS exporter context (ConnectionContext v2, key-schedule.ts); binds the transcript on first use. */
   context(): Uint8Array {
     if (this.transcriptHash === undefined) {

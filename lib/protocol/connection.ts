@@ -60,7 +60,28 @@ export interface ConnectionCallbacks {
 
 export type IdentitySource =
   | LocalIdentity
-  | ((ctx: { suite: number; serverName?: string }) => LocalIdentity | Promise<LocalIdentity>);
+  | ((ctx: IdentityContext) => LocalIdentity | Promise<LocalIdentity>);
+
+/**
+ * What an identity callback learns of the connection. `binding` (32 bytes) is what a per-connection delegation
+ * is bound to (PROTOCOL.md, "RSA certificates: per-connection delegation"): the initiator's ClientHello random, or
+ * for the responder the SHA-256 of the opening transcript (ClientHello, RetryRequest, second ClientHello).
+ */
+export interface IdentityContext {
+  suite: number;
+  serverName?: string;
+  binding?: Uint8Array;
+}
+
+/**
+ * Told what the peer's credential must be bound to: on a full handshake, before the peer's opening credential is
+ * validated, the suite and the 32-byte binding of the peer's role (see IdentityContext); on a resumption, that the
+ * credentials come from a stored session (their binding was checked when it was made).
+ */
+export interface PeerBinding {
+  opening(o: { suite: number; context: Uint8Array }): void;
+  resumed(): void;
+}
 
 export interface ConnectionOptions {
   /** MLS suites: the initiator offers the first; the responder accepts any listed. Default DEFAULT_SUITES. */
@@ -69,6 +90,8 @@ export interface ConnectionOptions {
   identity?: IdentitySource;
   /** Called for every credential the peer presents (handshake and every commit). */
   validatePeer?: CredentialValidator;
+  /** Told the connection's binding before validatePeer sees the peer's opening credential. */
+  peerBinding?: PeerBinding;
   /**
    * Whether a commit may change the peer's credential identity (PROTOCOL.md, "The ConnectionUpdate policy"). Default
    * false.
@@ -310,10 +333,10 @@ export abstract class Connection {
     return s;
   }
 
-  protected async resolveIdentity(suite: number, serverName?: string): Promise<LocalIdentity | undefined> {
+  protected async resolveIdentity(suite: number, serverName?: string, binding?: Uint8Array): Promise<LocalIdentity | undefined> {
     const src = this.opts.identity;
     if (src === undefined) return undefined;
-    const id = typeof src === "function" ? await src({ suite, serverName }) : src;
+    const id = typeof src === "function" ? await src({ suite, serverName, binding }) : src;
     if (id.suite !== suite) {
       throw mlsTlsError(
         "ERR_MLSTLS_CIPHERSUITE_MISMATCH",
@@ -370,6 +393,11 @@ export abstract class Connection {
     if (!(await validate(session.peerCredential))) {
       throw mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", "the stored session's peer credential is no longer accepted");
     }
+  }
+
+  /** SHA-256 of the opening messages so far: what a responder's delegation is bound to (see IdentityContext). */
+  protected openingDigest(): Uint8Array {
+    return this.keys.openingDigest();
   }
 
   /** See ConnectionKeys.addToTranscript. */

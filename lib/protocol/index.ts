@@ -7,6 +7,8 @@ export {
   type ConnectionEvent,
   type ConnectionOptions,
   type IdentitySource,
+  type IdentityContext,
+  type PeerBinding,
 } from "./connection.js";
 export { Initiator, type InitiatorOptions } from "./initiator.js";
 export { Responder, type ClientHelloInfo, type ResponderOptions, type SessionPersistence } from "./responder.js";

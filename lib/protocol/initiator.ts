@@ -167,7 +167,7 @@ export class Initiator extends Connection {
   /** A KeyPackage for `suite`; undefined (and the suite no longer offered) when our identity is for another suite. */
   private async keyPackageFor(suite: number): Promise<Uint8Array | undefined> {
     const src = this.opts.identity;
-    let identity = src === undefined ? undefined : typeof src === "function" ? await src({ suite, serverName: this.serverName }) : src;
+    let identity = src === undefined ? undefined : typeof src === "function" ? await src({ suite, serverName: this.serverName, binding: this.keys.clientRandom }) : src;
     if (identity !== undefined && identity.suite !== suite) {
       this.offer = this.offer.filter((s) => s !== suite);
       return undefined;
@@ -259,6 +259,7 @@ export class Initiator extends Connection {
     this.pendingJoins.delete(suite);
     this.disposePendingJoins();
     this.setSuite(suite);
+    this.opts.peerBinding?.opening({ suite, context: this.openingDigest() });
     const session = await joinFromWelcome(pending, welcome, { validate: this.opts.validatePeer, crypto: this.opts.mlsCrypto });
     await this.confirmKeys(session, serverRandom);
     this.set({ name: "default" });
@@ -286,6 +287,7 @@ export class Initiator extends Connection {
     const stored = decodeClientSession(blob, this.opts.mlsCrypto);
     this.setSuite(stored.session.suite);
     this.serverName ??= stored.serverName;
+    this.opts.peerBinding?.resumed();
     await this.revalidatePeer(stored.session);
     const { session, commit } = prepareResumption(stored);
     this.adoptSession(session);

@@ -242,6 +242,7 @@ export class Responder extends Connection {
 
   private async acceptOffer(clientRandom: Uint8Array, suite: number, keyPackage: Uint8Array, peekedName: string | undefined): Promise<void> {
     this.firstHello = undefined;
+    this.opts.peerBinding?.opening({ suite, context: clientRandom });
     const offer = await inspectKeyPackage(keyPackage, [suite], this.opts.validatePeer, this.opts.mlsCrypto);
     if (offer.serverName !== peekedName) {
       throw mlsTlsError("ERR_MLSTLS_ILLEGAL_PARAMETER", "the ClientHello's KeyPackages ask for different server names");
@@ -254,7 +255,7 @@ export class Responder extends Connection {
       alpnProtocols: [...offer.alpnProtocols],
     };
     const alpn = this.chooseAlpn(info);
-    const identity = (await this.resolveIdentity(offer.suite, offer.serverName)) ?? (await anonymousIdentity(offer.suite));
+    const identity = (await this.resolveIdentity(offer.suite, offer.serverName, this.openingDigest())) ?? (await anonymousIdentity(offer.suite));
     const { session, welcome } = await acceptKeyPackage(offer, identity, {
       alpnProtocol: alpn,
       validate: this.opts.validatePeer,
@@ -293,6 +294,7 @@ export class Responder extends Connection {
       throw mlsTlsError("ERR_MLSTLS_CIPHERSUITE_MISMATCH", `the session's MLS suite ${suite} is no longer accepted`);
     }
     this.setSuite(suite);
+    this.opts.peerBinding?.resumed();
     await this.revalidatePeer(record.session);
     const repaired = await repairEpoch(record, commit, {
       validate: this.opts.validatePeer,

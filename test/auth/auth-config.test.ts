@@ -2,12 +2,13 @@
 // addContext() throw synchronously, before any connection exists; nothing waits for the first handshake.
 
 import { expect } from "chai";
-import { X509Certificate, createPrivateKey } from "node:crypto";
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from "node:crypto";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { createIdentity } from "../../lib/auth/identity.js";
 import * as mlstls from "../../lib/index.js";
 import { Cleanup, fixture, listen, waitFor } from "../helpers/sockets.js";
+import { rsaFixture } from "../helpers/rsa.js";
 
 const ROOT = fixture("root-ca.pem");
 const P256 = { key: fixture("p256.key"), cert: fixture("p256-chain.pem") };
@@ -29,11 +30,15 @@ describe("auth config: mistakes throw at configuration time", () => {
     let connections = 0;
     const probe = cleanup.server(net.createServer((s) => (connections++, s.destroy())));
     const port = await listen(probe);
-    const rsa = { key: fixture("rsa.key"), cert: fixture("rsa-chain.pem") };
+    // A key type no MLS suite signs with and that cannot delegate (RSA, RSA-PSS, P-521 and Ed448 delegate).
+    const k1 = generateKeyPairSync("ec", { namedCurve: "secp256k1" }).privateKey.export({ type: "pkcs8", format: "pem" });
+    const unsupported = { key: k1, cert: fixture("p256-chain.pem") };
     const cases: [string, Record<string, unknown>, string][] = [
       ["key of another certificate", { key: fixture("p256.key"), cert: fixture("ed25519-chain.pem") }, "ERR_MLSTLS_KEY_CERT_MISMATCH"],
       ["a key with no certificate", { key: fixture("mismatch.key"), cert: fixture("p256-chain.pem") }, "ERR_MLSTLS_KEY_CERT_MISMATCH"],
-      ["RSA key (no MLS suite)", rsa, "ERR_MLSTLS_UNSUPPORTED_KEY"],
+      ["secp256k1 key (no MLS suite, no delegation)", unsupported, "ERR_MLSTLS_UNSUPPORTED_KEY"],
+      ["RSA key of another certificate", { key: fixture("rsa.key"), cert: fixture("p256-chain.pem") }, "ERR_MLSTLS_KEY_CERT_MISMATCH"],
+      ["two keys that delegate", { key: [fixture("rsa.key"), rsaFixture("rsa2048.key")], cert: [fixture("rsa-chain.pem"), rsaFixture("rsa2048-chain.pem")] }, "ERR_INVALID_ARG_VALUE"],
       ["P-256 key, only Ed25519 suites allowed", { ...P256, ciphersuites: "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519" }, "ERR_MLSTLS_KEY_SUITE_MISMATCH"],
       ["Ed25519 identity, only suite 7 allowed", { identity: createIdentity(), ciphersuites: 7 }, "ERR_MLSTLS_KEY_SUITE_MISMATCH"],
       ["key without cert", { key: fixture("p256.key") }, "ERR_INVALID_ARG_VALUE"],
