@@ -26,7 +26,7 @@ import type { CredentialValidator, PeerCredential } from "../mls/index.js";
 export { verificationErrorOf, VERIFY_ERROR_CODES, type VerificationError, type VerifyErrorCode } from "./verification-errors.js";
 import { alertFor, ALWAYS_FATAL, refusal, type VerificationError } from "./verification-errors.js";
 import { TrustStore, type CaInput } from "./trust-store.js";
-import { verifyChain } from "./chain.js";
+import { verifyChainCached } from "./chain.js";
 import { basicObject, detailedObject, peerCertificateObject, type PeerCertificateObject } from "./peer-certificate.js";
 export { TrustStore, type CaInput } from "./trust-store.js";
 export { peerCertificateObject, type BasicPeerCertificate, type PeerCertificateObject, type PeerCertificateOptions } from "./peer-certificate.js";
@@ -112,27 +112,53 @@ export function verifyX509Peer(peer: PeerCredential, opts: X509VerifyOptions = {
   const store = opts.ca === undefined ? TrustStore.default() : TrustStore.from(opts.ca);
   const now = (opts.now ?? new Date()).getTime();
   const leaf = facts[0]!;
-  const peerCertificate = detailedObject(facts, store, now);
+  // node's detailed object (every certificate's legacy object, linked) is built only when someone reads it.
+  let detailed: tls.DetailedPeerCertificate | undefined;
+  const result = (authorized: boolean, error: VerificationError | null): PeerVerification => ({
+    authorized,
+    error,
+    get peerCertificate() {
+      return (detailed ??= detailedObject(facts, store, now));
+    },
+  });
 
   // The binding between the certificate and the MLS leaf comes first: a mismatch is an attack, not a
   // configuration problem, and no other result may hide it.
   const mismatch = keyMismatch(leaf.x509, peer);
-  if (mismatch !== null) return { authorized: false, error: mismatch, peerCertificate };
+  if (mismatch !== null) return result(false, mismatch);
 
-  const chainError = verifyChain(facts, store, now, opts.purpose ?? "server", opts.allowPartialTrustChain === true);
-  if (chainError !== null) return { authorized: false, error: chainError, peerCertificate };
+  const chainError = verifyChainCached(facts, store, now, opts.purpose ?? "server", opts.allowPartialTrustChain === true);
+  if (chainError !== null) return result(false, chainError);
   if (opts.host !== undefined) {
     const check = opts.checkServerIdentity ?? tls.checkServerIdentity;
     let err: Error | undefined;
     try {
-      err = check(opts.host, peerCertificate);
+      if (check === tls.checkServerIdentity) {
+        // node's own check reads only subject and subjectaltname: it gets the leaf's (cached) legacy object, and
+        // only a failure is repeated with the detailed object, so the error's `cert` is what node:tls reports.
+        err = tls.checkServerIdentity(opts.host, legacyObjectOf(leaf));
+        if (err !== undefined) err = tls.checkServerIdentity(opts.host, (detailed ??= detailedObject(facts, store, now)));
+      } else {
+        err = check(opts.host, (detailed ??= detailedObject(facts, store, now)));
+      }
     } catch (e) {
       // node would let this escape from its socket callback; refusing is the safe reading.
       err = e instanceof Error ? e : new Error(String(e));
     }
-    if (err !== undefined && err !== null) return { authorized: false, error: err as VerificationError, peerCertificate };
+    if (err !== undefined && err !== null) return result(false, err as VerificationError);
   }
-  return { authorized: true, error: null, peerCertificate };
+  return result(true, null);
+}
+
+/** A leaf's legacy object for node's checkServerIdentity only (shared, never handed to users). */
+const legacyObjects = new WeakMap<CertFacts, tls.PeerCertificate>();
+function legacyObjectOf(c: CertFacts): tls.PeerCertificate {
+  let o = legacyObjects.get(c);
+  if (o === undefined) {
+    o = c.x509.toLegacyObject();
+    legacyObjects.set(c, o);
+  }
+  return o;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
