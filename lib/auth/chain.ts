@@ -1,6 +1,6 @@
 // Certificate chain validation, with OpenSSL 3.0's checks, order and error codes as node:tls reports them.
 
-import { type KeyObject } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import { nodeError, type X509ErrorName } from "../errors.js";
 import { checkCa, likelyIssued, purposeAllowed, selfIssued, selfSigned, signingAllowed, UNENFORCED_EXTENSIONS, type CertFacts } from "./x509.js";
 import { type VerificationError, x509Error } from "./verification-errors.js";
@@ -28,12 +28,98 @@ export function pickIssuer(candidates: readonly CertFacts[], now: number): CertF
   return best;
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Successful verifications, remembered
+//
+// A peer presents the same chain on every handshake, and again on every ConnectionUpdate; verifying it costs a
+// signature check per link (0.6 ms for a P-384 root). A success is remembered under the exact presented chain
+// (the DER of every certificate, in order), the trust store (stores are immutable and built once per `ca`
+// content, so another `ca` is another store), the purpose and allowPartialTrustChain. It is used again only
+//   - while `now` lies inside every validity window of the chain that was built (presented certificates and
+//     anchors alike), so a certificate that expires, or is not yet valid at the given time, is checked again and
+//     fails as it would have, and
+//   - for VERIFIED_TTL_MS after it was made (by the same clock), so nothing outlives a short interval.
+// A failure is never remembered. The result does not depend on anything else (the hostname and the key binding
+// are checked on every handshake, outside this cache). Revocation: mlstls checks none (node:tls checks none by
+// default either); a revocation check added later must run on every handshake, cached or not, or call
+// forgetVerifications() when its list changes, so a revoked certificate is never served from here.
+
+export const VERIFIED_TTL_MS = 5 * 60 * 1000;
+export const VERIFIED_MAX = 256;
+
+interface VerifiedChain {
+  /** The latest notBefore and the earliest notAfter in the built chain. */
+  readonly validFrom: number;
+  readonly validUntil: number;
+  readonly at: number;
+}
+
+const verifiedChains = new Map<string, VerifiedChain>();
+
+/** Drops every remembered verification (for a revocation list update, or tests). */
+export function forgetVerifications(): void {
+  verifiedChains.clear();
+}
+
+function verificationKey(presented: readonly CertFacts[], store: TrustStore, purpose: string | undefined, allowPartial: boolean): string {
+  const h = createHash("sha256").update(`${store.id}|${purpose ?? "-"}|${allowPartial ? 1 : 0}|${presented.length}`);
+  for (const c of presented) h.update(`|${c.der.length}:`).update(c.der);
+  return h.digest("base64");
+}
+
+function usable(hit: VerifiedChain, now: number): boolean {
+  return hit.validFrom <= now && now < hit.validUntil && hit.at <= now && now < hit.at + VERIFIED_TTL_MS;
+}
+
+/** Whether a verification at `now` would be answered from the cache (for tests of its bounds). */
+export function isVerificationCached(
+  presented: readonly CertFacts[],
+  store: TrustStore,
+  now: number,
+  purpose: "server" | "client" | undefined,
+  allowPartial: boolean,
+): boolean {
+  const hit = verifiedChains.get(verificationKey(presented, store, purpose, allowPartial));
+  return hit !== undefined && usable(hit, now);
+}
+
+/** verifyChain, through the cache of recent successes described above. */
+export function verifyChainCached(
+  presented: readonly CertFacts[],
+  store: TrustStore,
+  now: number,
+  purpose: "server" | "client" | undefined,
+  allowPartial: boolean,
+): (VerificationError & { code: string }) | null {
+  const key = verificationKey(presented, store, purpose, allowPartial);
+  const hit = verifiedChains.get(key);
+  if (hit !== undefined) {
+    if (usable(hit, now)) return null;
+    verifiedChains.delete(key);
+  }
+  const built: CertFacts[] = [];
+  const error = verifyChain(presented, store, now, purpose, allowPartial, built);
+  if (error === null) {
+    let validFrom = -Infinity;
+    let validUntil = Infinity;
+    for (const c of built) {
+      validFrom = Math.max(validFrom, c.notBefore ?? Infinity);
+      validUntil = Math.min(validUntil, c.notAfter ?? -Infinity);
+    }
+    if (verifiedChains.size >= VERIFIED_MAX) verifiedChains.delete(verifiedChains.keys().next().value!);
+    verifiedChains.set(key, { validFrom, validUntil, at: now });
+  }
+  return error;
+}
+
 export function verifyChain(
   presented: readonly CertFacts[],
   store: TrustStore,
   now: number,
   purpose: "server" | "client" | undefined,
   allowPartial: boolean,
+  /** Receives the chain that was built, leaf first. */
+  built?: CertFacts[],
 ): (VerificationError & { code: string }) | null {
   let error: (VerificationError & { code: string }) | null = null;
   const fail = (name: X509ErrorName) => {
@@ -151,6 +237,8 @@ export function verifyChain(
     xi = xs;
     xs = chain[depth]!;
   }
+
+  built?.push(...chain);
 
   // What OpenSSL checks after this and we do not implement: refuse rather than skip.
   for (const x of chain) {

@@ -69,13 +69,17 @@ export function detailedObject(presented: readonly CertFacts[], store: TrustStor
     obj = obj.issuerCertificate;
     cert = next;
   }
+  // A presented certificate and a store's may be the very same object (certFacts caches by DER): whether `cert`
+  // came from the store is tracked, not inferred from identity.
+  let fromStore = false;
   for (let guard = 0; guard < MAX_DEPTH && !issued(cert, cert); guard++) {
     const ca = pickIssuer(store.candidates(cert), now);
     if (ca === undefined) break;
     obj.issuerCertificate = ca.x509.toLegacyObject() as tls.DetailedPeerCertificate;
     obj = obj.issuerCertificate;
-    if (ca === cert) break;
+    if (fromStore && ca === cert) break;
     cert = ca;
+    fromStore = true;
   }
   if (issued(cert, cert)) obj.issuerCertificate = obj;
   return result;

@@ -1,6 +1,6 @@
 // Trust stores: the certificate authorities a peer's chain may end in (node's `ca` option, or its root store).
 
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
 import { mlsTlsError } from "../errors.js";
@@ -10,11 +10,34 @@ import { certFacts, likelyIssued, type CertFacts } from "./x509.js";
 
 export type CaInput = string | Buffer | X509Certificate | readonly (string | Buffer | X509Certificate)[];
 
+/** Trust stores by the SHA-256 of their `ca` content; a store is immutable, so one serves every connection. */
+export const STORE_CACHE_MAX = 32;
+const storesByContent = new Map<string, TrustStore>();
+let nextStoreId = 1;
+
+/** A digest of `ca`'s content (each item's kind, length and bytes); undefined for input `from` will refuse. */
+function contentId(items: readonly unknown[]): string | undefined {
+  const h = createHash("sha256");
+  for (const item of items) {
+    let bytes: Uint8Array;
+    let kind: string;
+    if (item instanceof X509Certificate) [kind, bytes] = ["x", item.raw];
+    else if (typeof item === "string") [kind, bytes] = ["s", Buffer.from(item, "utf8")];
+    else if (Buffer.isBuffer(item)) [kind, bytes] = ["b", item];
+    else return undefined;
+    h.update(`${kind}${bytes.length}:`).update(bytes);
+  }
+  return h.digest("base64");
+}
+
 /** Parsed trust anchors, indexed by canonical subject. Build once per configuration, not per handshake. */
 export class TrustStore {
   readonly certificates: readonly CertFacts[];
   readonly #bySubject = new Map<string, CertFacts[]>();
   readonly #byDer = new Set<string>();
+
+  /** Distinct per store; stores are immutable, so (id, chain) names one verification. */
+  readonly id = nextStoreId++;
 
   private constructor(certs: CertFacts[]) {
     this.certificates = certs;
@@ -29,9 +52,26 @@ export class TrustStore {
   /** From node's `ca` forms: PEM strings or Buffers (each may hold several certificates), X509Certificates. */
   static from(ca: CaInput | TrustStore): TrustStore {
     if (ca instanceof TrustStore) return ca;
+    // connect() is called with the same `ca` every time: the store is built once per content, not per call.
     const items = Array.isArray(ca) ? ca : [ca];
+    const id = contentId(items as readonly unknown[]);
+    const cached = id === undefined ? undefined : storesByContent.get(id);
+    if (cached !== undefined) {
+      storesByContent.delete(id!);
+      storesByContent.set(id!, cached);
+      return cached;
+    }
+    const store = TrustStore.#parse(items as readonly unknown[]);
+    if (id !== undefined) {
+      if (storesByContent.size >= STORE_CACHE_MAX) storesByContent.delete(storesByContent.keys().next().value!);
+      storesByContent.set(id, store);
+    }
+    return store;
+  }
+
+  static #parse(items: readonly unknown[]): TrustStore {
     const certs: CertFacts[] = [];
-    for (const [i, item] of (items as readonly unknown[]).entries()) {
+    for (const [i, item] of items.entries()) {
       if (!(item instanceof X509Certificate) && typeof item !== "string" && !Buffer.isBuffer(item)) {
         throw mlsTlsError("ERR_INVALID_ARG_TYPE", `ca[${i}] must be a PEM string, a Buffer or an X509Certificate`);
       }

@@ -27,7 +27,7 @@ import type { CredentialValidator, PeerCredential } from "../mls/index.js";
 export { verificationErrorOf, VERIFY_ERROR_CODES, type VerificationError, type VerifyErrorCode } from "./verification-errors.js";
 import { alertFor, ALWAYS_FATAL, refusal, type VerificationError } from "./verification-errors.js";
 import { TrustStore, type CaInput } from "./trust-store.js";
-import { verifyChain } from "./chain.js";
+import { verifyChainCached } from "./chain.js";
 import { basicObject, detailedObject, peerCertificateObject, type PeerCertificateObject } from "./peer-certificate.js";
 export { TrustStore, type CaInput } from "./trust-store.js";
 export { peerCertificateObject, type BasicPeerCertificate, type PeerCertificateObject, type PeerCertificateOptions } from "./peer-certificate.js";
@@ -118,37 +118,6 @@ function keyMismatch(leaf: X509Certificate, peer: PeerCredential): VerificationE
   );
 }
 
-// Chains that verified, per trust store: parsing every presented certificate is most of a ClientHello's cost
-// (about 0.2 ms per certificate), and a replayed ClientHello presents the same chain again. Only successes are
-// kept, for at most a minute and never beyond the validity of any certificate on the path; 1024 per store.
-const CHAIN_CACHE_MAX = 1024;
-const CHAIN_CACHE_MS = 60_000;
-const verifiedChains = new WeakMap<TrustStore, Map<string, { until: number; from: number }>>();
-
-function chainCacheKey(certs: readonly Uint8Array[], purpose: string, allowPartial: boolean): string {
-  const h = createHash("sha256").update(`${purpose}|${allowPartial}|${certs.length}|`);
-  for (const der of certs) h.update(`${der.length}|`).update(der);
-  return h.digest("base64");
-}
-
-function chainVerifiedRecently(store: TrustStore, key: string, now: number): boolean {
-  const e = verifiedChains.get(store)?.get(key);
-  return e !== undefined && e.from <= now && now < e.until;
-}
-
-function rememberVerifiedChain(store: TrustStore, key: string, facts: readonly CertFacts[], now: number): void {
-  let m = verifiedChains.get(store);
-  if (m === undefined) verifiedChains.set(store, (m = new Map()));
-  let until = now + CHAIN_CACHE_MS;
-  let from = now;
-  for (const f of facts) {
-    if (f.notAfter !== undefined) until = Math.min(until, f.notAfter);
-    if (f.notBefore !== undefined) from = Math.max(from, f.notBefore);
-  }
-  m.delete(key);
-  m.set(key, { until, from });
-  if (m.size > CHAIN_CACHE_MAX) m.delete(m.keys().next().value as string);
-}
 
 /**
  * Verifies an X.509 credential the way node:tls verifies a peer, plus the MLS key binding. The result's
@@ -157,15 +126,6 @@ function rememberVerifiedChain(store: TrustStore, key: string, facts: readonly C
  * ERR_MLSTLS_UNSUPPORTED_CERTIFICATE, then whatever checkServerIdentity returns (node's
  * ERR_TLS_CERT_ALTNAME_INVALID with reason/host/cert).
  */
-/** A failed verification whose node-shaped certificate object is built only if read. */
-function lazyResult(result: { authorized: false; error: VerificationError | Error }, ders: readonly Uint8Array[], store: TrustStore, now: number): PeerVerification {
-  let detailed: PeerCertificateObject | undefined;
-  return Object.defineProperty(result, "peerCertificate", {
-    enumerable: true,
-    get: () => (detailed ??= detailedObject(ders.map((der) => certFacts(der)), store, now)),
-  }) as PeerVerification;
-}
-
 export function verifyX509Peer(peer: PeerCredential, opts: X509VerifyOptions = {}): PeerVerification {
   const c = peer.credential;
   if (c.type !== "x509") {
@@ -188,65 +148,66 @@ export function verifyX509Peer(peer: PeerCredential, opts: X509VerifyOptions = {
   const ders = delegated ? c.certificates.slice(1) : c.certificates;
   const store = opts.ca === undefined ? TrustStore.default() : TrustStore.from(opts.ca);
   const now = (opts.now ?? new Date()).getTime();
+  let facts: CertFacts[] = [];
+  // node's detailed object (every certificate's legacy object, linked) is built only when someone reads it.
+  let detailed: tls.DetailedPeerCertificate | undefined;
+  const result = (authorized: boolean, error: VerificationError | null): PeerVerification => ({
+    authorized,
+    error,
+    get peerCertificate() {
+      return (detailed ??= detailedObject(facts, store, now));
+    },
+  });
   // The binding between the certificate and the MLS leaf comes first: a mismatch is an attack, not a configuration
-  // problem, and no other result may hide it. Cheap checks first (replayed ClientHellos): the leaf alone, for the key
-  // binding, before the rest of the chain is parsed; node's presentation object only when something asks for it.
-  if (delegated) {
-    const bad = delegationError(peer, opts.delegation, now);
-    if (ders.length === 0) return { authorized: false, error: bad, peerCertificate: {} };
-    if (bad !== null) return lazyResult({ authorized: false, error: bad }, ders, store, now);
-  }
-  let leaf: CertFacts;
+  // problem, and no other result may hide it. Cheap checks first (a replayed ClientHello costs us this much): the
+  // leaf alone for the binding, then the rest of the chain.
   try {
     if (ders.length === 0) throw new TypeError("the X.509 credential holds no certificate");
-    leaf = certFacts(ders[0]!);
+    facts = [certFacts(ders[0]!)];
   } catch (e) {
+    return unparseable(delegated ? (delegationError(peer, opts.delegation, now) ?? e) : e);
+  }
+  const leaf = facts[0]!;
+  const mismatch = delegated ? delegationError(peer, opts.delegation, now) : keyMismatch(leaf.x509, peer);
+  if (mismatch !== null) return result(false, mismatch);
+  try {
+    facts = [leaf, ...ders.slice(1).map((der) => certFacts(der))];
+  } catch (e) {
+    facts = [leaf];
     return unparseable(e);
   }
-  let facts: CertFacts[] = [leaf];
-  let factsComplete = false;
-  const allFacts = (): CertFacts[] => {
-    if (!factsComplete) facts = [leaf, ...ders.slice(1).map((der) => certFacts(der))];
-    factsComplete = true;
-    return facts;
-  };
-  let detailed: tls.DetailedPeerCertificate | undefined;
-  const lazy = <T extends object>(result: T): T & { peerCertificate: PeerCertificateObject } =>
-    Object.defineProperty(result, "peerCertificate", {
-      enumerable: true,
-      get: () => (detailed ??= detailedObject(allFacts(), store, now)),
-    }) as T & { peerCertificate: PeerCertificateObject };
-
-  if (!delegated) {
-    const mismatch = keyMismatch(leaf.x509, peer);
-    if (mismatch !== null) return lazy({ authorized: false, error: mismatch });
-  }
-  // A chain that verified moments ago (a replayed ClientHello presents the same bytes) is not parsed again.
-  const purpose = opts.purpose ?? "server";
-  const allowPartial = opts.allowPartialTrustChain === true;
-  const key = chainCacheKey(ders, purpose, allowPartial);
-  if (!chainVerifiedRecently(store, key, now)) {
-    try {
-      allFacts();
-    } catch (e) {
-      return unparseable(e);
-    }
-    const chainError = verifyChain(facts, store, now, purpose, allowPartial);
-    if (chainError !== null) return lazy({ authorized: false, error: chainError });
-    rememberVerifiedChain(store, key, facts, now);
-  }
+  const chainError = verifyChainCached(facts, store, now, opts.purpose ?? "server", opts.allowPartialTrustChain === true);
+  if (chainError !== null) return result(false, chainError);
   if (opts.host !== undefined) {
     const check = opts.checkServerIdentity ?? tls.checkServerIdentity;
     let err: Error | undefined;
     try {
-      err = check(opts.host, (detailed ??= detailedObject(allFacts(), store, now)));
+      if (check === tls.checkServerIdentity) {
+        // node's own check reads only subject and subjectaltname: it gets the leaf's (cached) legacy object, and
+        // only a failure is repeated with the detailed object, so the error's `cert` is what node:tls reports.
+        err = tls.checkServerIdentity(opts.host, legacyObjectOf(leaf));
+        if (err !== undefined) err = tls.checkServerIdentity(opts.host, (detailed ??= detailedObject(facts, store, now)));
+      } else {
+        err = check(opts.host, (detailed ??= detailedObject(facts, store, now)));
+      }
     } catch (e) {
       // node would let this escape from its socket callback; refusing is the safe reading.
       err = e instanceof Error ? e : new Error(String(e));
     }
-    if (err !== undefined && err !== null) return lazy({ authorized: false, error: err as VerificationError });
+    if (err !== undefined && err !== null) return result(false, err as VerificationError);
   }
-  return lazy({ authorized: true, error: null });
+  return result(true, null);
+}
+
+/** A leaf's legacy object for node's checkServerIdentity only (shared, never handed to users). */
+const legacyObjects = new WeakMap<CertFacts, tls.PeerCertificate>();
+function legacyObjectOf(c: CertFacts): tls.PeerCertificate {
+  let o = legacyObjects.get(c);
+  if (o === undefined) {
+    o = c.x509.toLegacyObject();
+    legacyObjects.set(c, o);
+  }
+  return o;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

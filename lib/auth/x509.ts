@@ -3,7 +3,7 @@
 // basicConstraints with pathLen, keyUsage bits, the netscape cert type, criticality, and exact validity times.
 // The parser reads only what it needs and refuses anything malformed; node:crypto parses the rest.
 
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 
 /** keyUsage bits (RFC 5280 §4.2.1.3) in OpenSSL's layout: first octet in the low byte. */
 export const KeyUsage = {
@@ -278,8 +278,26 @@ function canonicalName(b: Uint8Array, name: Tlv): string {
 
 // ---------------------------------------------------------------------------------------------------------------
 
+// Parsed certificates, by the SHA-256 of their DER: a peer presents the same chain on every handshake and on
+// every ConnectionUpdate, and a trust store is built from the same `ca` again and again. A CertFacts is immutable
+// (the X509Certificate inside is a read-only view), so one object serves every reader. Unparseable input is not
+// kept: it throws every time.
+export const CERT_CACHE_MAX = 512;
+const parsedCerts = new Map<string, CertFacts>();
+
 /** Parses `der` (one certificate). Throws a TypeError when it is not a well-formed certificate. */
 export function certFacts(der: Uint8Array): CertFacts {
+  const id = createHash("sha256").update(der).digest("base64");
+  let facts = parsedCerts.get(id);
+  if (facts === undefined) {
+    facts = parseCertificate(der);
+    if (parsedCerts.size >= CERT_CACHE_MAX) parsedCerts.delete(parsedCerts.keys().next().value!);
+    parsedCerts.set(id, facts);
+  }
+  return facts;
+}
+
+function parseCertificate(der: Uint8Array): CertFacts {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(der);

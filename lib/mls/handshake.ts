@@ -2,9 +2,9 @@
 // acceptance of it with a Welcome (ServerHello), and the initiator's join from that Welcome.
 
 import { createCommit, createGroup, emptyPskIndex, encodeMlsMessage, generateKeyPackageWithKey, joinGroupWithExtensions } from "ts-mls";
-import type { ClientState, Extension, KeyPackage, PrivateKeyPackage } from "ts-mls";
+import type { CiphersuiteImpl, ClientState, Extension, KeyPackage, PrivateKeyPackage } from "ts-mls";
 import { verifyKeyPackage } from "ts-mls/keyPackage.js";
-import { verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
+import { signLeafNodeKeyPackage, verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
 import { mlsTlsError } from "../errors.js";
 import { bytesEqual, copyBytes, errorText } from "../util/bytes.js";
 import { checkIdentityUsable, CredentialCheck, fromMlsCredential, leafCredential, toMlsCredential, translate } from "./credentials.js";
@@ -263,16 +263,8 @@ export async function acceptKeyPackage(
     alpn === null ? [] : [{ extensionType: MLSTLS_EXTENSION_TYPES.alpnSelected, extensionData: encodeProtocolList([alpn]) }];
   let initial: ClientState | undefined;
   try {
-    const ownKp = await generateKeyPackageWithKey(
-      toMlsCredential(identity.credential),
-      capabilities(),
-      keyPackageLifetime(crypto),
-      [],
-      { signKey: copyBytes(identity.signaturePrivateKey), publicKey: copyBytes(identity.signaturePublicKey) },
-      impl,
-    );
-    ownKp.privatePackage.initPrivateKey.fill(0); // the creator's own init key is never used
-    initial = await createGroup(crypto.randomBytes(32), ownKp.publicPackage, ownKp.privatePackage, groupExtensions, impl, configWith(auth.service));
+    const own = await creatorLeaf(identity, impl, crypto);
+    initial = await createGroup(crypto.randomBytes(32), own.publicPackage, own.privatePackage, groupExtensions, impl, configWith(auth.service));
     const result = await createCommit(
       { state: initial, cipherSuite: impl },
       { extraProposals: [{ proposalType: "add", add: { keyPackage } }], ratchetTreeExtension: true },
@@ -288,6 +280,40 @@ export async function acceptKeyPackage(
     if (initial !== undefined) zeroState(initial);
     throw translate(e, "ERR_MLSTLS_HANDSHAKE_FAILURE", "could not add the client", auth);
   }
+}
+
+/**
+ * The group creator's leaf, in the KeyPackage shape createGroup takes. createGroup reads only the leaf node, its
+ * HPKE private key and the signature key (ts-mls clientState.ts), and this KeyPackage goes to nobody: so no init
+ * key pair is generated and the KeyPackage itself is not signed (one X25519 key generation and one signature less
+ * per handshake than generateKeyPackageWithKey). The leaf node is signed as ts-mls signs it, since the Welcome's
+ * ratchet tree carries it to the peer, who verifies it.
+ */
+async function creatorLeaf(
+  identity: LocalIdentity,
+  impl: CiphersuiteImpl,
+  crypto: MlsCrypto,
+): Promise<{ publicPackage: KeyPackage; privatePackage: PrivateKeyPackage }> {
+  const hpkeKeys = await impl.hpke.generateKeyPair();
+  const signKey = copyBytes(identity.signaturePrivateKey);
+  const leafNode = await signLeafNodeKeyPackage(
+    {
+      leafNodeSource: "key_package",
+      hpkePublicKey: await impl.hpke.exportPublicKey(hpkeKeys.publicKey),
+      signaturePublicKey: copyBytes(identity.signaturePublicKey),
+      extensions: [],
+      credential: toMlsCredential(identity.credential),
+      capabilities: capabilities(),
+      lifetime: keyPackageLifetime(crypto),
+    },
+    signKey,
+    impl.signature,
+  );
+  const empty = new Uint8Array(0);
+  return {
+    publicPackage: { version: "mls10", cipherSuite: impl.name, initKey: empty, leafNode, extensions: [], signature: empty },
+    privatePackage: { initPrivateKey: empty, hpkePrivateKey: await impl.hpke.exportPrivateKey(hpkeKeys.privateKey), signaturePrivateKey: signKey },
+  };
 }
 
 /**

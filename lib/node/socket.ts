@@ -40,6 +40,7 @@ import {
 import { endEntityCertificates } from "../auth/delegation.js";
 import { SessionRegistry } from "../sessions/registry.js";
 import { type SessionStore, decryptSession, encryptSession } from "../sessions/store.js";
+import { yieldToLoop } from "./loop-budget.js";
 import {
   type CheckServerIdentity,
   type PeerCertificateObject,
@@ -855,6 +856,7 @@ export class MlsTlsSocket extends Duplex {
       // compares credentials byte for byte and would refuse every renewal before the validator saw it.
       allowIdentityChange: true,
       keylog,
+      yieldToLoop,
     };
     // After a session fallback, the failed engine is not ours any more: nothing of it may reach the new transport.
     let engine: Initiator | Responder | undefined;

@@ -108,9 +108,18 @@ export interface ConnectionOptions {
   randomBytes?: (n: number) => Uint8Array;
   /** The MLS crypto provider, random source and clock of this engine. Default: node:crypto (DEFAULT_MLS_CRYPTO). */
   mlsCrypto?: MlsCrypto;
+  /**
+   * Awaited before each expensive step (ClientHello, ServerHello, Resumption, ConnectionUpdate; our KeyPackages), so
+   * the I/O layer can spread a burst of steps over event-loop turns (lib/node/loop-budget.ts). The core uses no
+   * timers itself. Default: none (steps run as soon as their input is there).
+   */
+  yieldToLoop?: () => Promise<void>;
 }
 
 export { DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA, MAX_EMPTY_RECORDS } from "./flood-cap.js";
+
+/** Handshake messages whose processing is MLS work (signatures, HPKE, tree hashes), worth a yield first. */
+const EXPENSIVE: ReadonlySet<HandshakeMessage["type"]> = new Set(["client_hello", "server_hello", "resumption", "connection_update"]);
 
 export abstract class Connection {
   abstract readonly role: Role;
@@ -675,6 +684,10 @@ export abstract class Connection {
         if (!encrypted || !this._established) throw this.unexpected(msg);
         this.onKeyUpdate(msg.updateRequested);
       } else {
+        if (this.opts.yieldToLoop !== undefined && EXPENSIVE.has(msg.type)) {
+          await this.opts.yieldToLoop();
+          if (this.dead !== undefined) return;
+        }
         const r = this.onHandshakeMessage(msg, encrypted);
         if (r !== undefined) await r;
       }

@@ -144,6 +144,7 @@ export class Initiator extends Connection {
       if (this.iopts.session !== undefined) return this.startResumption(this.iopts.session);
       this.offer = [...this.suites()];
       this.keys.clientRandom = this.random(RANDOM_LEN);
+      await this.opts.yieldToLoop?.();
       const keyPackages: Uint8Array[] = [];
       for (const suite of keyPackageSuites(this.offer)) {
         const kp = await this.keyPackageFor(suite);

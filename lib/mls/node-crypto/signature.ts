@@ -3,7 +3,7 @@
 // we generate are uncompressed as RFC 9420 §5.1.1 requires; ts-mls's providers emit compressed ones, which we
 // accept.
 
-import { createHash, sign as nodeSign, verify as nodeVerify } from "node:crypto";
+import { createHash, createHmac, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from "node:crypto";
 import type { Signature, SignatureAlgorithm } from "ts-mls";
 import { toBase64url } from "../../util/bytes.js";
 import { ecGenerate, ecPrivateKey, ecPublicKey, ed25519Seed, okpPrivateKey, okpPublicBytes, okpPublicKey, P256, P384, type EcCurve } from "../keys.js";
@@ -34,19 +34,55 @@ export function verifyOnce(
   return ok;
 }
 
+// KeyObjects, imported once per key rather than once per signature (a JWK import costs about as much as an
+// Ed25519 signature, and a handshake signs up to four times with one identity key, through several copies of it).
+// Signature private keys are identity keys, long-lived; they are looked up by an HMAC of the key under a key
+// drawn once per process, so no secret (nor a plain hash of one) becomes a map key, and the entry is found again
+// from any copy of the bytes. At most PRIVATE_KEYS_MAX keys are held, least recently used out first.
+export const PRIVATE_KEYS_MAX = 64;
+const privateKeys = new Map<string, KeyObject>();
+const cacheKey = randomBytes(32);
+
+export function cachedPrivateKey(alg: string, signKey: Uint8Array, load: () => KeyObject): KeyObject {
+  const id = createHmac("sha256", cacheKey).update(alg).update(signKey).digest("base64");
+  let key = privateKeys.get(id);
+  if (key !== undefined) {
+    privateKeys.delete(id);
+  } else {
+    key = load();
+    if (privateKeys.size >= PRIVATE_KEYS_MAX) privateKeys.delete(privateKeys.keys().next().value!);
+  }
+  privateKeys.set(id, key);
+  return key;
+}
+
+export const PUBLIC_KEYS_MAX = 256;
+const publicKeys = new Map<string, KeyObject>();
+
+export function cachedPublicKey(alg: string, publicKey: Uint8Array, load: () => KeyObject): KeyObject {
+  const id = `${alg} ${toBase64url(publicKey)}`;
+  let key = publicKeys.get(id);
+  if (key === undefined) {
+    key = load();
+    if (publicKeys.size >= PUBLIC_KEYS_MAX) publicKeys.delete(publicKeys.keys().next().value!);
+    publicKeys.set(id, key);
+  }
+  return key;
+}
+
 /** Random bytes, as ts-mls's Rng gives them. */
 export type RandomBytes = (n: number) => Uint8Array;
 
 function ed25519(randomBytes: RandomBytes): Signature {
   return {
     async sign(signKey, message) {
-      return fresh(nodeSign(null, message, okpPrivateKey("Ed25519", ed25519Seed(signKey))));
+      return fresh(nodeSign(null, message, cachedPrivateKey("Ed25519", ed25519Seed(signKey), () => okpPrivateKey("Ed25519", ed25519Seed(signKey)))));
     },
     async verify(publicKey, message, signature) {
       if (publicKey.length !== 32 || signature.length !== 64) return false;
       try {
         return verifyOnce("Ed25519", publicKey, message, signature, () =>
-          nodeVerify(null, message, okpPublicKey("Ed25519", publicKey), signature),
+          nodeVerify(null, message, cachedPublicKey("Ed25519", publicKey, () => okpPublicKey("Ed25519", publicKey)), signature),
         );
       } catch {
         return false;
@@ -63,12 +99,13 @@ function ed25519(randomBytes: RandomBytes): Signature {
 function ecdsa(curve: EcCurve, hash: HashParams, randomBytes: RandomBytes): Signature {
   return {
     async sign(signKey, message) {
-      return fresh(nodeSign(hash.name, message, { key: ecPrivateKey(curve, signKey), dsaEncoding: "der" }));
+      const key = cachedPrivateKey(curve.jwkCrv, signKey, () => ecPrivateKey(curve, signKey));
+      return fresh(nodeSign(hash.name, message, { key, dsaEncoding: "der" }));
     },
     async verify(publicKey, message, signature) {
       try {
         return verifyOnce(curve.jwkCrv, publicKey, message, signature, () =>
-          nodeVerify(hash.name, message, { key: ecPublicKey(curve, publicKey), dsaEncoding: "der" }, signature),
+          nodeVerify(hash.name, message, { key: cachedPublicKey(curve.jwkCrv, publicKey, () => ecPublicKey(curve, publicKey)), dsaEncoding: "der" }, signature),
         );
       } catch {
         return false;
