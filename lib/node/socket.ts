@@ -18,7 +18,6 @@ import { AlertDescription, MlsTlsError, alertName } from "../errors.js";
 import type { PeerCredential } from "../mls/session.js";
 import {
   type ClientHelloInfo,
-  type Connection,
   type ConnectionCallbacks,
   type ConnectionEvent,
   Initiator,
@@ -27,235 +26,41 @@ import {
   type SessionPersistence,
   releaseRecord,
 } from "../protocol/index.js";
+import { type AuthConfig, clientAuth, kAuth, serverAuth, userErrorOf, wrapUserError } from "../auth/secure-context.js";
+import { type PeerValidator, peerCertificateObject, verificationErrorOf } from "../auth/verify.js";
+import { refusedSession, registryFor, sessionBuffer } from "./client-sessions.js";
+import { AbortError, codeError, invalidState } from "./node-errors.js";
 import {
-  type AuthConfig,
-  type AuthOptions,
-  type SNICallback,
-  clientAuth,
-  kAuth,
-  serverAuth,
-  userErrorOf,
-  wrapUserError,
-} from "../auth/secure-context.js";
-import { SessionRegistry } from "../sessions/registry.js";
-import { type SessionStore, decryptSession, encryptSession } from "../sessions/store.js";
-import {
-  type CheckServerIdentity,
-  type PeerCertificateObject,
-  type PeerValidator,
-  peerCertificateObject,
-  verificationErrorOf,
-} from "../auth/verify.js";
+  type ClientSessionOptions,
+  type ConnectionUpdateEvent,
+  type KeyUpdateEvent,
+  type MlsPeerCertificate,
+  type MlsTlsSocketOptions,
+  alpnNames,
+  checkSessionStore,
+  clientSessionOf,
+  kReconnect,
+} from "./options.js";
+import { UpdatePolicies } from "./update-policy.js";
+import { type Chunk, sealChunks } from "./write-path.js";
 
-/** ALPN protocols as node:tls accepts them: names, or the RFC 7301 wire format in one buffer. */
-export type AlpnProtocols = readonly (string | Uint8Array)[] | Uint8Array;
-
-/**
- * When to update automatically. Each trigger counts only since the last update of the same kind; a timer fires
- * only if application data was sent since then, so idle connections stay quiet.
- */
-export interface UpdatePolicy {
-  /** Plaintext bytes sent. */
-  bytes?: number;
-  /** Records sent. */
-  records?: number;
-  /** Milliseconds. */
-  intervalMs?: number;
-}
-
-/** KeyUpdate (forward secrecy of our send direction): every GiB sent, and every 10 minutes of sending. */
-export const DEFAULT_AUTO_KEY_UPDATE: Readonly<UpdatePolicy> = Object.freeze({ bytes: 2 ** 30, intervalMs: 10 * 60_000 });
-/** ConnectionUpdate (post-compromise security of our MLS leaf): hourly while sending. */
-export const DEFAULT_AUTO_CONNECTION_UPDATE: Readonly<UpdatePolicy> = Object.freeze({ intervalMs: 60 * 60_000 });
-
-/** node:tls's default handshake timeout. */
-export const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
+// The option types and the update defaults were defined here before; they stay importable from this module.
+export * from "./options.js";
+export { DEFAULT_AUTO_CONNECTION_UPDATE, DEFAULT_AUTO_KEY_UPDATE, type UpdatePolicy } from "./update-policy.js";
 
 /** How long a closing transport may take to flush our last records before it is destroyed. */
 const LINGER_MS = 2_000;
 
-/**
- * Options shared by clients, servers and `new MlsTlsSocket()`. Authentication (key, cert, passphrase, ca,
- * identity, secureContext, rejectUnauthorized, fingerprints, verifyPeer, allowIdentityRotation, validatePeer) is
- * described in AuthOptions (lib/secure-context.ts).
- */
-export interface MlsTlsCommonOptions extends AuthOptions {
-  /**
-   * MLS ciphersuites: names or ids, colon-separated like node's `ciphersuites`. The client offers the first its
-   * identity can sign for; the server accepts those its identities can sign for.
-   */
-  ciphersuites?: string | number | readonly (string | number)[];
-  ALPNProtocols?: AlpnProtocols;
-  /** Default DEFAULT_AUTO_CONNECTION_UPDATE; false disables. */
-  autoConnectionUpdate?: UpdatePolicy | false;
-  /** Default DEFAULT_AUTO_KEY_UPDATE; false disables. The AES-GCM record limit is enforced regardless. */
-  autoKeyUpdate?: UpdatePolicy | false;
-  /** Default false, as in net and tls. */
-  allowHalfOpen?: boolean;
-  highWaterMark?: number;
-  readableHighWaterMark?: number;
-  writableHighWaterMark?: number;
-  /** Aborting destroys the socket with an AbortError (code ABORT_ERR). */
-  signal?: AbortSignal;
-}
-
-/**
- * Client sessions (resumption, draft §4.5). A session is live MLS group state that changes with every epoch, and
- * it holds private keys: keep it like one, or give `sessionKey`.
- */
-export interface ClientSessionOptions {
-  /** A 'session' event's Buffer (or getSession()'s) from an earlier connection to the same server: resume it. */
-  session?: Uint8Array;
-  /**
-   * 32 bytes: 'session' Buffers are encrypted with it (AES-256-GCM) and `session` is decrypted with it. A session
-   * that does not decrypt throws ERR_MLSTLS_BAD_SESSION from connect().
-   */
-  sessionKey?: Uint8Array;
-  /**
-   * Durable storage of the session: called with every 'session' Buffer and awaited before the message that depends
-   * on it is sent (write-ahead). A rejection fails the connection with that error. Without it, 'session' listeners
-   * run synchronously at the same points, which suffices for in-memory storage.
-   */
-  saveSession?: (session: Buffer) => void | Promise<void>;
-  /**
-   * When the server refuses the session (alert unknown_psk_identity: it no longer has it, or it is too far from
-   * the server's state), or the stored server credential no longer verifies: true (default) makes a full
-   * handshake on a new TCP/IPC connection, transparently; false fails with the error. Sockets over a caller's
-   * stream (`socket`) cannot reconnect and always fail.
-   */
-  sessionFallback?: boolean;
-}
-
-/** connect()'s way to open a fresh transport to the same destination, for the session fallback. */
-export const kReconnect = Symbol("mlstls.reconnect");
-
-export interface MlsTlsSocketOptions extends MlsTlsCommonOptions, ClientSessionOptions {
-  isServer?: boolean;
-  /**
-   * Server sockets: where sessions live, found by MLS group id. Sockets sharing a store serve one live connection
-   * per session. A Server passes its own; without one a server socket keeps no sessions and refuses resumptions.
-   */
-  sessionStore?: SessionStore;
-  /** Server sockets: pre-handshake errors go to this server's 'tlsClientError', keylog lines to its 'keylog'. */
-  server?: net.Server;
-  /** Client: the server name sent in the ClientHello, and the name the server's certificate must match. */
-  servername?: string;
-  /** Client: the hostname check for X.509 servers. Default tls.checkServerIdentity. */
-  checkServerIdentity?: CheckServerIdentity;
-  /** Server: verify X.509 client certificates. Default false. */
-  requestCert?: boolean;
-  /** Server: chooses the identity (an mlstls SecureContext) for the client's server_name. */
-  SNICallback?: SNICallback;
-  /** Server: like node's ALPNCallback; returning undefined rejects the client with no_application_protocol. */
-  ALPNCallback?: (arg: { servername: string | undefined; protocols: string[] }) => string | undefined;
-  /** Server sockets: ms until an unfinished handshake fails with ERR_TLS_HANDSHAKE_TIMEOUT. 0: none. */
-  handshakeTimeout?: number;
-  /** Client sockets made by connect(): the properties of node's ECONNRESET error. */
-  connectTarget?: ConnectTarget;
-  /** The configuration resolved by a Server or connect(), so it is parsed once rather than per socket. */
-  [kAuth]?: AuthConfig;
-  [kReconnect]?: () => Duplex;
-}
-
-export interface ConnectionUpdateEvent {
-  epoch: bigint;
-  initiatedBy: "local" | "peer";
-}
-
-export interface KeyUpdateEvent {
-  direction: "send" | "receive";
-  /** The KeyUpdate asked the other side to update too. */
-  requested: boolean;
-  /** Sent by policy (autoKeyUpdate or the AEAD limit), not by a keyUpdate() call or a peer request. */
-  automatic: boolean;
-}
-
-/**
- * What getPeerCertificate() and getCertificate() return: node's certificate object for X.509 credentials
- * (exactly as node:tls builds it), a BasicPeerCertificate (credentialType "basic") for pinned keys, {} if none.
- */
-export type MlsPeerCertificate = PeerCertificateObject | Record<string, never>;
-
-/** What connect() records for node's ECONNRESET error properties. */
-export interface ConnectTarget {
-  host?: string;
-  port?: number;
-  path?: string;
-  localAddress?: string;
-}
-
 type WriteCallback = (error?: Error | null) => void;
-type Chunk = { chunk: Buffer };
 
 /** The transport's net.Socket methods and properties, when it has them. */
 type Transport = Duplex & Partial<Omit<net.Socket, keyof Duplex>> & { connecting?: boolean };
 
-function codeError(code: string, message: string, props: Record<string, unknown> = {}): Error {
-  return Object.assign(new Error(message), { code }, props);
-}
-
-class AbortError extends Error {
-  readonly code = "ABORT_ERR";
-  constructor(cause: unknown) {
-    super("The operation was aborted", { cause });
-    this.name = "AbortError";
-  }
-}
-
 function ignore(): void {}
-
-/** One registry per store: sockets (and servers) sharing a store share its one-live-connection rule. */
-const registries = new WeakMap<SessionStore, SessionRegistry>();
-function registryFor(store: SessionStore): SessionRegistry {
-  let r = registries.get(store);
-  if (r === undefined) {
-    r = new SessionRegistry(store);
-    registries.set(store, r);
-  }
-  return r;
-}
-
-/** A store as the sessionStore option needs it. */
-export function checkSessionStore(store: unknown, name = "sessionStore"): asserts store is SessionStore {
-  const s = store as Partial<SessionStore> | null;
-  if (s === null || typeof s !== "object" || typeof s.get !== "function" || typeof s.set !== "function" || typeof s.delete !== "function") {
-    throw new TypeError(`${name} must be an object with get, set and delete methods`);
-  }
-}
-
-/** The session to resume, decrypted; throws for a bad `session` or `sessionKey` (as node throws for a bad session). */
-export function clientSessionOf(o: ClientSessionOptions): Uint8Array | undefined {
-  const key = o.sessionKey;
-  if (key !== undefined && (!(key instanceof Uint8Array) || key.length !== 32)) {
-    throw new TypeError("sessionKey must be a 32-byte Buffer or Uint8Array");
-  }
-  if (o.saveSession !== undefined && typeof o.saveSession !== "function") throw new TypeError("saveSession must be a function");
-  const s = o.session;
-  if (s === undefined || s === null) return undefined;
-  if (!(s instanceof Uint8Array)) throw new TypeError("session must be a Buffer or Uint8Array");
-  return key === undefined ? Uint8Array.from(s) : decryptSession(s, key);
-}
 
 function destroyedError(): Error {
   return codeError("ERR_STREAM_DESTROYED", "Cannot call write after a stream was destroyed");
 }
-
-/** Converts node's ALPNProtocols forms (names, buffers, wire format) to names. */
-export function alpnNames(p: AlpnProtocols | undefined): string[] | undefined {
-  if (p === undefined) return undefined;
-  if (p instanceof Uint8Array) {
-    const out: string[] = [];
-    for (let i = 0; i < p.length; ) {
-      const n = p[i]!;
-      if (n === 0 || i + 1 + n > p.length) throw new TypeError("ALPNProtocols: malformed wire-format protocol list");
-      out.push(Buffer.from(p.subarray(i + 1, i + 1 + n)).toString("latin1"));
-      i += 1 + n;
-    }
-    return out;
-  }
-  return p.map((x) => (typeof x === "string" ? x : Buffer.from(x).toString("latin1")));
-}
-
 /** The leaf certificate of an X.509 credential; undefined for basic credentials and unparseable ones. */
 function leafCertificate(peer: PeerCredential | undefined): X509Certificate | undefined {
   if (peer?.credential.type !== "x509") return undefined;
@@ -280,57 +85,6 @@ function surface(err: MlsTlsError): Error {
 function surfaceRejection(err: unknown): never {
   throw err instanceof MlsTlsError ? surface(err) : err;
 }
-
-/** Counts toward one automatic update kind. */
-class UpdateSchedule {
-  bytes = 0;
-  records = 0;
-  running = false;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly policy: UpdatePolicy,
-    private readonly fire: () => void,
-  ) {
-    const ms = policy.intervalMs;
-    if (ms !== undefined && Number.isFinite(ms) && ms > 0) {
-      this.timer = setTimeout(() => {
-        this.timer?.refresh();
-        if (this.bytes > 0) this.fire();
-      }, ms).unref();
-    }
-  }
-
-  /** Plaintext bytes that may still be sent before this schedule fires. */
-  room(): number {
-    if (this.running) return Infinity;
-    const p = this.policy;
-    const byBytes = p.bytes === undefined ? Infinity : p.bytes - this.bytes;
-    const byRecords = p.records === undefined ? Infinity : (p.records - this.records) * MAX_PLAINTEXT;
-    return Math.max(0, Math.min(byBytes, byRecords));
-  }
-
-  noteSent(bytes: number, records: number): void {
-    this.bytes += bytes;
-    this.records += records;
-    const p = this.policy;
-    if ((p.bytes !== undefined && this.bytes >= p.bytes) || (p.records !== undefined && this.records >= p.records)) {
-      this.fire();
-    }
-  }
-
-  reset(): void {
-    this.bytes = 0;
-    this.records = 0;
-    this.timer?.refresh();
-  }
-
-  stop(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-}
-
 export class MlsTlsSocket extends Duplex {
   /** Always true: node code tells TLS sockets apart by this. */
   readonly encrypted = true;
@@ -377,9 +131,7 @@ export class MlsTlsSocket extends Duplex {
   private idleTimer: NodeJS.Timeout | undefined;
   private idleMs: number | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
-  private keySchedule: UpdateSchedule | undefined;
-  private connSchedule: UpdateSchedule | undefined;
-  private policyKeyUpdate = false;
+  private readonly updates = new UpdatePolicies(() => this.engine);
   /** Client: the (decrypted) session to resume; dropped by a fallback to a full handshake. */
   private resumeFrom: Uint8Array | undefined;
   /** setServername() before the handshake. */
@@ -764,7 +516,7 @@ export class MlsTlsSocket extends Duplex {
   override _final(cb: WriteCallback): void {
     const finish = (): void => {
       const engine = this.engine!;
-      this.stopSchedules();
+      this.updates.stop();
       if (engine.failed !== undefined) {
         cb(engine.failed);
         return;
@@ -785,7 +537,7 @@ export class MlsTlsSocket extends Duplex {
     clearTimeout(this.idleTimer);
     clearTimeout(this.handshakeTimer);
     this.idleTimer = undefined;
-    this.stopSchedules();
+    this.updates.stop();
     this.afterSecure = [];
     if (this.onAbort !== undefined) this.opts.signal?.removeEventListener("abort", this.onAbort);
 
@@ -966,11 +718,11 @@ export class MlsTlsSocket extends Duplex {
         if (this.readableLength === 0) this.read(0);
         return;
       case "keyUpdate": {
-        if (ev.direction === "send") this.keySchedule?.reset();
+        if (ev.direction === "send") this.updates.onNewSendKeys();
         const out: KeyUpdateEvent = {
           direction: ev.direction,
           requested: ev.requested,
-          automatic: ev.automatic || this.policyKeyUpdate,
+          automatic: ev.automatic || this.updates.policyKeyUpdate,
         };
         this.emit("keyUpdate", out);
         return;
@@ -980,9 +732,7 @@ export class MlsTlsSocket extends Duplex {
         // The peer's new leaf was verified again: a renewal may change the verdict (rejectUnauthorized: false).
         this.recordVerdict();
         // A new epoch means new send keys as well.
-        this.keySchedule?.reset();
-        // An automatic update restarted the count when it was issued; a manual one counts from now.
-        if (ev.initiatedBy === "local" && this.connSchedule?.running === false) this.connSchedule.reset();
+        this.updates.onConnectionUpdate(ev.initiatedBy);
         const out: ConnectionUpdateEvent = { epoch: ev.epoch, initiatedBy: ev.initiatedBy };
         this.emit("connectionUpdate", out);
         return;
@@ -1016,7 +766,7 @@ export class MlsTlsSocket extends Duplex {
     this.servername = (this.isServer ? (engine as Responder).serverName : (this.sniOverride ?? this.opts.servername)) ?? false;
     this.ownCredential = engine.ownCredential;
     this.recordVerdict();
-    this.startSchedules();
+    this.updates.start(this.opts.autoKeyUpdate, this.opts.autoConnectionUpdate);
 
     // Held writes first, so they precede anything written from a 'secureConnect' listener.
     const held = this.held;
@@ -1102,13 +852,7 @@ export class MlsTlsSocket extends Duplex {
     // A connection that is gone sends nothing more, so its later states need not be saved; its earlier saved
     // state stays consistent with what it sent.
     if (this.destroyed || this.engine !== engine || engine.failed !== undefined) return;
-    const key = this.opts.sessionKey;
-    let out: Buffer;
-    if (key === undefined) out = Buffer.from(blob.buffer, blob.byteOffset, blob.length);
-    else {
-      out = Buffer.from(encryptSession(blob, key));
-      blob.fill(0);
-    }
+    const out = sessionBuffer(blob, this.opts.sessionKey);
     this.lastSession = out;
     try {
       this.emit("session", out);
@@ -1218,7 +962,7 @@ export class MlsTlsSocket extends Duplex {
     let bytes = 0;
     let error: unknown;
     try {
-      bytes = this.encrypt(engine, chunks);
+      bytes = sealChunks(engine, chunks, this.updates);
     } catch (e) {
       error = e;
     }
@@ -1251,105 +995,6 @@ export class MlsTlsSocket extends Duplex {
     f.cb(err ?? null);
   }
 
-  /** Encrypts chunks as full 16 KiB records, copying only the pieces that straddle a record boundary. */
-  private encrypt(engine: Connection, chunks: Chunk[]): number {
-    let total = 0;
-    let carry: Buffer[] = [];
-    let carryLen = 0;
-    const flushCarry = (): void => {
-      this.seal(engine, carry.length === 1 ? carry[0]! : Buffer.concat(carry, carryLen));
-      carry = [];
-      carryLen = 0;
-    };
-    for (const { chunk } of chunks) {
-      total += chunk.length;
-      let off = 0;
-      if (carryLen > 0) {
-        off = Math.min(chunk.length, MAX_PLAINTEXT - carryLen);
-        carry.push(chunk.subarray(0, off));
-        carryLen += off;
-        if (carryLen < MAX_PLAINTEXT) continue;
-        flushCarry();
-      }
-      const rest = chunk.length - off;
-      const whole = rest - (rest % MAX_PLAINTEXT);
-      if (whole > 0) {
-        this.seal(engine, chunk.subarray(off, off + whole));
-        off += whole;
-      }
-      if (off < chunk.length) {
-        carry.push(chunk.subarray(off));
-        carryLen = chunk.length - off;
-      }
-    }
-    if (carryLen > 0) flushCarry();
-    return total;
-  }
-
-  /** Hands plaintext to the engine, stopping at each automatic-update threshold so the update lands right there. */
-  private seal(engine: Connection, data: Buffer): void {
-    if (this.keySchedule === undefined && this.connSchedule === undefined) {
-      engine.write(data);
-      return;
-    }
-    for (let off = 0; off < data.length; ) {
-      const room = Math.min(this.keySchedule?.room() ?? Infinity, this.connSchedule?.room() ?? Infinity);
-      const n = Math.min(data.length - off, Math.max(1, Math.ceil(room / MAX_PLAINTEXT)) * MAX_PLAINTEXT);
-      engine.write(data.subarray(off, off + n));
-      off += n;
-      const records = Math.ceil(n / MAX_PLAINTEXT);
-      this.keySchedule?.noteSent(n, records);
-      this.connSchedule?.noteSent(n, records);
-    }
-  }
-
-  private startSchedules(): void {
-    const key = this.opts.autoKeyUpdate === undefined ? DEFAULT_AUTO_KEY_UPDATE : this.opts.autoKeyUpdate;
-    const conn = this.opts.autoConnectionUpdate === undefined ? DEFAULT_AUTO_CONNECTION_UPDATE : this.opts.autoConnectionUpdate;
-    if (key !== false) this.keySchedule = new UpdateSchedule(key, () => this.autoKeyUpdate());
-    if (conn !== false) this.connSchedule = new UpdateSchedule(conn, () => this.autoConnectionUpdate());
-  }
-
-  private stopSchedules(): void {
-    this.keySchedule?.stop();
-    this.connSchedule?.stop();
-    this.keySchedule = undefined;
-    this.connSchedule = undefined;
-  }
-
-  private autoKeyUpdate(): void {
-    const engine = this.engine;
-    if (engine === undefined || !engine.canWrite) return;
-    this.policyKeyUpdate = true;
-    try {
-      // Without requestPeer it is sent synchronously; a failure here is also the engine's fatal error.
-      void engine.keyUpdate().catch(() => {});
-    } finally {
-      this.policyKeyUpdate = false;
-    }
-  }
-
-  private autoConnectionUpdate(): void {
-    const s = this.connSchedule;
-    const engine = this.engine;
-    if (s === undefined || s.running || engine === undefined || !engine.canWrite || engine.isReadClosed) return;
-    s.running = true;
-    // Counting restarts now: what is sent while the commit is in flight counts toward the next one.
-    s.reset();
-    engine
-      .connectionUpdate()
-      .then(
-        () => {
-          s.running = false;
-          s.noteSent(0, 0);
-        },
-        () => {
-          // Settled by close or a fatal error, which the socket reports on its own.
-          s.running = false;
-        },
-      );
-  }
-
   /** Closes the transport: flushing what we wrote (alert, close_notify) first, unless this is an abort. */
   private closeTransport(flush: boolean): void {
     const t = this.transport;
@@ -1378,12 +1023,3 @@ export class MlsTlsSocket extends Duplex {
   }
 }
 
-/** The server's answer to a Resumption it cannot use: unknown, stale or too far ahead (all unknown_psk_identity). */
-function refusedSession(err: MlsTlsError, engine: Connection | undefined): boolean {
-  return (
-    err.remote &&
-    err.alert === AlertDescription.unknown_psk_identity &&
-    engine instanceof Initiator &&
-    engine.awaitingResumptionAccept
-  );
-}
