@@ -3,6 +3,7 @@
 
 import type * as net from "node:net";
 import type { Duplex } from "node:stream";
+import { domainToASCII } from "node:url";
 import type { AuthConfig, AuthOptions, SNICallback } from "../auth/secure-context.js";
 import { kAuth } from "../auth/secure-context.js";
 import type { CheckServerIdentity, PeerCertificateObject } from "../auth/verify.js";
@@ -178,4 +179,44 @@ export function alpnNames(p: AlpnProtocols | undefined): string[] | undefined {
     if (x instanceof Uint8Array) return Buffer.from(x).toString("latin1");
     throw invalidArgType("options.ALPNProtocols", "an array of strings or Buffers", p);
   });
+}
+
+const CREDENTIAL_KEYS = ["key", "cert", "ca", "pfx", "passphrase"] as const;
+
+/**
+ * node:tls treats every falsy key/cert/ca/pfx/passphrase (false, 0, "", null) as absent, and creates a server
+ * with a certificate but no key (or a key but no certificate) that then fails its handshakes. We accept the
+ * same options; the half credential is dropped with a warning, since MLS needs both halves or neither.
+ */
+export function nodeCredentialOptions<T extends object>(o: T): T {
+  const out = { ...o } as Record<string, unknown>;
+  for (const k of CREDENTIAL_KEYS) {
+    const v = out[k];
+    if (k in out && v !== undefined && !v) delete out[k];
+  }
+  const hasKey = out.key !== undefined;
+  const hasCert = out.cert !== undefined;
+  if (hasKey !== hasCert && out.identity === undefined && out.secureContext === undefined) {
+    const [given, missing] = hasKey ? ["key", "cert"] : ["cert", "key"];
+    process.emitWarning(
+      `${given} is set but ${missing} is not: the ${given} is ignored and this endpoint has no certificate ` +
+        `(node:tls accepts the option too, and its handshakes then fail)`,
+      { type: "MlsTlsWarning", code: "MLSTLS_HALF_CREDENTIAL" },
+    );
+    delete out[given];
+  }
+  return out as T;
+}
+
+/**
+ * The server_name to put on the wire for a client's `servername`, as node's callers expect it to work: "" (what
+ * https.Agent passes for IP hosts) sends none; a fully qualified "localhost." is sent without its final dot, and
+ * internationalised names in their ASCII (punycode) form, as RFC 6066 requires. The socket's `servername`
+ * property keeps the name as given.
+ */
+export function wireServerName(name: string | undefined): string | undefined {
+  if (name === undefined || name === "") return undefined;
+  let n = name.endsWith(".") ? name.slice(0, -1) : name;
+  if (!/^[\x21-\x7e]*$/.test(n)) n = domainToASCII(n);
+  return n === "" ? undefined : n;
 }

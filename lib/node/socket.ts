@@ -5,7 +5,8 @@
 // Lifecycle rules that keep it a drop-in for tls.TLSSocket (see README "From node:tls to mlstls"):
 // - Writes before the handshake are held and flushed once the engine is established.
 // - A write callback runs only once the transport accepted the ciphertext of that write.
-// - end() sends close_notify, then FIN. FIN without close_notify is truncation (ERR_MLSTLS_TRUNCATED).
+// - end() sends close_notify, then FIN. A FIN without close_notify ends the socket as in node:tls (no 'error'),
+//   with `truncated` set.
 // - Before the handshake, errors on server sockets go to the server's 'tlsClientError'; client sockets get node's
 //   ECONNRESET "Client network socket disconnected before secure TLS connection was established".
 
@@ -29,7 +30,7 @@ import {
 import { type AuthConfig, clientAuth, kAuth, serverAuth, userErrorOf, wrapUserError } from "../auth/secure-context.js";
 import { type PeerValidator, peerCertificateObject, verificationErrorOf } from "../auth/verify.js";
 import { refusedSession, registryFor, sessionBuffer } from "./client-sessions.js";
-import { AbortError, codeError, invalidState } from "./node-errors.js";
+import { AbortError, codeError, invalidArgType, invalidState, outOfRange } from "./node-errors.js";
 import {
   type ClientSessionOptions,
   type ConnectionUpdateEvent,
@@ -40,6 +41,7 @@ import {
   checkSessionStore,
   clientSessionOf,
   kReconnect,
+  wireServerName,
 } from "./options.js";
 import { UpdatePolicies } from "./update-policy.js";
 import { type Chunk, sealChunks } from "./write-path.js";
@@ -96,6 +98,11 @@ export class MlsTlsSocket extends Duplex {
   alpnProtocol: string | false | null = null;
   /** null before the handshake; then the server name sent (client) or received (server), or false. */
   servername: string | false | null = null;
+  /**
+   * True when the connection ended with the peer's FIN but no close_notify: as node:tls, that is a plain 'end'
+   * (no error), and this tells it apart from a clean close. Data that was cut mid-record never reaches 'data'.
+   */
+  truncated = false;
   /** The server that accepted this socket; node's http overwrites it with its own server, as with net sockets. */
   server: net.Server | undefined;
 
@@ -143,6 +150,10 @@ export class MlsTlsSocket extends Duplex {
   /** Server: this connection's hold on its session in the store. */
   private persistence: (SessionPersistence & { release(): void }) | undefined;
   private connectEmitted = false;
+  /** A server's failed handshake: close the transport once our alert is out, not after the peer's FIN. */
+  private abortiveClose = false;
+  /** Our identity is the engine's anonymous one (none was configured). */
+  private anonymous = false;
   /** The epoch when the engine last changed it or was stopped, for `epoch` after close. */
   private lastEpoch: bigint | undefined;
   private readonly onAbort: (() => void) | undefined;
@@ -158,17 +169,24 @@ export class MlsTlsSocket extends Duplex {
       if (!this.connectEmitted) {
         this.connectEmitted = true;
         this.emit("connect");
+        this.emit("ready");
       }
       this.start();
     },
   };
 
-  constructor(transport: Duplex, options: MlsTlsSocketOptions = {}) {
-    if (transport === undefined || transport === null || typeof (transport as Duplex).write !== "function") {
-      throw new TypeError("MlsTlsSocket needs a connected or connecting stream.Duplex (e.g. a net.Socket)");
+  constructor(transport?: Duplex | null, options: MlsTlsSocketOptions = {}) {
+    if (options === null || typeof options !== "object") throw invalidArgType("options", "of type object", options);
+    if (transport !== undefined && transport !== null && typeof (transport as Duplex).write !== "function") {
+      throw invalidArgType("socket", "an instance of stream.Duplex", transport);
     }
+    // As node's TLSSocket: without a socket, one is made here and connected later with connect().
+    const own = transport === undefined || transport === null;
+    const t: Duplex = own ? new NetSocket({ allowHalfOpen: true }) : transport;
+    // As node: a net.Socket brings its own allowHalfOpen; the option applies to other streams.
+    const userNetSocket = !own && options[kAuth] === undefined && t instanceof NetSocket;
     super({
-      allowHalfOpen: options.allowHalfOpen === true,
+      allowHalfOpen: userNetSocket ? (t as NetSocket).allowHalfOpen === true : options.allowHalfOpen === true,
       // 'close' is emitted by _destroy with node's hadError argument.
       emitClose: false,
       autoDestroy: true,
@@ -177,7 +195,8 @@ export class MlsTlsSocket extends Duplex {
       readableHighWaterMark: options.readableHighWaterMark,
       writableHighWaterMark: options.writableHighWaterMark,
     });
-    this.transport = transport as Transport;
+    if (userNetSocket) (t as NetSocket).allowHalfOpen = true;
+    this.transport = t as Transport;
     this.isServer = options.isServer === true;
     this.opts = options;
     this.server = options.server;
@@ -196,10 +215,11 @@ export class MlsTlsSocket extends Duplex {
       if (event === "keylog") this.engine?.setKeylog(true);
     });
 
-    transport.on("error", this.transportListeners.error);
-    transport.on("close", this.transportListeners.close);
-    if (this.transport.connecting === true) {
-      transport.once("connect", this.transportListeners.connect);
+    t.on("error", this.transportListeners.error);
+    t.on("close", this.transportListeners.close);
+    if (this.transport.connecting === true || (t instanceof NetSocket && t.pending && !t.destroyed)) {
+      // Connecting, or not connected yet (connect() will): the handshake starts once it is.
+      t.once("connect", this.transportListeners.connect);
     } else {
       // Deferred so that listeners attached right after construction (e.g. 'keylog') are in place.
       process.nextTick(() => this.start());
@@ -280,9 +300,8 @@ export class MlsTlsSocket extends Duplex {
 
   /** Emits 'timeout' after `ms` without transport activity; does not destroy the socket. 0 disables. */
   setTimeout(ms: number, callback?: () => void): this {
-    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
-      throw new RangeError(`The value of "msecs" is out of range. It must be a non-negative finite number. Received ${String(ms)}`);
-    }
+    if (typeof ms !== "number") throw invalidArgType("msecs", "of type number", ms);
+    if (!Number.isFinite(ms) || ms < 0) throw outOfRange("msecs", "a non-negative finite number", ms);
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     if (ms === 0) {
@@ -293,6 +312,39 @@ export class MlsTlsSocket extends Duplex {
     this.idleMs = ms;
     if (!this.destroyed) this.idleTimer = setTimeout(() => this.emit("timeout"), ms).unref();
     if (callback !== undefined) this.once("timeout", callback);
+    return this;
+  }
+
+  /** As net.Socket: the bytes written and not yet accepted by the transport (0 when nothing is queued). */
+  get bufferSize(): number {
+    return this.writableLength + (this.inflight?.bytes ?? 0);
+  }
+
+  /**
+   * Connects the socket's own transport, as net.Socket.connect(): for `new TLSSocket()` or
+   * `new TLSSocket(null, options)` (node's unconnected form) and for callers that connect a stream they were
+   * given (pg's `stream` option). The handshake starts once connected; `listener` runs on 'connect'.
+   */
+  connect(...args: unknown[]): this {
+    const t = this.transport;
+    const last = args[args.length - 1];
+    if (typeof last === "function") {
+      args.pop();
+      this.once("connect", last as () => void);
+    }
+    if (!(t instanceof NetSocket)) throw codeError("ERR_SOCKET_CONNECTION_FAILED", "this socket's transport is not a net.Socket it can connect");
+    if (!t.pending || t.connecting) throw codeError("ERR_SOCKET_CONNECTION_FAILED", "the socket is already connected or connecting");
+    (t.connect as (...a: unknown[]) => NetSocket)(...(args as never[]));
+    return this;
+  }
+
+  /** As net.Socket: closes the TCP connection with a reset (RST), and destroys the socket. */
+  resetAndDestroy(): this {
+    const t = this.transport;
+    if (typeof t.resetAndDestroy === "function" && !t.destroyed && t.connecting !== true) {
+      t.resetAndDestroy();
+    }
+    this.destroy(codeError("ERR_SOCKET_CLOSED", "Socket is closed"));
     return this;
   }
 
@@ -345,22 +397,31 @@ export class MlsTlsSocket extends Duplex {
    * identity, key and fingerprint. Still available after close.
    */
   getPeerCertificate(detailed = false): MlsPeerCertificate {
-    return this.secure ? (this.validator?.getPeerCertificate(detailed) ?? {}) : {};
+    if (!this.secure || this.peerUnasked()) return {};
+    return this.validator?.getPeerCertificate(detailed) ?? {};
+  }
+
+  /**
+   * A server that verifies nothing (no requestCert, no pinning) has not asked for a client certificate: as
+   * node:tls, it shows none, though the client's MLS leaf always carries a credential.
+   */
+  private peerUnasked(): boolean {
+    return this.isServer && !this.authorized && this.authorizationError === null;
   }
 
   /** The peer's X.509 leaf certificate; undefined before the handshake and for pinned-key peers. */
   getPeerX509Certificate(): X509Certificate | undefined {
-    return this.secure ? leafCertificate(this.validator?.peerCredential) : undefined;
+    return this.secure && !this.peerUnasked() ? leafCertificate(this.validator?.peerCredential) : undefined;
   }
 
   /** Our own certificate object, in getPeerCertificate()'s shapes; {} before the handshake. */
   getCertificate(): MlsPeerCertificate {
-    return this.ownCredential === undefined ? {} : peerCertificateObject(this.ownCredential);
+    return this.ownCredential === undefined || this.anonymous ? {} : peerCertificateObject(this.ownCredential);
   }
 
   /** Our own X.509 leaf certificate; undefined before the handshake and for pinned-key identities. */
   getX509Certificate(): X509Certificate | undefined {
-    return leafCertificate(this.ownCredential);
+    return this.anonymous ? undefined : leafCertificate(this.ownCredential);
   }
 
   /** The peer's credential as MLS presented it (the latest, after ConnectionUpdates). */
@@ -370,16 +431,15 @@ export class MlsTlsSocket extends Duplex {
 
   /** RFC 5705/8446 exporter; stable for the connection's lifetime. Throws ERR_TLS_INVALID_STATE before the handshake. */
   exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Buffer {
+    if (typeof length !== "number") throw invalidArgType("length", "of type number", length);
     if (!Number.isInteger(length) || length < 0 || length > 0xffff_ffff) {
-      throw new RangeError(`The value of "length" is out of range. Received ${String(length)}`);
+      throw outOfRange("length", length !== Math.floor(length) ? "an integer" : ">= 0 && <= 4294967295", length);
     }
-    if (typeof label !== "string") throw new TypeError('The "label" argument must be of type string');
+    if (typeof label !== "string") throw invalidArgType("label", "of type string", label);
     if (context !== undefined && !(context instanceof Uint8Array)) {
-      throw new TypeError('The "context" argument must be a Buffer or Uint8Array');
+      throw invalidArgType("context", "an instance of Buffer, TypedArray, or DataView", context);
     }
-    if (!this.secure || this.engine === undefined) {
-      throw new MlsTlsError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
-    }
+    if (!this.secure || this.engine === undefined) throw invalidState();
     const out = this.engine.exportKeyingMaterial(length, label, context);
     return Buffer.from(out.buffer, out.byteOffset, out.length);
   }
@@ -425,7 +485,7 @@ export class MlsTlsSocket extends Duplex {
   /** Client, before the handshake starts: the server name to send (node's setServername). */
   setServername(name: string): void {
     if (this.isServer) throw codeError("ERR_TLS_SNI_FROM_SERVER", "Cannot issue SNI from a TLS server-side socket");
-    if (typeof name !== "string") throw codeError("ERR_INVALID_ARG_TYPE", 'The "name" argument must be of type string');
+    if (typeof name !== "string") throw invalidArgType("name", "of type string", name);
     // node:tls aborts the process here once the handshake started; an error is the kinder failure.
     if (this.engine !== undefined) throw codeError("ERR_TLS_INVALID_STATE", "setServername() after the handshake started");
     this.sniOverride = name;
@@ -464,9 +524,14 @@ export class MlsTlsSocket extends Duplex {
     return undefined;
   }
 
-  /** node's setMaxSendFragment: 512 to 16384 bytes of plaintext per record; false (and no change) otherwise. */
+  /**
+   * node's setMaxSendFragment: 512 to 16384 bytes of plaintext per record; false (and no change) otherwise.
+   * Not a number (or not an integer) throws, as node's.
+   */
   setMaxSendFragment(size: number): boolean {
-    if (!Number.isInteger(size) || size < 512 || size > MAX_PLAINTEXT) return false;
+    if (typeof size !== "number") throw invalidArgType("size", "of type number", size);
+    if (!Number.isInteger(size)) throw outOfRange("size", "an integer", size);
+    if (size < 512 || size > MAX_PLAINTEXT) return false;
     this.maxFragment = size;
     this.engine?.setMaxSendFragment(size);
     return true;
@@ -594,6 +659,8 @@ export class MlsTlsSocket extends Duplex {
     const keylog = this.listenerCount("keylog") > 0 || (this.owner?.listenerCount("keylog") ?? 0) > 0;
     const auth = this.auth.connection();
     this.validator = auth.validator;
+    // No identity configured: the engine makes an anonymous one, which is no certificate to show.
+    this.anonymous = auth.identity === undefined;
     const common = {
       suites: auth.suites,
       identity: auth.identity,
@@ -632,7 +699,14 @@ export class MlsTlsSocket extends Duplex {
                 throw new MlsTlsError("ERR_MLSTLS_NO_APPLICATION_PROTOCOL", "ALPNCallback rejected the offered protocols");
               }
               if (!info.alpnProtocols.includes(chosen)) {
-                throw new MlsTlsError("ERR_MLSTLS_INTERNAL", `ALPNCallback returned "${chosen}", which the client did not offer`);
+                // node's error, reaching 'tlsClientError' as the application's own.
+                const err = codeError(
+                  "ERR_TLS_ALPN_CALLBACK_INVALID_RESULT",
+                  `ALPN callback returned a value (${String(chosen)}) that did not match any of the client's offered protocols (${info.alpnProtocols.join(", ")})`,
+                  {},
+                  TypeError,
+                );
+                throw wrapUserError(err, "ALPNCallback", "ERR_MLSTLS_INTERNAL");
               }
               return chosen;
             };
@@ -652,7 +726,7 @@ export class MlsTlsSocket extends Duplex {
       const initiator: Initiator = new Initiator(
         {
           ...common,
-          serverName: this.sniOverride ?? o.servername,
+          serverName: wireServerName(this.sniOverride ?? o.servername),
           alpnProtocols: this.alpn,
           session: this.resumeFrom,
           saveSession: (blob) => this.onSession(blob, initiator),
@@ -700,6 +774,10 @@ export class MlsTlsSocket extends Duplex {
         if (this.destroyed || this.eofPushed) return;
         const d = ev.data;
         this.plainRead += d.length;
+        if (this.opts.onread !== undefined) {
+          this.deliverOnread(d);
+          return;
+        }
         if (!this.push(Buffer.from(d.buffer, d.byteOffset, d.length)) && !this.pausedTransport) {
           this.pausedTransport = true;
           this.transport.pause();
@@ -753,6 +831,21 @@ export class MlsTlsSocket extends Duplex {
     }
   }
 
+  /** net's onread: data is copied into the caller's buffer and handed to its callback, no 'data' events. */
+  private deliverOnread(d: Uint8Array): void {
+    const { buffer, callback } = this.opts.onread!;
+    for (let off = 0; off < d.length && !this.destroyed; ) {
+      const buf = typeof buffer === "function" ? buffer() : buffer;
+      const n = Math.min(buf.length, d.length - off);
+      buf.set(d.subarray(off, off + n));
+      off += n;
+      if (callback.call(this, n, buf) === false && !this.pausedTransport) {
+        this.pausedTransport = true;
+        this.transport.pause();
+      }
+    }
+  }
+
   private onSecure(): void {
     const engine = this.engine!;
     this.secure = true;
@@ -763,7 +856,7 @@ export class MlsTlsSocket extends Duplex {
     this.resumeFrom?.fill(0);
     this.resumeFrom = undefined;
     this.alpnProtocol = engine.alpnProtocol ?? false;
-    this.servername = (this.isServer ? (engine as Responder).serverName : (this.sniOverride ?? this.opts.servername)) ?? false;
+    this.servername = (this.isServer ? (engine as Responder).serverName : this.sniOverride || this.opts.servername) || false;
     this.ownCredential = engine.ownCredential;
     this.recordVerdict();
     this.updates.start(this.opts.autoKeyUpdate, this.opts.autoConnectionUpdate);
@@ -886,12 +979,15 @@ export class MlsTlsSocket extends Duplex {
   private failHandshake(err: Error): void {
     if (this.destroyed) return;
     if (this.isServer && this.owner !== undefined) {
-      // As node: the server hears about it, the socket closes without an 'error' nobody listens for.
+      // As node: the server hears about it, the socket closes without an 'error' nobody listens for. It is
+      // destroyed first (node's listeners see `destroyed`), and its TCP connection closes as soon as our alert
+      // is flushed, without waiting for a peer that may never stop sending (a junk or slow client).
+      this.abortiveClose = true;
+      this.destroy();
       if (!this.tlsErrorEmitted) {
         this.tlsErrorEmitted = true;
         this.owner.emit("tlsClientError", err, this);
       }
-      this.destroy();
     } else {
       this.destroy(err);
     }
@@ -899,6 +995,12 @@ export class MlsTlsSocket extends Duplex {
 
   private onTransportError(err: Error): void {
     if (this.destroyed) return;
+    // After the peer's FIN, and our 'end', the connection is over for it: writing our goodbye may meet a reset
+    // (EPIPE, ECONNRESET), which is no news to report.
+    if (this.transportEof && this.secure && this.readableEnded) {
+      this.destroy();
+      return;
+    }
     if (this.secure) this.destroy(err);
     else this.failHandshake(err);
   }
@@ -923,9 +1025,11 @@ export class MlsTlsSocket extends Duplex {
         this.failHandshake(this.hangUpError());
         return;
       }
-      this.destroy(
-        new MlsTlsError("ERR_MLSTLS_TRUNCATED", "the peer closed the connection without close_notify (truncation)"),
-      );
+      // As node:tls: a plain end. Whoever cares that no close_notify came reads `truncated` (README).
+      this.truncated = true;
+      this.eofPushed = true;
+      this.push(null);
+      if (this.readableLength === 0) this.read(0);
     });
   }
 
@@ -1015,6 +1119,7 @@ export class MlsTlsSocket extends Duplex {
     // Read and drop whatever still arrives: closing with unread input would reset the connection and could
     // destroy our last records in flight. The peer's FIN then closes the transport, or the linger timer does.
     t.resume();
+    if (this.abortiveClose) t.once("finish", () => t.destroy());
     if (!t.writableEnded) t.end();
     const timer = setTimeout(() => t.destroy(), LINGER_MS).unref();
     t.once("close", () => clearTimeout(timer));

@@ -56,8 +56,9 @@ describe("socket: node:tls surface", () => {
     expect(c.epoch).to.equal(undefined);
     expect(c.getSession()).to.equal(undefined);
     expect(c.isSessionReused()).to.equal(false);
+    // node's error: a plain Error named "Error", with the code.
     expect(() => c.exportKeyingMaterial(32, "EXPERIMENTAL-test"))
-      .to.throw(mlstls.MlsTlsError)
+      .to.throw(Error, "TLS socket connection must be securely established")
       .with.property("code", "ERR_TLS_INVALID_STATE");
 
     await waitFor(c, "secureConnect");
