@@ -93,6 +93,8 @@ writeFileSync(join(cjs, "package.json"), `${JSON.stringify({ type: "commonjs" },
 // --- entries: one CommonJS module object per entry point, and ES module wrappers that re-export it.
 const ENTRIES = [
   { name: "index", lib: "./lib/index.js", dts: "../lib/index.js" },
+  { name: "https", lib: "./lib/node/https.js", dts: "../lib/node/https.js" },
+  { name: "http2", lib: "./lib/node/http2.js", dts: "../lib/node/http2.js" },
 ];
 const req = createRequire(join(cjs, "index.js"));
 mkdirSync(join(dist, "esm"), { recursive: true });
