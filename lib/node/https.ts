@@ -95,7 +95,9 @@ export class Server extends https.Server {
 
   /** As mlstls's Server.setSecureContext(). */
   override setSecureContext(options: (SecureContextOptions & { secureContext?: SecureContext }) | tls.SecureContextOptions): void {
-    this.acceptor.setSecureContext(options as SecureContextOptions);
+    // node's tls.Server constructor calls this too, with the http options only, before mlstls's half exists.
+    if ((this as unknown as { acceptor?: TlsAcceptor }).acceptor === undefined) super.setSecureContext(options as tls.SecureContextOptions);
+    else this.acceptor.setSecureContext(options as SecureContextOptions);
   }
 }
 
