@@ -2,6 +2,7 @@
 // 'secureConnection' after key confirmation (and verification), 'tlsClientError' for every failure before it,
 // 'keylog'. Its identity and trust options are resolved once, here, so mistakes throw from createServer().
 
+import { EventEmitter } from "node:events";
 import * as net from "node:net";
 import type { Duplex } from "node:stream";
 import {
@@ -189,6 +190,8 @@ class ServerImpl extends net.Server {
       keepAliveInitialDelay: opts.keepAliveInitialDelay,
       ...(opts.captureRejections === undefined ? {} : { captureRejections: opts.captureRejections }),
     } as net.ServerOpts);
+    // net.Server does not pass its options to EventEmitter; EventEmitter.init keeps the listeners and sets the flag.
+    if (opts.captureRejections === true) (EventEmitter as unknown as { init(this: unknown, o: object): void }).init.call(this, { captureRejections: true });
     this.acceptor = acceptor;
     this.handshakeTimeout = acceptor.handshakeTimeout;
     this.sessionStore = acceptor.sessionStore;
