@@ -2,8 +2,10 @@
 // 'secureConnection' after key confirmation (and verification), 'tlsClientError' for every failure before it,
 // 'keylog'. Its identity and trust options are resolved once, here, so mistakes throw from createServer().
 
+import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import * as net from "node:net";
+import type * as tls from "node:tls";
 import type { Duplex } from "node:stream";
 import {
   type AuthConfig,
@@ -173,6 +175,7 @@ class ServerImpl extends net.Server {
   /** The sessions of this server's clients (the `sessionStore` option, or the default MemorySessionStore). */
   readonly sessionStore: SessionStore;
   private readonly acceptor: TlsAcceptor;
+  private ticketKeys = randomBytes(48);
 
   constructor(listener?: SecureConnectionListener);
   constructor(options?: ServerOptions, listener?: SecureConnectionListener);
@@ -203,13 +206,27 @@ class ServerImpl extends net.Server {
    * Serves `context` (an mlstls SecureContext, or options for one: key + cert, or identity) to clients whose
    * server_name matches `hostname`; "*" matches within one label, as in node. Later entries win.
    */
-  addContext(hostname: string, context: SecureContext | SecureContextOptions): void {
-    this.acceptor.addContext(hostname, context);
+  addContext(hostname: string, context: SecureContext | SecureContextOptions | tls.SecureContext | tls.SecureContextOptions): void {
+    this.acceptor.addContext(hostname, context as SecureContextOptions);
   }
 
   /** Replaces the server's identity and trust options (key, cert, passphrase, ca, identity, secureContext) for new connections. */
-  setSecureContext(options: SecureContextOptions & { secureContext?: SecureContext }): void {
-    this.acceptor.setSecureContext(options);
+  setSecureContext(options: (SecureContextOptions & { secureContext?: SecureContext }) | tls.SecureContextOptions): void {
+    this.acceptor.setSecureContext(options as SecureContextOptions);
+  }
+
+  /**
+   * node's TLS ticket keys have no role in MLS-TLS (sessions are MLS group state in `sessionStore`), but code
+   * that rotates them keeps working: 48 bytes in, the same 48 bytes out.
+   */
+  getTicketKeys(): ReturnType<tls.Server["getTicketKeys"]> {
+    return Buffer.from(this.ticketKeys) as ReturnType<tls.Server["getTicketKeys"]>;
+  }
+
+  setTicketKeys(keys: Buffer): void {
+    if (!(keys instanceof Uint8Array)) throw invalidArgType("buffer", "an instance of Buffer, TypedArray, or DataView", keys);
+    if (keys.length !== 48) throw codeError("ERR_INVALID_ARG_VALUE", "Session ticket keys must be a 48-byte buffer", {}, TypeError);
+    this.ticketKeys = Buffer.from(keys);
   }
 
   /** As node:tls: a rejected async 'secureConnection' listener destroys that socket (captureRejections). */

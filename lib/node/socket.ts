@@ -537,6 +537,33 @@ export class MlsTlsSocket extends Duplex {
     return true;
   }
 
+  /** The addresses net tried with autoSelectFamily, from the transport; [] for other streams. */
+  get autoSelectFamilyAttemptedAddresses(): string[] {
+    return (this.transport as { autoSelectFamilyAttemptedAddresses?: string[] }).autoSelectFamilyAttemptedAddresses ?? [];
+  }
+
+  /** The one signature scheme of the negotiated MLS suite (each suite fixes it), in node's naming; [] before. */
+  getSharedSigalgs(): string[] {
+    const id = this.secure ? this.engine?.suite?.id : undefined;
+    if (id === 1 || id === 3) return ["ed25519"];
+    if (id === 2) return ["ecdsa_secp256r1_sha256"];
+    if (id === 7) return ["ecdsa_secp384r1_sha384"];
+    return [];
+  }
+
+  /** No TLS session tickets exist in MLS-TLS (sessions are MLS group state: getSession()), so undefined. */
+  getTLSTicket(): Buffer | undefined {
+    return undefined;
+  }
+
+  /** Not available: an MLS-TLS socket's identity is fixed by its options (use SNICallback on servers). */
+  setKeyCert(_context: unknown): void {
+    throw codeError("ERR_METHOD_NOT_IMPLEMENTED", "The setKeyCert() method is not implemented");
+  }
+
+  /** OpenSSL's protocol trace has no MLS-TLS counterpart: a no-op. See README "Debugging a connection". */
+  enableTrace(): void {}
+
   // ------------------------------------------------------------------ MLS additions
 
   /** The current MLS epoch; undefined before the handshake. */
@@ -559,6 +586,14 @@ export class MlsTlsSocket extends Duplex {
     return this.whenSecure()
       .then((engine) => engine.keyUpdate({ requestPeer: options.requestPeer === true }))
       .catch(surfaceRejection);
+  }
+
+  // net.Socket's signatures, so that an MlsTlsSocket goes where a tls.TLSSocket is expected.
+  override end(callback?: () => void): this;
+  override end(buffer: Uint8Array | string, callback?: () => void): this;
+  override end(str: Uint8Array | string, encoding?: BufferEncoding, callback?: () => void): this;
+  override end(...args: unknown[]): this {
+    return (Duplex.prototype.end as (...a: unknown[]) => this).apply(this, args);
   }
 
   // ------------------------------------------------------------------ stream.Duplex implementation
