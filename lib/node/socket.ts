@@ -2,7 +2,7 @@
 // net.Socket) and the sans-I/O engine. Transport bytes go to engine.receive(); engine output goes to the
 // transport; decrypted data is pushed to the readable side; writes are coalesced into full records.
 //
-// Lifecycle rules that keep it a drop-in for tls.TLSSocket (see README "From node:tls to mlstls"):
+// Lifecycle rules that keep it a drop-in for tls.TLSSocket (see README "Migrating from node:tls"):
 // - Writes before the handshake are held and flushed once the engine is established.
 // - A write callback runs only once the transport accepted the ciphertext of that write.
 // - end() sends close_notify, then FIN. A FIN without close_notify ends the socket as in node:tls (no 'error'),
@@ -861,7 +861,7 @@ export class MlsTlsSocket extends Duplex {
         if (this.secure) this.destroy(surface(ev.error));
         else if (ev.error.remote && ev.error.code === "ERR_MLSTLS_CLOSED") this.failHandshake(this.hangUpError());
         else if (this.canFallBack(ev.error)) this.fallBack();
-        else this.failHandshake(surface(this.explainHandshakeError(ev.error)));
+        else this.failHandshake(this.explainUntrusted(surface(this.explainHandshakeError(ev.error))));
         return;
     }
   }
@@ -916,6 +916,22 @@ export class MlsTlsSocket extends Duplex {
     const v = this.validator;
     this.authorized = v?.authorized ?? false;
     this.authorizationError = v?.authorizationError ?? null;
+  }
+
+  /**
+   * A client that was given neither `fingerprints` nor `ca` for a pinned-key server: say which option is
+   * missing and show the server's fingerprint (to be checked out of band before pinning it).
+   */
+  private explainUntrusted(err: Error): Error {
+    const e = err as Error & { code?: string; peerCertificate?: { fingerprint?: string } };
+    if (this.isServer || e.code !== "ERR_MLSTLS_X509_REQUIRED") return err;
+    const peer = this.validator?.peerCredential;
+    const fp = e.peerCertificate?.fingerprint ?? (peer === undefined ? undefined : peerCertificateObject(peer).fingerprint);
+    if (typeof fp !== "string" || e.message.includes("fingerprints")) return err;
+    e.message +=
+      `: the server identifies itself by a pinned key, fingerprint ${fp}. Trust it with ` +
+      `\`fingerprints: ["${fp}"]\` (after checking that fingerprint out of band), or give \`ca\` if it should have an X.509 certificate`;
+    return err;
   }
 
   private explainHandshakeError(err: MlsTlsError): MlsTlsError {
