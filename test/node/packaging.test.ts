@@ -39,6 +39,10 @@ describe("packaging: CommonJS and ES module entries", () => {
     expect(before).to.equal("TLSv1.3");
     cjs.DEFAULT_MAX_VERSION = "TLSv1.3";
     cjs.DEFAULT_ECDH_CURVE = "auto";
+    // ...except rootCertificates, read-only as node's (test-tls-root-certificates).
+    expect(() => {
+      cjs.rootCertificates = 0;
+    }).to.throw(TypeError);
     const { default: mod } = await load();
     expect(() => {
       mod.DEFAULT_CIPHERS = mod.DEFAULT_CIPHERS;
