@@ -15,7 +15,7 @@ import type * as net from "node:net";
 import { Socket as NetSocket } from "node:net";
 import { Duplex } from "node:stream";
 import type { SuiteParams } from "../suites.js";
-import { AlertDescription, MlsTlsError, alertName } from "../errors.js";
+import { MlsTlsError } from "../errors.js";
 import type { PeerCredential } from "../mls/session.js";
 import {
   type ClientHelloInfo,
@@ -27,9 +27,10 @@ import {
   type SessionPersistence,
   releaseRecord,
 } from "../protocol/index.js";
-import { type AuthConfig, clientAuth, kAuth, serverAuth, userErrorOf, wrapUserError } from "../auth/secure-context.js";
-import { type PeerValidator, peerCertificateObject, verificationErrorOf } from "../auth/verify.js";
+import { type AuthConfig, clientAuth, kAuth, serverAuth, wrapUserError } from "../auth/secure-context.js";
+import { type PeerValidator, peerCertificateObject } from "../auth/verify.js";
 import { refusedSession, registryFor, sessionBuffer } from "./client-sessions.js";
+import { explainClientHandshakeError, explainUntrusted, leafCertificate, surface, surfaceRejection } from "./handshake-errors.js";
 import { AbortError, codeError, invalidArgType, invalidState, outOfRange } from "./node-errors.js";
 import {
   type ClientSessionOptions,
@@ -62,30 +63,6 @@ function ignore(): void {}
 
 function destroyedError(): Error {
   return codeError("ERR_STREAM_DESTROYED", "Cannot call write after a stream was destroyed");
-}
-/** The leaf certificate of an X.509 credential; undefined for basic credentials and unparseable ones. */
-function leafCertificate(peer: PeerCredential | undefined): X509Certificate | undefined {
-  if (peer?.credential.type !== "x509") return undefined;
-  const der = peer.credential.certificates[0];
-  if (der === undefined) return undefined;
-  try {
-    return new X509Certificate(der);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The error the user sees for an engine failure: node's verification error when our validator refused the peer
- * (e.g. code CERT_HAS_EXPIRED), the user's own error from SNICallback, otherwise the engine's.
- */
-function surface(err: MlsTlsError): Error {
-  return verificationErrorOf(err) ?? userErrorOf(err) ?? err;
-}
-
-/** For promises: the same error the socket emits. */
-function surfaceRejection(err: unknown): never {
-  throw err instanceof MlsTlsError ? surface(err) : err;
 }
 export class MlsTlsSocket extends Duplex {
   /** Always true: node code tells TLS sockets apart by this. */
@@ -861,7 +838,7 @@ export class MlsTlsSocket extends Duplex {
         if (this.secure) this.destroy(surface(ev.error));
         else if (ev.error.remote && ev.error.code === "ERR_MLSTLS_CLOSED") this.failHandshake(this.hangUpError());
         else if (this.canFallBack(ev.error)) this.fallBack();
-        else this.failHandshake(this.explainUntrusted(surface(this.explainHandshakeError(ev.error))));
+        else this.failHandshake(this.isServer ? surface(ev.error) : explainUntrusted(surface(explainClientHandshakeError(ev.error, this.engine as Initiator)), this.validator));
         return;
     }
   }
@@ -916,47 +893,6 @@ export class MlsTlsSocket extends Duplex {
     const v = this.validator;
     this.authorized = v?.authorized ?? false;
     this.authorizationError = v?.authorizationError ?? null;
-  }
-
-  /**
-   * A client that was given neither `fingerprints` nor `ca` for a pinned-key server: say which option is
-   * missing and show the server's fingerprint (to be checked out of band before pinning it).
-   */
-  private explainUntrusted(err: Error): Error {
-    const e = err as Error & { code?: string; peerCertificate?: { fingerprint?: string } };
-    if (this.isServer || e.code !== "ERR_MLSTLS_X509_REQUIRED") return err;
-    const peer = this.validator?.peerCredential;
-    const fp = e.peerCertificate?.fingerprint ?? (peer === undefined ? undefined : peerCertificateObject(peer).fingerprint);
-    if (typeof fp !== "string" || e.message.includes("fingerprints")) return err;
-    e.message +=
-      `: the server identifies itself by a pinned key, fingerprint ${fp}. Trust it with ` +
-      `\`fingerprints: ["${fp}"]\` (after checking that fingerprint out of band), or give \`ca\` if it should have an X.509 certificate`;
-    return err;
-  }
-
-  private explainHandshakeError(err: MlsTlsError): MlsTlsError {
-    if (this.isServer || err.code !== "ERR_MLSTLS_PEER_ALERT" || err.alert === undefined) return err;
-    if (refusedSession(err, this.engine)) {
-      return new MlsTlsError(
-        "ERR_MLSTLS_PEER_ALERT",
-        "server refused the session (alert unknown_psk_identity (115)): it no longer has it, or it is too far from " +
-          "the server's state; connect without `session` (or with sessionFallback) for a full handshake",
-        { alert: err.alert, remote: true, cause: err },
-      );
-    }
-    // A vanilla TLS server cannot parse our MLS ClientHello and answers with one of these plaintext alerts
-    // (OpenSSL: unexpected_message). Our own responder never sends unexpected_message for a ClientHello.
-    if (!(this.engine as Initiator).awaitingServerHello) return err;
-    let hint: string;
-    if (err.alert === AlertDescription.unexpected_message) hint = "the server most likely speaks vanilla TLS, not MLS-TLS";
-    else if (err.alert === AlertDescription.decode_error || err.alert === AlertDescription.protocol_version) {
-      hint = "the server may speak vanilla TLS rather than MLS-TLS";
-    } else return err;
-    return new MlsTlsError(
-      "ERR_MLSTLS_PEER_ALERT",
-      `server answered the MLS ClientHello with alert ${alertName(err.alert)} (${err.alert}): ${hint}`,
-      { alert: err.alert, remote: true, cause: err },
-    );
   }
 
   /**
