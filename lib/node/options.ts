@@ -196,7 +196,10 @@ export function nodeCredentialOptions<T extends object>(o: T): T {
   }
   const hasKey = out.key !== undefined;
   const hasCert = out.cert !== undefined;
-  if (hasKey !== hasCert && out.identity === undefined && out.secureContext === undefined) {
+  // A key with no `cert` at all keeps mlstls's error, which points to `identity` (a key without a certificate);
+  // a key whose cert is explicitly falsy, and a cert without a key, are accepted as node accepts them.
+  const keyWithFalsyCert = hasKey && "cert" in (o as object) && (o as { cert?: unknown }).cert !== undefined;
+  if (hasKey !== hasCert && (hasCert || keyWithFalsyCert) && out.identity === undefined && out.secureContext === undefined) {
     const [given, missing] = hasKey ? ["key", "cert"] : ["cert", "key"];
     process.emitWarning(
       `${given} is set but ${missing} is not: the ${given} is ignored and this endpoint has no certificate ` +
