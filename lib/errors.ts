@@ -171,6 +171,14 @@ export const NODE_ERROR_CODES = {
   ERR_TLS_HANDSHAKE_TIMEOUT: "the server's handshakeTimeout expired",
   ECONNRESET: "the transport closed before the handshake completed",
   ABORT_ERR: "the signal was aborted",
+  ERR_OUT_OF_RANGE: "node's code: an option or argument outside its range",
+  ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS: "ALPNCallback and ALPNProtocols were both given",
+  ERR_TLS_ALPN_CALLBACK_INVALID_RESULT: "ALPNCallback chose a protocol the client did not offer",
+  ERR_TLS_SNI_FROM_SERVER: "setServername() was called on a server socket",
+  ERR_SSL_WRONG_SSL_VERSION: "the first bytes from the peer are not TLS",
+  ERR_METHOD_NOT_IMPLEMENTED: "a node:tls method with no MLS-TLS counterpart",
+  ERR_SOCKET_CLOSED: "an operation on a socket that is closed",
+  ERR_SOCKET_CONNECTION_FAILED: "the transport could not connect",
 } as const;
 
 /** Every code listed above, once each: what lib/index.ts exports as ERROR_CODES. */

@@ -5,7 +5,7 @@ import { DEFAULT_SUITES as DEFAULT_SUITE_IDS, SUITES } from "./suites.js";
 import { ALL_ERROR_CODES } from "./errors.js";
 
 export { connect, type ConnectOptions } from "./node/connect.js";
-export { Server, createServer, type ServerOptions, type SecureConnectionListener } from "./node/server.js";
+export { Server, createServer, type ServerConstructor, type ServerOptions, type SecureConnectionListener } from "./node/server.js";
 export {
   MlsTlsSocket,
   MlsTlsSocket as TLSSocket,
@@ -105,3 +105,39 @@ export const checkServerIdentity = nodeCheckServerIdentity;
 
 /** node's bundled root certificates: the default `ca` for verifying X.509 peers. */
 export const rootCertificates: readonly string[] = nodeRootCertificates;
+
+// node:tls's remaining exports, so that code reading (or setting) them runs unchanged. MLS-TLS is TLS 1.3 only
+// and its suites fix the key exchange, so these describe it rather than configure it; assigning them (through
+// the module object: `const tls = require("mlstls")` or `import tls from "mlstls"`) is allowed, as in node.
+
+/** The `ciphersuites` default (MLS suites), where node has its OpenSSL cipher list. */
+export let DEFAULT_CIPHERS: string = DEFAULT_CIPHERSUITES;
+/** Always "TLSv1.3": the record layer is TLS 1.3's. */
+export let DEFAULT_MIN_VERSION: string = "TLSv1.3";
+/** Always "TLSv1.3". */
+export let DEFAULT_MAX_VERSION: string = "TLSv1.3";
+/** "auto", as node's: each MLS suite fixes its HPKE KEM (X25519, P-256 or P-384). */
+export let DEFAULT_ECDH_CURVE: string = "auto";
+/** node's renegotiation limits; TLS 1.3 (and so MLS-TLS) has no renegotiation. */
+export let CLIENT_RENEG_LIMIT: number = 3;
+export let CLIENT_RENEG_WINDOW: number = 600;
+
+/**
+ * node's tls.convertALPNProtocols(protocols, out): sets out.ALPNProtocols to the RFC 7301 wire format of an array
+ * of names (or copies a Buffer/TypedArray given in that form).
+ */
+export function convertALPNProtocols(protocols: readonly (string | Uint8Array)[] | Uint8Array, out: { ALPNProtocols?: Buffer }): void {
+  if (Array.isArray(protocols)) {
+    const parts: Buffer[] = [];
+    for (const p of protocols as readonly (string | Uint8Array)[]) {
+      const b = typeof p === "string" ? Buffer.from(p) : Buffer.from(p);
+      if (b.length > 255) {
+        throw Object.assign(new RangeError(`The byte length of the protocol at index ${parts.length} exceeds the maximum length. It must be <= 255. Received ${b.length}`), { code: "ERR_OUT_OF_RANGE" });
+      }
+      parts.push(Buffer.from([b.length]), b);
+    }
+    out.ALPNProtocols = Buffer.concat(parts);
+  } else if (protocols instanceof Uint8Array) {
+    out.ALPNProtocols = Buffer.from(protocols);
+  }
+}

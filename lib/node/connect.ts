@@ -4,14 +4,16 @@
 import * as net from "node:net";
 import type { Duplex } from "node:stream";
 import { clientAuth, kAuth } from "../auth/secure-context.js";
+import { MlsTlsSocket } from "./socket.js";
 import {
   type ClientSessionOptions,
-  MlsTlsSocket,
   type MlsTlsCommonOptions,
   alpnNames,
   clientSessionOf,
   kReconnect,
-} from "./socket.js";
+  nodeCredentialOptions,
+} from "./options.js";
+import { invalidArgType } from "./node-errors.js";
 import type { CheckServerIdentity } from "../auth/verify.js";
 
 export interface ConnectOptions extends MlsTlsCommonOptions, ClientSessionOptions {
@@ -72,6 +74,8 @@ function normalizeArgs(args: unknown[]): [ConnectOptions, ConnectListener | unde
   return [options, typeof last === "function" ? (last as ConnectListener) : undefined];
 }
 
+let ipServernameWarned = false;
+
 export function connect(options: ConnectOptions, secureConnectListener?: ConnectListener): MlsTlsSocket;
 export function connect(
   port: number | string,
@@ -84,7 +88,20 @@ export function connect(port: number | string, host?: string, secureConnectListe
 export function connect(path: string, options?: ConnectOptions, secureConnectListener?: ConnectListener): MlsTlsSocket;
 export function connect(path: string, secureConnectListener?: ConnectListener): MlsTlsSocket;
 export function connect(...args: unknown[]): MlsTlsSocket {
-  const [options, cb] = normalizeArgs(args);
+  const [given, cb] = normalizeArgs(args);
+  const options = nodeCredentialOptions(given);
+  if (options.servername !== undefined && options.servername !== null && typeof options.servername !== "string") {
+    throw invalidArgType("options.servername", "of type string", options.servername);
+  }
+  if (options.servername && net.isIP(options.servername) !== 0 && !ipServernameWarned) {
+    // node:tls's deprecation, word for word: RFC 6066 allows host names only.
+    ipServernameWarned = true;
+    process.emitWarning(
+      "Setting the TLS ServerName to an IP address is not permitted by RFC 6066. This will be ignored in a future version.",
+      "DeprecationWarning",
+      "DEP0123",
+    );
+  }
   const isIpc = options.socket === undefined && typeof options.path === "string";
   const host = options.host ?? "localhost";
   const sniHost = options.host ?? (isIpc || options.socket !== undefined ? undefined : host);
@@ -133,7 +150,8 @@ export function connect(...args: unknown[]): MlsTlsSocket {
     [kAuth]: auth,
     // Our own TCP/IPC connection can be made again, for a full handshake when the server refuses the session.
     [kReconnect]: open,
-    connectTarget: { host: isIpc ? undefined : host, port, path: options.path, localAddress: options.localAddress },
+    // node's ECONNRESET carries the host only when one was given.
+    connectTarget: { host: isIpc ? undefined : options.host, port, path: options.path, localAddress: options.localAddress },
   });
   if (options.timeout !== undefined && options.timeout > 0) socket.setTimeout(options.timeout);
   if (cb !== undefined) socket.once("secureConnect", cb);

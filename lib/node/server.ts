@@ -2,8 +2,11 @@
 // 'secureConnection' after key confirmation (and verification), 'tlsClientError' for every failure before it,
 // 'keylog'. Its identity and trust options are resolved once, here, so mistakes throw from createServer().
 
+import { randomBytes } from "node:crypto";
 import { mlsTlsError } from "../errors.js";
+import { EventEmitter } from "node:events";
 import * as net from "node:net";
+import type * as tls from "node:tls";
 import type { Duplex } from "node:stream";
 import {
   type AuthConfig,
@@ -16,14 +19,16 @@ import {
   toSecureContext,
 } from "../auth/secure-context.js";
 import { DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_TIMEOUT, MemorySessionStore, type SessionStore } from "../sessions/store.js";
+import { MlsTlsSocket } from "./socket.js";
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
-  MlsTlsSocket,
   type MlsTlsCommonOptions,
   type MlsTlsSocketOptions,
   alpnNames,
   checkSessionStore,
-} from "./socket.js";
+  nodeCredentialOptions,
+} from "./options.js";
+import { codeError, invalidArgType, outOfRange } from "./node-errors.js";
 
 export interface ServerOptions extends MlsTlsCommonOptions {
   /** Verify X.509 client certificates against `ca`. Default false (then authorized stays false, as in node). */
@@ -41,6 +46,10 @@ export interface ServerOptions extends MlsTlsCommonOptions {
   noDelay?: boolean;
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
+  /** Passed to net.Server, as node:tls does (the TLS handshake reads regardless). Default false. */
+  pauseOnConnect?: boolean;
+  /** EventEmitter's: a rejected async 'secureConnection' listener destroys that socket with the error, as node:tls. */
+  captureRejections?: boolean;
   /**
    * Where client sessions live, for resumption: any SessionStore (async get/set/delete by MLS group id in hex),
    * e.g. a FileSessionStore so that a restarted server resumes its clients. Written before every message that
@@ -66,72 +75,58 @@ export type SecureConnectionListener = (socket: MlsTlsSocket) => void;
 /** Options setSecureContext() replaces, as node's does. */
 const CONTEXT_KEYS = ["key", "cert", "passphrase", "ca", "pfx", "identity", "secureContext"] as const;
 
-export class Server extends net.Server {
+/** The TLS half of a server, shared by mlstls's Server and the http/https/http2 servers of mlstls/https and mlstls/http2. */
+export class TlsAcceptor {
   /** Effective handshake timeout in ms. */
   readonly handshakeTimeout: number;
-  /** The sessions of this server's clients (the `sessionStore` option, or the default MemorySessionStore). */
   readonly sessionStore: SessionStore;
   private readonly socketOptions: MlsTlsSocketOptions;
   private authOptions: ServerOptions;
   private auth: AuthConfig;
   /** addContext() entries, newest last; node's default SNICallback takes the last match. */
-  private readonly contexts: SniEntry[];
+  private readonly contexts: SniEntry[] = [];
   private readonly maxUnconfirmed: number;
   private unconfirmed = 0;
 
-  constructor(listener?: SecureConnectionListener);
-  constructor(options?: ServerOptions, listener?: SecureConnectionListener);
-  constructor(options?: ServerOptions | SecureConnectionListener, listener?: SecureConnectionListener) {
-    const opts: ServerOptions = typeof options === "function" ? {} : (options ?? {});
-    const onSecure = typeof options === "function" ? options : listener;
-    if (opts === null || typeof opts !== "object") throw new TypeError('The "options" argument must be of type object');
+  constructor(options: unknown) {
+    if (options === null || typeof options !== "object") throw invalidArgType("options", "of type object", options);
+    const opts = nodeCredentialOptions(options as ServerOptions);
     const hs = opts.handshakeTimeout ?? 0;
-    if (typeof hs !== "number" || Number.isNaN(hs) || hs < 0) {
-      throw new TypeError('The "options.handshakeTimeout" property must be a non-negative number');
-    }
+    if (typeof hs !== "number") throw invalidArgType("options.handshakeTimeout", "of type number", hs);
+    if (Number.isNaN(hs) || hs < 0) throw outOfRange("options.handshakeTimeout", ">= 0", hs);
     if (opts.ALPNCallback !== undefined && opts.ALPNProtocols !== undefined) {
-      throw new TypeError("ALPNCallback and ALPNProtocols cannot both be set");
+      throw codeError(
+        "ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS",
+        "The ALPNCallback and ALPNProtocols TLS options are mutually exclusive",
+        {},
+        TypeError,
+      );
     }
+    if (opts.ALPNCallback !== undefined && typeof opts.ALPNCallback !== "function") {
+      throw invalidArgType("options.ALPNCallback", "of type function", opts.ALPNCallback);
+    }
+    const maxUnconfirmed = opts.maxUnconfirmedHandshakes ?? DEFAULT_MAX_UNCONFIRMED_HANDSHAKES;
+    if (typeof maxUnconfirmed !== "number" || !(maxUnconfirmed >= 1)) {
+      throw outOfRange("options.maxUnconfirmedHandshakes", "a positive number", maxUnconfirmed);
+    }
+    this.maxUnconfirmed = maxUnconfirmed;
     // Validate before listening, so configuration errors never wait for the first client.
-    const contexts: SniEntry[] = [];
-    const auth = serverAuth(opts, () => contexts);
+    this.auth = serverAuth(opts, () => this.contexts);
     alpnNames(opts.ALPNProtocols);
-    let sessionStore: SessionStore;
     if (opts.sessionStore !== undefined) {
       checkSessionStore(opts.sessionStore);
-      sessionStore = opts.sessionStore;
+      this.sessionStore = opts.sessionStore;
     } else {
       const sessionTimeout = opts.sessionTimeout ?? DEFAULT_SESSION_TIMEOUT;
       const maxSessions = opts.maxSessions ?? DEFAULT_MAX_SESSIONS;
       if (typeof sessionTimeout !== "number" || !(sessionTimeout > 0)) {
-        throw new TypeError('The "options.sessionTimeout" property must be a positive number of seconds');
+        throw outOfRange("options.sessionTimeout", "a positive number of seconds", sessionTimeout);
       }
-      if (!Number.isInteger(maxSessions) || maxSessions < 1) {
-        throw new TypeError('The "options.maxSessions" property must be a positive integer');
-      }
-      sessionStore = new MemorySessionStore({ sessionTimeout, maxSessions });
+      if (!Number.isInteger(maxSessions) || maxSessions < 1) throw outOfRange("options.maxSessions", "a positive integer", maxSessions);
+      this.sessionStore = new MemorySessionStore({ sessionTimeout, maxSessions });
     }
-
-    const maxUnconfirmed = opts.maxUnconfirmedHandshakes ?? DEFAULT_MAX_UNCONFIRMED_HANDSHAKES;
-    if (typeof maxUnconfirmed !== "number" || !(maxUnconfirmed >= 1)) {
-      throw new TypeError('The "options.maxUnconfirmedHandshakes" property must be a positive number');
-    }
-
-    // Raw TCP is half-open: each MlsTlsSocket sends close_notify before FIN and applies allowHalfOpen itself.
-    super({
-      allowHalfOpen: true,
-      pauseOnConnect: false,
-      // Default true, as for clients (see connect.ts).
-      noDelay: opts.noDelay ?? true,
-      keepAlive: opts.keepAlive,
-      keepAliveInitialDelay: opts.keepAliveInitialDelay,
-    });
     this.handshakeTimeout = hs === 0 ? DEFAULT_HANDSHAKE_TIMEOUT : hs;
-    this.sessionStore = sessionStore;
     this.authOptions = opts;
-    this.auth = auth;
-    this.contexts = contexts;
-    this.maxUnconfirmed = maxUnconfirmed;
     this.socketOptions = {
       ALPNProtocols: opts.ALPNProtocols,
       ALPNCallback: opts.ALPNCallback,
@@ -141,48 +136,52 @@ export class Server extends net.Server {
       highWaterMark: opts.highWaterMark,
       readableHighWaterMark: opts.readableHighWaterMark,
       writableHighWaterMark: opts.writableHighWaterMark,
-      sessionStore,
+      sessionStore: this.sessionStore,
     };
-    this.on("connection", (raw: Duplex) => this.wrap(raw));
-    if (onSecure !== undefined) this.on("secureConnection", onSecure);
   }
 
-  /**
-   * Serves `context` (an mlstls SecureContext, or options for one: key + cert, or identity) to clients whose
-   * server_name matches `hostname`; "*" matches within one label, as in node. Later entries win.
-   */
   addContext(hostname: string, context: SecureContext | SecureContextOptions): void {
     if (!hostname) {
-      throw Object.assign(new Error('"servername" is required parameter for Server.addContext'), { code: "ERR_TLS_REQUIRED_SERVER_NAME" });
+      throw codeError("ERR_TLS_REQUIRED_SERVER_NAME", '"servername" is required parameter for Server.addContext');
     }
     // node's pattern: regex metacharacters escaped, "*" for any run of characters without a dot.
     const pattern = new RegExp(`^${hostname.replace(/([.^$+?\-\\[\]{}])/g, "\\$1").replaceAll("*", "[^.]*")}$`);
     this.contexts.push({ pattern, context: toSecureContext(context, "context") });
   }
 
-  /** Replaces the server's identity and trust options (key, cert, passphrase, ca, identity, secureContext) for new connections. */
   setSecureContext(options: SecureContextOptions & { secureContext?: SecureContext }): void {
-    if (options === null || typeof options !== "object") throw new TypeError('The "options" argument must be of type object');
+    if (options === null || typeof options !== "object") throw invalidArgType("options", "of type object", options);
     const next: ServerOptions = { ...this.authOptions };
     for (const k of CONTEXT_KEYS) delete next[k];
-    Object.assign(next, options);
+    Object.assign(next, nodeCredentialOptions(options));
     this.auth = serverAuth(next, () => this.contexts);
     this.authOptions = next;
   }
 
-  private wrap(raw: Duplex): void {
+  /**
+   * Wraps an accepted connection; `owner` hears 'tlsClientError' and 'keylog', and gets 'secureConnection'
+   * after key confirmation (and verification).
+   */
+  accept(raw: Duplex, owner: net.Server): MlsTlsSocket {
+    const r = raw as Duplex & { allowHalfOpen?: boolean; readableFlowing: boolean | null };
+    // Raw TCP is half-open whatever the server's allowHalfOpen: each MlsTlsSocket sends close_notify before FIN
+    // and applies allowHalfOpen itself. Checked by net only at EOF, so setting it now is in time.
+    r.allowHalfOpen = true;
+    // A net.Server with pauseOnConnect (node's https servers set it) hands over paused sockets; the handshake
+    // has to read. Flowing starts when the socket attaches its reader.
+    if (r.readableFlowing === false) r.readableFlowing = null;
     const socket = new MlsTlsSocket(raw, {
       ...this.socketOptions,
       isServer: true,
-      server: this,
+      server: owner,
       handshakeTimeout: this.handshakeTimeout,
       [kAuth]: this.auth,
     });
     if (this.unconfirmed >= this.maxUnconfirmed) {
       const err = mlsTlsError("ERR_MLSTLS_TOO_MANY_HANDSHAKES", `more than ${this.maxUnconfirmed} handshakes in progress`);
-      this.emit("tlsClientError", err, socket);
+      owner.emit("tlsClientError", err, socket);
       socket.destroy();
-      return;
+      return socket;
     }
     this.unconfirmed++;
     let counted = true;
@@ -192,9 +191,10 @@ export class Server extends net.Server {
     };
     socket.once("secure", () => {
       done();
-      this.emit("secureConnection", socket);
+      owner.emit("secureConnection", socket);
     });
     socket.once("close", done);
+    return socket;
   }
 
   /** Connections accepted whose handshake has not completed yet (capped by maxUnconfirmedHandshakes). */
@@ -202,6 +202,95 @@ export class Server extends net.Server {
     return this.unconfirmed;
   }
 }
+
+/** EventEmitter's hook for rejected async listeners (captureRejections). */
+const kCaptureRejection = Symbol.for("nodejs.rejection");
+
+class ServerImpl extends net.Server {
+  /** Effective handshake timeout in ms. */
+  readonly handshakeTimeout: number;
+  /** The sessions of this server's clients (the `sessionStore` option, or the default MemorySessionStore). */
+  readonly sessionStore: SessionStore;
+  private readonly acceptor: TlsAcceptor;
+  private ticketKeys = randomBytes(48);
+
+  /** Connections accepted whose handshake has not completed yet (capped by maxUnconfirmedHandshakes). */
+  get handshakesInProgress(): number {
+    return this.acceptor.handshakesInProgress;
+  }
+
+  constructor(listener?: SecureConnectionListener);
+  constructor(options?: ServerOptions, listener?: SecureConnectionListener);
+  constructor(options?: ServerOptions | SecureConnectionListener, listener?: SecureConnectionListener) {
+    const opts: ServerOptions = typeof options === "function" || options === undefined ? {} : options;
+    const onSecure = typeof options === "function" ? options : listener;
+    const acceptor = new TlsAcceptor(opts);
+    if (onSecure !== undefined && typeof onSecure !== "function") throw invalidArgType("listener", "of type function", onSecure);
+    super({
+      allowHalfOpen: opts.allowHalfOpen === true,
+      pauseOnConnect: opts.pauseOnConnect === true,
+      // Default true, as for clients (see connect.ts).
+      noDelay: opts.noDelay ?? true,
+      keepAlive: opts.keepAlive,
+      keepAliveInitialDelay: opts.keepAliveInitialDelay,
+      ...(opts.captureRejections === undefined ? {} : { captureRejections: opts.captureRejections }),
+    } as net.ServerOpts);
+    // net.Server does not pass its options to EventEmitter; EventEmitter.init keeps the listeners and sets the flag.
+    if (opts.captureRejections === true) (EventEmitter as unknown as { init(this: unknown, o: object): void }).init.call(this, { captureRejections: true });
+    this.acceptor = acceptor;
+    this.handshakeTimeout = acceptor.handshakeTimeout;
+    this.sessionStore = acceptor.sessionStore;
+    this.on("connection", (raw: Duplex) => this.acceptor.accept(raw, this));
+    if (onSecure !== undefined) this.on("secureConnection", onSecure);
+  }
+
+  /**
+   * Serves `context` (an mlstls SecureContext, or options for one: key + cert, or identity) to clients whose
+   * server_name matches `hostname`; "*" matches within one label, as in node. Later entries win.
+   */
+  addContext(hostname: string, context: SecureContext | SecureContextOptions | tls.SecureContext | tls.SecureContextOptions): void {
+    this.acceptor.addContext(hostname, context as SecureContextOptions);
+  }
+
+  /** Replaces the server's identity and trust options (key, cert, passphrase, ca, identity, secureContext) for new connections. */
+  setSecureContext(options: (SecureContextOptions & { secureContext?: SecureContext }) | tls.SecureContextOptions): void {
+    this.acceptor.setSecureContext(options as SecureContextOptions);
+  }
+
+  /**
+   * node's TLS ticket keys have no role in MLS-TLS (sessions are MLS group state in `sessionStore`), but code
+   * that rotates them keeps working: 48 bytes in, the same 48 bytes out.
+   */
+  getTicketKeys(): ReturnType<tls.Server["getTicketKeys"]> {
+    return Buffer.from(this.ticketKeys) as ReturnType<tls.Server["getTicketKeys"]>;
+  }
+
+  setTicketKeys(keys: Buffer): void {
+    if (!(keys instanceof Uint8Array)) throw invalidArgType("buffer", "an instance of Buffer, TypedArray, or DataView", keys);
+    if (keys.length !== 48) throw codeError("ERR_INVALID_ARG_VALUE", "Session ticket keys must be a 48-byte buffer", {}, TypeError);
+    this.ticketKeys = Buffer.from(keys);
+  }
+
+  /** As node:tls: a rejected async 'secureConnection' listener destroys that socket (captureRejections). */
+  [kCaptureRejection](err: Error, event: string, ...args: unknown[]): void {
+    if (event === "secureConnection") {
+      (args[0] as MlsTlsSocket).destroy(err);
+      return;
+    }
+    (net.Server.prototype as unknown as Record<symbol, (...a: unknown[]) => void>)[kCaptureRejection]?.call(this, err, event, ...args);
+  }
+}
+
+/** Callable without `new` as well, as node's tls.Server. */
+export type ServerConstructor = typeof ServerImpl & {
+  (listener?: SecureConnectionListener): ServerImpl;
+  (options?: ServerOptions, listener?: SecureConnectionListener): ServerImpl;
+};
+
+export const Server: ServerConstructor = new Proxy(ServerImpl, {
+  apply: (target, _this, args: [ServerOptions?, SecureConnectionListener?]) => new target(...args),
+}) as ServerConstructor;
+export type Server = ServerImpl;
 
 export function createServer(listener?: SecureConnectionListener): Server;
 export function createServer(options?: ServerOptions, listener?: SecureConnectionListener): Server;

@@ -2,10 +2,11 @@
 // net.Socket) and the sans-I/O engine. Transport bytes go to engine.receive(); engine output goes to the
 // transport; decrypted data is pushed to the readable side; writes are coalesced into full records.
 //
-// Lifecycle rules that keep it a drop-in for tls.TLSSocket (see README "From node:tls to mlstls"):
+// Lifecycle rules that keep it a drop-in for tls.TLSSocket (see README "Migrating from node:tls"):
 // - Writes before the handshake are held and flushed once the engine is established.
 // - A write callback runs only once the transport accepted the ciphertext of that write.
-// - end() sends close_notify, then FIN. FIN without close_notify is truncation (ERR_MLSTLS_TRUNCATED).
+// - end() sends close_notify, then FIN. A FIN without close_notify ends the socket as in node:tls (no 'error'),
+//   with `truncated` set.
 // - Before the handshake, errors on server sockets go to the server's 'tlsClientError'; client sockets get node's
 //   ECONNRESET "Client network socket disconnected before secure TLS connection was established".
 
@@ -14,11 +15,10 @@ import type * as net from "node:net";
 import { Socket as NetSocket } from "node:net";
 import { Duplex } from "node:stream";
 import type { SuiteParams } from "../suites.js";
-import { AlertDescription, MlsTlsError, alertName } from "../errors.js";
+import { MlsTlsError } from "../errors.js";
 import type { PeerCredential } from "../mls/index.js";
 import {
   type ClientHelloInfo,
-  type Connection,
   type ConnectionCallbacks,
   type ConnectionEvent,
   Initiator,
@@ -27,313 +27,44 @@ import {
   type SessionPersistence,
   releaseRecord,
 } from "../protocol/index.js";
+import { type AuthConfig, clientAuth, kAuth, serverAuth, wrapUserError } from "../auth/secure-context.js";
+import { type PeerValidator, peerCertificateObject } from "../auth/verify.js";
+import { refusedSession, registryFor, sessionBuffer } from "./client-sessions.js";
+import { explainClientHandshakeError, explainUntrusted, leafCertificate, surface, surfaceRejection } from "./handshake-errors.js";
+import { AbortError, codeError, invalidArgType, invalidState, outOfRange } from "./node-errors.js";
 import {
-  type AuthConfig,
-  type AuthOptions,
-  type SNICallback,
-  clientAuth,
-  kAuth,
-  serverAuth,
-  userErrorOf,
-  wrapUserError,
-} from "../auth/secure-context.js";
-import { endEntityCertificates } from "../auth/delegation.js";
-import { SessionRegistry } from "../sessions/registry.js";
-import { type SessionStore, decryptSession, encryptSession } from "../sessions/store.js";
+  type ClientSessionOptions,
+  type ConnectionUpdateEvent,
+  type KeyUpdateEvent,
+  type MlsPeerCertificate,
+  type MlsTlsSocketOptions,
+  alpnNames,
+  checkSessionStore,
+  clientSessionOf,
+  kReconnect,
+  wireServerName,
+} from "./options.js";
+import { UpdatePolicies } from "./update-policy.js";
 import { yieldToLoop } from "./loop-budget.js";
-import {
-  type CheckServerIdentity,
-  type PeerCertificateObject,
-  type PeerValidator,
-  peerCertificateObject,
-  verificationErrorOf,
-} from "../auth/verify.js";
+import { type Chunk, sealChunks } from "./write-path.js";
 
-/** ALPN protocols as node:tls accepts them: names, or the RFC 7301 wire format in one buffer. */
-export type AlpnProtocols = readonly (string | Uint8Array)[] | Uint8Array;
-
-/**
- * When to update automatically. Each trigger counts only since the last update of the same kind; a timer fires
- * only if application data was sent since then, so idle connections stay quiet.
- */
-export interface UpdatePolicy {
-  /** Plaintext bytes sent. */
-  bytes?: number;
-  /** Records sent. */
-  records?: number;
-  /** Milliseconds. */
-  intervalMs?: number;
-}
-
-/** KeyUpdate (forward secrecy of our send direction): every GiB sent, and every 10 minutes of sending. */
-export const DEFAULT_AUTO_KEY_UPDATE: Readonly<UpdatePolicy> = Object.freeze({ bytes: 2 ** 30, intervalMs: 10 * 60_000 });
-/** ConnectionUpdate (post-compromise security of our MLS leaf): hourly while sending. */
-export const DEFAULT_AUTO_CONNECTION_UPDATE: Readonly<UpdatePolicy> = Object.freeze({ intervalMs: 60 * 60_000 });
-
-/** node:tls's default handshake timeout. */
-export const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
+// The option types and the update defaults were defined here before; they stay importable from this module.
+export * from "./options.js";
+export { DEFAULT_AUTO_CONNECTION_UPDATE, DEFAULT_AUTO_KEY_UPDATE, type UpdatePolicy } from "./update-policy.js";
 
 /** How long a closing transport may take to flush our last records before it is destroyed. */
 const LINGER_MS = 2_000;
 
-/**
- * Options shared by clients, servers and `new MlsTlsSocket()`. Authentication (key, cert, passphrase, ca,
- * identity, secureContext, rejectUnauthorized, fingerprints, verifyPeer, allowIdentityRotation, validatePeer) is
- * described in AuthOptions (lib/secure-context.ts).
- */
-export interface MlsTlsCommonOptions extends AuthOptions {
-  /**
-   * MLS ciphersuites: names or ids, colon-separated like node's `ciphersuites`. The client offers the first its
-   * identity can sign for; the server accepts those its identities can sign for.
-   */
-  ciphersuites?: string | number | readonly (string | number)[];
-  ALPNProtocols?: AlpnProtocols;
-  /** Default DEFAULT_AUTO_CONNECTION_UPDATE; false disables. */
-  autoConnectionUpdate?: UpdatePolicy | false;
-  /** Default DEFAULT_AUTO_KEY_UPDATE; false disables. The AES-GCM record limit is enforced regardless. */
-  autoKeyUpdate?: UpdatePolicy | false;
-  /** Default false, as in net and tls. */
-  allowHalfOpen?: boolean;
-  highWaterMark?: number;
-  readableHighWaterMark?: number;
-  writableHighWaterMark?: number;
-  /** Aborting destroys the socket with an AbortError (code ABORT_ERR). */
-  signal?: AbortSignal;
-}
-
-/**
- * Client sessions (resumption, draft §4.5). A session is live MLS group state that changes with every epoch, and
- * it holds private keys: keep it like one, or give `sessionKey`.
- */
-export interface ClientSessionOptions {
-  /** A 'session' event's Buffer (or getSession()'s) from an earlier connection to the same server: resume it. */
-  session?: Uint8Array;
-  /**
-   * 32 bytes: 'session' Buffers are encrypted with it (AES-256-GCM) and `session` is decrypted with it. A session
-   * that does not decrypt throws ERR_MLSTLS_BAD_SESSION from connect().
-   */
-  sessionKey?: Uint8Array;
-  /**
-   * Durable storage of the session: called with every 'session' Buffer and awaited before the message that depends
-   * on it is sent (write-ahead). A rejection fails the connection with that error. Without it, 'session' listeners
-   * run synchronously at the same points, which suffices for in-memory storage.
-   */
-  saveSession?: (session: Buffer) => void | Promise<void>;
-  /**
-   * When the server refuses the session (alert unknown_psk_identity: it no longer has it, or it is too far from
-   * the server's state), or the stored server credential no longer verifies: true (default) makes a full
-   * handshake on a new TCP/IPC connection, transparently; false fails with the error. Sockets over a caller's
-   * stream (`socket`) cannot reconnect and always fail.
-   */
-  sessionFallback?: boolean;
-}
-
-/** connect()'s way to open a fresh transport to the same destination, for the session fallback. */
-export const kReconnect = Symbol("mlstls.reconnect");
-
-export interface MlsTlsSocketOptions extends MlsTlsCommonOptions, ClientSessionOptions {
-  isServer?: boolean;
-  /**
-   * Server sockets: where sessions live, found by MLS group id. Sockets sharing a store serve one live connection
-   * per session. A Server passes its own; without one a server socket keeps no sessions and refuses resumptions.
-   */
-  sessionStore?: SessionStore;
-  /** Server sockets: pre-handshake errors go to this server's 'tlsClientError', keylog lines to its 'keylog'. */
-  server?: net.Server;
-  /** Client: the server name sent in the ClientHello, and the name the server's certificate must match. */
-  servername?: string;
-  /** Client: the hostname check for X.509 servers. Default tls.checkServerIdentity. */
-  checkServerIdentity?: CheckServerIdentity;
-  /** Server: verify X.509 client certificates. Default false. */
-  requestCert?: boolean;
-  /** Server: chooses the identity (an mlstls SecureContext) for the client's server_name. */
-  SNICallback?: SNICallback;
-  /** Server: like node's ALPNCallback; returning undefined rejects the client with no_application_protocol. */
-  ALPNCallback?: (arg: { servername: string | undefined; protocols: string[] }) => string | undefined;
-  /** Server sockets: ms until an unfinished handshake fails with ERR_TLS_HANDSHAKE_TIMEOUT. 0: none. */
-  handshakeTimeout?: number;
-  /** Client sockets made by connect(): the properties of node's ECONNRESET error. */
-  connectTarget?: ConnectTarget;
-  /** The configuration resolved by a Server or connect(), so it is parsed once rather than per socket. */
-  [kAuth]?: AuthConfig;
-  [kReconnect]?: () => Duplex;
-}
-
-export interface ConnectionUpdateEvent {
-  epoch: bigint;
-  initiatedBy: "local" | "peer";
-}
-
-export interface KeyUpdateEvent {
-  direction: "send" | "receive";
-  /** The KeyUpdate asked the other side to update too. */
-  requested: boolean;
-  /** Sent by policy (autoKeyUpdate or the AEAD limit), not by a keyUpdate() call or a peer request. */
-  automatic: boolean;
-}
-
-/**
- * What getPeerCertificate() and getCertificate() return: node's certificate object for X.509 credentials
- * (exactly as node:tls builds it), a BasicPeerCertificate (credentialType "basic") for pinned keys, {} if none.
- */
-export type MlsPeerCertificate = PeerCertificateObject | Record<string, never>;
-
-/** What connect() records for node's ECONNRESET error properties. */
-export interface ConnectTarget {
-  host?: string;
-  port?: number;
-  path?: string;
-  localAddress?: string;
-}
-
 type WriteCallback = (error?: Error | null) => void;
-type Chunk = { chunk: Buffer };
 
 /** The transport's net.Socket methods and properties, when it has them. */
 type Transport = Duplex & Partial<Omit<net.Socket, keyof Duplex>> & { connecting?: boolean };
 
-function codeError(code: string, message: string, props: Record<string, unknown> = {}): Error {
-  return Object.assign(new Error(message), { code }, props);
-}
-
-class AbortError extends Error {
-  readonly code = "ABORT_ERR";
-  constructor(cause: unknown) {
-    super("The operation was aborted", { cause });
-    this.name = "AbortError";
-  }
-}
-
 function ignore(): void {}
-
-/** One registry per store: sockets (and servers) sharing a store share its one-live-connection rule. */
-const registries = new WeakMap<SessionStore, SessionRegistry>();
-function registryFor(store: SessionStore): SessionRegistry {
-  let r = registries.get(store);
-  if (r === undefined) {
-    r = new SessionRegistry(store);
-    registries.set(store, r);
-  }
-  return r;
-}
-
-/** A store as the sessionStore option needs it. */
-export function checkSessionStore(store: unknown, name = "sessionStore"): asserts store is SessionStore {
-  const s = store as Partial<SessionStore> | null;
-  if (s === null || typeof s !== "object" || typeof s.get !== "function" || typeof s.set !== "function" || typeof s.delete !== "function") {
-    throw new TypeError(`${name} must be an object with get, set and delete methods`);
-  }
-}
-
-/** The session to resume, decrypted; throws for a bad `session` or `sessionKey` (as node throws for a bad session). */
-export function clientSessionOf(o: ClientSessionOptions): Uint8Array | undefined {
-  const key = o.sessionKey;
-  if (key !== undefined && (!(key instanceof Uint8Array) || key.length !== 32)) {
-    throw new TypeError("sessionKey must be a 32-byte Buffer or Uint8Array");
-  }
-  if (o.saveSession !== undefined && typeof o.saveSession !== "function") throw new TypeError("saveSession must be a function");
-  const s = o.session;
-  if (s === undefined || s === null) return undefined;
-  if (!(s instanceof Uint8Array)) throw new TypeError("session must be a Buffer or Uint8Array");
-  return key === undefined ? Uint8Array.from(s) : decryptSession(s, key);
-}
 
 function destroyedError(): Error {
   return codeError("ERR_STREAM_DESTROYED", "Cannot call write after a stream was destroyed");
 }
-
-/** Converts node's ALPNProtocols forms (names, buffers, wire format) to names. */
-export function alpnNames(p: AlpnProtocols | undefined): string[] | undefined {
-  if (p === undefined) return undefined;
-  if (p instanceof Uint8Array) {
-    const out: string[] = [];
-    for (let i = 0; i < p.length; ) {
-      const n = p[i]!;
-      if (n === 0 || i + 1 + n > p.length) throw new TypeError("ALPNProtocols: malformed wire-format protocol list");
-      out.push(Buffer.from(p.subarray(i + 1, i + 1 + n)).toString("latin1"));
-      i += 1 + n;
-    }
-    return out;
-  }
-  return p.map((x) => (typeof x === "string" ? x : Buffer.from(x).toString("latin1")));
-}
-
-/** The leaf certificate of an X.509 credential; undefined for basic credentials and unparseable ones. */
-function leafCertificate(peer: PeerCredential | undefined): X509Certificate | undefined {
-  if (peer?.credential.type !== "x509") return undefined;
-  // A delegated credential's leaf is its end-entity certificate, not the per-connection delegation.
-  const der = endEntityCertificates(peer.credential)[0];
-  if (der === undefined) return undefined;
-  try {
-    return new X509Certificate(der);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The error the user sees for an engine failure: node's verification error when our validator refused the peer
- * (e.g. code CERT_HAS_EXPIRED), the user's own error from SNICallback, otherwise the engine's.
- */
-function surface(err: MlsTlsError): Error {
-  return verificationErrorOf(err) ?? userErrorOf(err) ?? err;
-}
-
-/** For promises: the same error the socket emits. */
-function surfaceRejection(err: unknown): never {
-  throw err instanceof MlsTlsError ? surface(err) : err;
-}
-
-/** Counts toward one automatic update kind. */
-class UpdateSchedule {
-  bytes = 0;
-  records = 0;
-  running = false;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly policy: UpdatePolicy,
-    private readonly fire: () => void,
-  ) {
-    const ms = policy.intervalMs;
-    if (ms !== undefined && Number.isFinite(ms) && ms > 0) {
-      this.timer = setTimeout(() => {
-        this.timer?.refresh();
-        if (this.bytes > 0) this.fire();
-      }, ms).unref();
-    }
-  }
-
-  /** Plaintext bytes that may still be sent before this schedule fires. */
-  room(): number {
-    if (this.running) return Infinity;
-    const p = this.policy;
-    const byBytes = p.bytes === undefined ? Infinity : p.bytes - this.bytes;
-    const byRecords = p.records === undefined ? Infinity : (p.records - this.records) * MAX_PLAINTEXT;
-    return Math.max(0, Math.min(byBytes, byRecords));
-  }
-
-  noteSent(bytes: number, records: number): void {
-    this.bytes += bytes;
-    this.records += records;
-    const p = this.policy;
-    if ((p.bytes !== undefined && this.bytes >= p.bytes) || (p.records !== undefined && this.records >= p.records)) {
-      this.fire();
-    }
-  }
-
-  reset(): void {
-    this.bytes = 0;
-    this.records = 0;
-    this.timer?.refresh();
-  }
-
-  stop(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-}
-
 export class MlsTlsSocket extends Duplex {
   /** Always true: node code tells TLS sockets apart by this. */
   readonly encrypted = true;
@@ -345,6 +76,11 @@ export class MlsTlsSocket extends Duplex {
   alpnProtocol: string | false | null = null;
   /** null before the handshake; then the server name sent (client) or received (server), or false. */
   servername: string | false | null = null;
+  /**
+   * True when the connection ended with the peer's FIN but no close_notify: as node:tls, that is a plain 'end'
+   * (no error), and this tells it apart from a clean close. Data that was cut mid-record never reaches 'data'.
+   */
+  truncated = false;
   /** The server that accepted this socket; node's http overwrites it with its own server, as with net sockets. */
   server: net.Server | undefined;
 
@@ -380,9 +116,7 @@ export class MlsTlsSocket extends Duplex {
   private idleTimer: NodeJS.Timeout | undefined;
   private idleMs: number | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
-  private keySchedule: UpdateSchedule | undefined;
-  private connSchedule: UpdateSchedule | undefined;
-  private policyKeyUpdate = false;
+  private readonly updates = new UpdatePolicies(() => this.engine);
   /** Client: the (decrypted) session to resume; dropped by a fallback to a full handshake. */
   private resumeFrom: Uint8Array | undefined;
   /** setServername() before the handshake. */
@@ -394,6 +128,10 @@ export class MlsTlsSocket extends Duplex {
   /** Server: this connection's hold on its session in the store. */
   private persistence: (SessionPersistence & { release(): void }) | undefined;
   private connectEmitted = false;
+  /** A server's failed handshake: close the transport once our alert is out, not after the peer's FIN. */
+  private abortiveClose = false;
+  /** Our identity is the engine's anonymous one (none was configured). */
+  private anonymous = false;
   /** The epoch when the engine last changed it or was stopped, for `epoch` after close. */
   private lastEpoch: bigint | undefined;
   private readonly onAbort: (() => void) | undefined;
@@ -409,17 +147,24 @@ export class MlsTlsSocket extends Duplex {
       if (!this.connectEmitted) {
         this.connectEmitted = true;
         this.emit("connect");
+        this.emit("ready");
       }
       this.start();
     },
   };
 
-  constructor(transport: Duplex, options: MlsTlsSocketOptions = {}) {
-    if (transport === undefined || transport === null || typeof (transport as Duplex).write !== "function") {
-      throw new TypeError("MlsTlsSocket needs a connected or connecting stream.Duplex (e.g. a net.Socket)");
+  constructor(transport?: Duplex | null, options: MlsTlsSocketOptions = {}) {
+    if (options === null || typeof options !== "object") throw invalidArgType("options", "of type object", options);
+    if (transport !== undefined && transport !== null && typeof (transport as Duplex).write !== "function") {
+      throw invalidArgType("socket", "an instance of stream.Duplex", transport);
     }
+    // As node's TLSSocket: without a socket, one is made here and connected later with connect().
+    const own = transport === undefined || transport === null;
+    const t: Duplex = own ? new NetSocket({ allowHalfOpen: true }) : transport;
+    // As node: a net.Socket brings its own allowHalfOpen; the option applies to other streams.
+    const userNetSocket = !own && options[kAuth] === undefined && t instanceof NetSocket;
     super({
-      allowHalfOpen: options.allowHalfOpen === true,
+      allowHalfOpen: userNetSocket ? (t as NetSocket).allowHalfOpen === true : options.allowHalfOpen === true,
       // 'close' is emitted by _destroy with node's hadError argument.
       emitClose: false,
       autoDestroy: true,
@@ -428,7 +173,8 @@ export class MlsTlsSocket extends Duplex {
       readableHighWaterMark: options.readableHighWaterMark,
       writableHighWaterMark: options.writableHighWaterMark,
     });
-    this.transport = transport as Transport;
+    if (userNetSocket) (t as NetSocket).allowHalfOpen = true;
+    this.transport = t as Transport;
     this.isServer = options.isServer === true;
     this.opts = options;
     this.server = options.server;
@@ -447,10 +193,11 @@ export class MlsTlsSocket extends Duplex {
       if (event === "keylog") this.engine?.setKeylog(true);
     });
 
-    transport.on("error", this.transportListeners.error);
-    transport.on("close", this.transportListeners.close);
-    if (this.transport.connecting === true) {
-      transport.once("connect", this.transportListeners.connect);
+    t.on("error", this.transportListeners.error);
+    t.on("close", this.transportListeners.close);
+    if (this.transport.connecting === true || (t instanceof NetSocket && t.pending && !t.destroyed)) {
+      // Connecting, or not connected yet (connect() will): the handshake starts once it is.
+      t.once("connect", this.transportListeners.connect);
     } else {
       // Deferred so that listeners attached right after construction (e.g. 'keylog') are in place.
       process.nextTick(() => this.start());
@@ -531,9 +278,8 @@ export class MlsTlsSocket extends Duplex {
 
   /** Emits 'timeout' after `ms` without transport activity; does not destroy the socket. 0 disables. */
   setTimeout(ms: number, callback?: () => void): this {
-    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
-      throw new RangeError(`The value of "msecs" is out of range. It must be a non-negative finite number. Received ${String(ms)}`);
-    }
+    if (typeof ms !== "number") throw invalidArgType("msecs", "of type number", ms);
+    if (!Number.isFinite(ms) || ms < 0) throw outOfRange("msecs", "a non-negative finite number", ms);
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     if (ms === 0) {
@@ -544,6 +290,39 @@ export class MlsTlsSocket extends Duplex {
     this.idleMs = ms;
     if (!this.destroyed) this.idleTimer = setTimeout(() => this.emit("timeout"), ms).unref();
     if (callback !== undefined) this.once("timeout", callback);
+    return this;
+  }
+
+  /** As net.Socket: the bytes written and not yet accepted by the transport (0 when nothing is queued). */
+  get bufferSize(): number {
+    return this.writableLength + (this.inflight?.bytes ?? 0);
+  }
+
+  /**
+   * Connects the socket's own transport, as net.Socket.connect(): for `new TLSSocket()` or
+   * `new TLSSocket(null, options)` (node's unconnected form) and for callers that connect a stream they were
+   * given (pg's `stream` option). The handshake starts once connected; `listener` runs on 'connect'.
+   */
+  connect(...args: unknown[]): this {
+    const t = this.transport;
+    const last = args[args.length - 1];
+    if (typeof last === "function") {
+      args.pop();
+      this.once("connect", last as () => void);
+    }
+    if (!(t instanceof NetSocket)) throw codeError("ERR_SOCKET_CONNECTION_FAILED", "this socket's transport is not a net.Socket it can connect");
+    if (!t.pending || t.connecting) throw codeError("ERR_SOCKET_CONNECTION_FAILED", "the socket is already connected or connecting");
+    (t.connect as (...a: unknown[]) => NetSocket)(...(args as never[]));
+    return this;
+  }
+
+  /** As net.Socket: closes the TCP connection with a reset (RST), and destroys the socket. */
+  resetAndDestroy(): this {
+    const t = this.transport;
+    if (typeof t.resetAndDestroy === "function" && !t.destroyed && t.connecting !== true) {
+      t.resetAndDestroy();
+    }
+    this.destroy(codeError("ERR_SOCKET_CLOSED", "Socket is closed"));
     return this;
   }
 
@@ -596,22 +375,31 @@ export class MlsTlsSocket extends Duplex {
    * identity, key and fingerprint. Still available after close.
    */
   getPeerCertificate(detailed = false): MlsPeerCertificate {
-    return this.secure ? (this.validator?.getPeerCertificate(detailed) ?? {}) : {};
+    if (!this.secure || this.peerUnasked()) return {};
+    return this.validator?.getPeerCertificate(detailed) ?? {};
+  }
+
+  /**
+   * A server that verifies nothing (no requestCert, no pinning) has not asked for a client certificate: as
+   * node:tls, it shows none, though the client's MLS leaf always carries a credential.
+   */
+  private peerUnasked(): boolean {
+    return this.isServer && !this.authorized && this.authorizationError === null;
   }
 
   /** The peer's X.509 leaf certificate; undefined before the handshake and for pinned-key peers. */
   getPeerX509Certificate(): X509Certificate | undefined {
-    return this.secure ? leafCertificate(this.validator?.peerCredential) : undefined;
+    return this.secure && !this.peerUnasked() ? leafCertificate(this.validator?.peerCredential) : undefined;
   }
 
   /** Our own certificate object, in getPeerCertificate()'s shapes; {} before the handshake. */
   getCertificate(): MlsPeerCertificate {
-    return this.ownCredential === undefined ? {} : peerCertificateObject(this.ownCredential);
+    return this.ownCredential === undefined || this.anonymous ? {} : peerCertificateObject(this.ownCredential);
   }
 
   /** Our own X.509 leaf certificate; undefined before the handshake and for pinned-key identities. */
   getX509Certificate(): X509Certificate | undefined {
-    return leafCertificate(this.ownCredential);
+    return this.anonymous ? undefined : leafCertificate(this.ownCredential);
   }
 
   /** The peer's credential as MLS presented it (the latest, after ConnectionUpdates). */
@@ -621,16 +409,15 @@ export class MlsTlsSocket extends Duplex {
 
   /** RFC 5705/8446 exporter; stable for the connection's lifetime. Throws ERR_TLS_INVALID_STATE before the handshake. */
   exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Buffer {
+    if (typeof length !== "number") throw invalidArgType("length", "of type number", length);
     if (!Number.isInteger(length) || length < 0 || length > 0xffff_ffff) {
-      throw new RangeError(`The value of "length" is out of range. Received ${String(length)}`);
+      throw outOfRange("length", length !== Math.floor(length) ? "an integer" : ">= 0 && <= 4294967295", length);
     }
-    if (typeof label !== "string") throw new TypeError('The "label" argument must be of type string');
+    if (typeof label !== "string") throw invalidArgType("label", "of type string", label);
     if (context !== undefined && !(context instanceof Uint8Array)) {
-      throw new TypeError('The "context" argument must be a Buffer or Uint8Array');
+      throw invalidArgType("context", "an instance of Buffer, TypedArray, or DataView", context);
     }
-    if (!this.secure || this.engine === undefined) {
-      throw new MlsTlsError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
-    }
+    if (!this.secure || this.engine === undefined) throw invalidState();
     const out = this.engine.exportKeyingMaterial(length, label, context);
     return Buffer.from(out.buffer, out.byteOffset, out.length);
   }
@@ -676,7 +463,7 @@ export class MlsTlsSocket extends Duplex {
   /** Client, before the handshake starts: the server name to send (node's setServername). */
   setServername(name: string): void {
     if (this.isServer) throw codeError("ERR_TLS_SNI_FROM_SERVER", "Cannot issue SNI from a TLS server-side socket");
-    if (typeof name !== "string") throw codeError("ERR_INVALID_ARG_TYPE", 'The "name" argument must be of type string');
+    if (typeof name !== "string") throw invalidArgType("name", "of type string", name);
     // node:tls aborts the process here once the handshake started; an error is the kinder failure.
     if (this.engine !== undefined) throw codeError("ERR_TLS_INVALID_STATE", "setServername() after the handshake started");
     this.sniOverride = name;
@@ -715,13 +502,45 @@ export class MlsTlsSocket extends Duplex {
     return undefined;
   }
 
-  /** node's setMaxSendFragment: 512 to 16384 bytes of plaintext per record; false (and no change) otherwise. */
+  /**
+   * node's setMaxSendFragment: 512 to 16384 bytes of plaintext per record; false (and no change) otherwise.
+   * Not a number (or not an integer) throws, as node's.
+   */
   setMaxSendFragment(size: number): boolean {
-    if (!Number.isInteger(size) || size < 512 || size > MAX_PLAINTEXT) return false;
+    if (typeof size !== "number") throw invalidArgType("size", "of type number", size);
+    if (!Number.isInteger(size)) throw outOfRange("size", "an integer", size);
+    if (size < 512 || size > MAX_PLAINTEXT) return false;
     this.maxFragment = size;
     this.engine?.setMaxSendFragment(size);
     return true;
   }
+
+  /** The addresses net tried with autoSelectFamily, from the transport; [] for other streams. */
+  get autoSelectFamilyAttemptedAddresses(): string[] {
+    return (this.transport as { autoSelectFamilyAttemptedAddresses?: string[] }).autoSelectFamilyAttemptedAddresses ?? [];
+  }
+
+  /** The one signature scheme of the negotiated MLS suite (each suite fixes it), in node's naming; [] before. */
+  getSharedSigalgs(): string[] {
+    const id = this.secure ? this.engine?.suite?.id : undefined;
+    if (id === 1 || id === 3) return ["ed25519"];
+    if (id === 2) return ["ecdsa_secp256r1_sha256"];
+    if (id === 7) return ["ecdsa_secp384r1_sha384"];
+    return [];
+  }
+
+  /** No TLS session tickets exist in MLS-TLS (sessions are MLS group state: getSession()), so undefined. */
+  getTLSTicket(): Buffer | undefined {
+    return undefined;
+  }
+
+  /** Not available: an MLS-TLS socket's identity is fixed by its options (use SNICallback on servers). */
+  setKeyCert(_context: unknown): void {
+    throw codeError("ERR_METHOD_NOT_IMPLEMENTED", "The setKeyCert() method is not implemented");
+  }
+
+  /** OpenSSL's protocol trace has no MLS-TLS counterpart: a no-op. See README "Debugging a connection". */
+  enableTrace(): void {}
 
   // ------------------------------------------------------------------ MLS additions
 
@@ -747,6 +566,14 @@ export class MlsTlsSocket extends Duplex {
       .catch(surfaceRejection);
   }
 
+  // net.Socket's signatures, so that an MlsTlsSocket goes where a tls.TLSSocket is expected.
+  override end(callback?: () => void): this;
+  override end(buffer: Uint8Array | string, callback?: () => void): this;
+  override end(str: Uint8Array | string, encoding?: BufferEncoding, callback?: () => void): this;
+  override end(...args: unknown[]): this {
+    return (Duplex.prototype.end as (...a: unknown[]) => this).apply(this, args);
+  }
+
   // ------------------------------------------------------------------ stream.Duplex implementation
 
   override _read(): void {
@@ -767,7 +594,7 @@ export class MlsTlsSocket extends Duplex {
   override _final(cb: WriteCallback): void {
     const finish = (): void => {
       const engine = this.engine!;
-      this.stopSchedules();
+      this.updates.stop();
       if (engine.failed !== undefined) {
         cb(engine.failed);
         return;
@@ -788,7 +615,7 @@ export class MlsTlsSocket extends Duplex {
     clearTimeout(this.idleTimer);
     clearTimeout(this.handshakeTimer);
     this.idleTimer = undefined;
-    this.stopSchedules();
+    this.updates.stop();
     this.afterSecure = [];
     if (this.onAbort !== undefined) this.opts.signal?.removeEventListener("abort", this.onAbort);
 
@@ -840,11 +667,17 @@ export class MlsTlsSocket extends Duplex {
   }
 
   private start(): void {
+    // net.Socket learns its addresses from the live handle and keeps them once asked: ask now, so that they stay
+    // readable after a failed handshake destroyed the transport (a 'tlsClientError' listener logs them).
+    void this.transport.remoteAddress;
+    void this.transport.localAddress;
     if (this.destroyed || this.engine !== undefined) return;
     const o = this.opts;
     const keylog = this.listenerCount("keylog") > 0 || (this.owner?.listenerCount("keylog") ?? 0) > 0;
     const auth = this.auth.connection();
     this.validator = auth.validator;
+    // No identity configured: the engine makes an anonymous one, which is no certificate to show.
+    this.anonymous = auth.identity === undefined;
     const common = {
       suites: auth.suites,
       identity: auth.identity,
@@ -887,7 +720,14 @@ export class MlsTlsSocket extends Duplex {
                 throw new MlsTlsError("ERR_MLSTLS_NO_APPLICATION_PROTOCOL", "ALPNCallback rejected the offered protocols");
               }
               if (!info.alpnProtocols.includes(chosen)) {
-                throw new MlsTlsError("ERR_MLSTLS_INTERNAL", `ALPNCallback returned "${chosen}", which the client did not offer`);
+                // node's error, reaching 'tlsClientError' as the application's own.
+                const err = codeError(
+                  "ERR_TLS_ALPN_CALLBACK_INVALID_RESULT",
+                  `ALPN callback returned a value (${String(chosen)}) that did not match any of the client's offered protocols (${info.alpnProtocols.join(", ")})`,
+                  {},
+                  TypeError,
+                );
+                throw wrapUserError(err, "ALPNCallback", "ERR_MLSTLS_INTERNAL");
               }
               return chosen;
             };
@@ -910,7 +750,7 @@ export class MlsTlsSocket extends Duplex {
       const initiator: Initiator = new Initiator(
         {
           ...common,
-          serverName: this.sniOverride ?? o.servername,
+          serverName: wireServerName(this.sniOverride ?? o.servername),
           alpnProtocols: this.alpn,
           session: this.resumeFrom,
           saveSession: (blob) => this.onSession(blob, initiator),
@@ -958,6 +798,10 @@ export class MlsTlsSocket extends Duplex {
         if (this.destroyed || this.eofPushed) return;
         const d = ev.data;
         this.plainRead += d.length;
+        if (this.opts.onread !== undefined) {
+          this.deliverOnread(d);
+          return;
+        }
         if (!this.push(Buffer.from(d.buffer, d.byteOffset, d.length)) && !this.pausedTransport) {
           this.pausedTransport = true;
           this.transport.pause();
@@ -976,11 +820,11 @@ export class MlsTlsSocket extends Duplex {
         if (this.readableLength === 0) this.read(0);
         return;
       case "keyUpdate": {
-        if (ev.direction === "send") this.keySchedule?.reset();
+        if (ev.direction === "send") this.updates.onNewSendKeys();
         const out: KeyUpdateEvent = {
           direction: ev.direction,
           requested: ev.requested,
-          automatic: ev.automatic || this.policyKeyUpdate,
+          automatic: ev.automatic || this.updates.policyKeyUpdate,
         };
         this.emit("keyUpdate", out);
         return;
@@ -990,9 +834,7 @@ export class MlsTlsSocket extends Duplex {
         // The peer's new leaf was verified again: a renewal may change the verdict (rejectUnauthorized: false).
         this.recordVerdict();
         // A new epoch means new send keys as well.
-        this.keySchedule?.reset();
-        // An automatic update restarted the count when it was issued; a manual one counts from now.
-        if (ev.initiatedBy === "local" && this.connSchedule?.running === false) this.connSchedule.reset();
+        this.updates.onConnectionUpdate(ev.initiatedBy);
         const out: ConnectionUpdateEvent = { epoch: ev.epoch, initiatedBy: ev.initiatedBy };
         this.emit("connectionUpdate", out);
         return;
@@ -1008,8 +850,23 @@ export class MlsTlsSocket extends Duplex {
         if (this.secure) this.destroy(surface(ev.error));
         else if (ev.error.remote && ev.error.code === "ERR_MLSTLS_CLOSED") this.failHandshake(this.hangUpError());
         else if (this.canFallBack(ev.error)) this.fallBack();
-        else this.failHandshake(surface(this.explainHandshakeError(ev.error)));
+        else this.failHandshake(this.isServer ? surface(ev.error) : explainUntrusted(surface(explainClientHandshakeError(ev.error, this.engine as Initiator)), this.validator));
         return;
+    }
+  }
+
+  /** net's onread: data is copied into the caller's buffer and handed to its callback, no 'data' events. */
+  private deliverOnread(d: Uint8Array): void {
+    const { buffer, callback } = this.opts.onread!;
+    for (let off = 0; off < d.length && !this.destroyed; ) {
+      const buf = typeof buffer === "function" ? buffer() : buffer;
+      const n = Math.min(buf.length, d.length - off);
+      buf.set(d.subarray(off, off + n));
+      off += n;
+      if (callback.call(this, n, buf) === false && !this.pausedTransport) {
+        this.pausedTransport = true;
+        this.transport.pause();
+      }
     }
   }
 
@@ -1023,10 +880,10 @@ export class MlsTlsSocket extends Duplex {
     this.resumeFrom?.fill(0);
     this.resumeFrom = undefined;
     this.alpnProtocol = engine.alpnProtocol ?? false;
-    this.servername = (this.isServer ? (engine as Responder).serverName : (this.sniOverride ?? this.opts.servername)) ?? false;
+    this.servername = (this.isServer ? (engine as Responder).serverName : this.sniOverride || this.opts.servername) || false;
     this.ownCredential = engine.ownCredential;
     this.recordVerdict();
-    this.startSchedules();
+    this.updates.start(this.opts.autoKeyUpdate, this.opts.autoConnectionUpdate);
 
     // Held writes first, so they precede anything written from a 'secureConnect' listener.
     const held = this.held;
@@ -1048,31 +905,6 @@ export class MlsTlsSocket extends Duplex {
     const v = this.validator;
     this.authorized = v?.authorized ?? false;
     this.authorizationError = v?.authorizationError ?? null;
-  }
-
-  private explainHandshakeError(err: MlsTlsError): MlsTlsError {
-    if (this.isServer || err.code !== "ERR_MLSTLS_PEER_ALERT" || err.alert === undefined) return err;
-    if (refusedSession(err, this.engine)) {
-      return new MlsTlsError(
-        "ERR_MLSTLS_PEER_ALERT",
-        "server refused the session (alert unknown_psk_identity (115)): it no longer has it, or it is too far from " +
-          "the server's state; connect without `session` (or with sessionFallback) for a full handshake",
-        { alert: err.alert, remote: true, cause: err },
-      );
-    }
-    // A vanilla TLS server cannot parse our MLS ClientHello and answers with one of these plaintext alerts
-    // (OpenSSL: unexpected_message). Our own responder never sends unexpected_message for a ClientHello.
-    if (!(this.engine as Initiator).awaitingServerHello) return err;
-    let hint: string;
-    if (err.alert === AlertDescription.unexpected_message) hint = "the server most likely speaks vanilla TLS, not MLS-TLS";
-    else if (err.alert === AlertDescription.decode_error || err.alert === AlertDescription.protocol_version) {
-      hint = "the server may speak vanilla TLS rather than MLS-TLS";
-    } else return err;
-    return new MlsTlsError(
-      "ERR_MLSTLS_PEER_ALERT",
-      `server answered the MLS ClientHello with alert ${alertName(err.alert)} (${err.alert}): ${hint}`,
-      { alert: err.alert, remote: true, cause: err },
-    );
   }
 
   /**
@@ -1112,13 +944,7 @@ export class MlsTlsSocket extends Duplex {
     // A connection that is gone sends nothing more, so its later states need not be saved; its earlier saved
     // state stays consistent with what it sent.
     if (this.destroyed || this.engine !== engine || engine.failed !== undefined) return;
-    const key = this.opts.sessionKey;
-    let out: Buffer;
-    if (key === undefined) out = Buffer.from(blob.buffer, blob.byteOffset, blob.length);
-    else {
-      out = Buffer.from(encryptSession(blob, key));
-      blob.fill(0);
-    }
+    const out = sessionBuffer(blob, this.opts.sessionKey);
     this.lastSession = out;
     try {
       this.emit("session", out);
@@ -1152,12 +978,15 @@ export class MlsTlsSocket extends Duplex {
   private failHandshake(err: Error): void {
     if (this.destroyed) return;
     if (this.isServer && this.owner !== undefined) {
-      // As node: the server hears about it, the socket closes without an 'error' nobody listens for.
+      // As node: the server hears about it, the socket closes without an 'error' nobody listens for. It is
+      // destroyed first (node's listeners see `destroyed`), and its TCP connection closes as soon as our alert
+      // is flushed, without waiting for a peer that may never stop sending (a junk or slow client).
+      this.abortiveClose = true;
+      this.destroy();
       if (!this.tlsErrorEmitted) {
         this.tlsErrorEmitted = true;
         this.owner.emit("tlsClientError", err, this);
       }
-      this.destroy();
     } else {
       this.destroy(err);
     }
@@ -1165,6 +994,12 @@ export class MlsTlsSocket extends Duplex {
 
   private onTransportError(err: Error): void {
     if (this.destroyed) return;
+    // After the peer's FIN, and our 'end', the connection is over for it: writing our goodbye may meet a reset
+    // (EPIPE, ECONNRESET), which is no news to report.
+    if (this.transportEof && this.secure && this.readableEnded) {
+      this.destroy();
+      return;
+    }
     if (this.secure) this.destroy(err);
     else this.failHandshake(err);
   }
@@ -1189,9 +1024,11 @@ export class MlsTlsSocket extends Duplex {
         this.failHandshake(this.hangUpError());
         return;
       }
-      this.destroy(
-        new MlsTlsError("ERR_MLSTLS_TRUNCATED", "the peer closed the connection without close_notify (truncation)"),
-      );
+      // As node:tls: a plain end. Whoever cares that no close_notify came reads `truncated` (README).
+      this.truncated = true;
+      this.eofPushed = true;
+      this.push(null);
+      if (this.readableLength === 0) this.read(0);
     });
   }
 
@@ -1228,7 +1065,7 @@ export class MlsTlsSocket extends Duplex {
     let bytes = 0;
     let error: unknown;
     try {
-      bytes = this.encrypt(engine, chunks);
+      bytes = sealChunks(engine, chunks, this.updates);
     } catch (e) {
       error = e;
     }
@@ -1261,105 +1098,6 @@ export class MlsTlsSocket extends Duplex {
     f.cb(err ?? null);
   }
 
-  /** Encrypts chunks as full 16 KiB records, copying only the pieces that straddle a record boundary. */
-  private encrypt(engine: Connection, chunks: Chunk[]): number {
-    let total = 0;
-    let carry: Buffer[] = [];
-    let carryLen = 0;
-    const flushCarry = (): void => {
-      this.seal(engine, carry.length === 1 ? carry[0]! : Buffer.concat(carry, carryLen));
-      carry = [];
-      carryLen = 0;
-    };
-    for (const { chunk } of chunks) {
-      total += chunk.length;
-      let off = 0;
-      if (carryLen > 0) {
-        off = Math.min(chunk.length, MAX_PLAINTEXT - carryLen);
-        carry.push(chunk.subarray(0, off));
-        carryLen += off;
-        if (carryLen < MAX_PLAINTEXT) continue;
-        flushCarry();
-      }
-      const rest = chunk.length - off;
-      const whole = rest - (rest % MAX_PLAINTEXT);
-      if (whole > 0) {
-        this.seal(engine, chunk.subarray(off, off + whole));
-        off += whole;
-      }
-      if (off < chunk.length) {
-        carry.push(chunk.subarray(off));
-        carryLen = chunk.length - off;
-      }
-    }
-    if (carryLen > 0) flushCarry();
-    return total;
-  }
-
-  /** Hands plaintext to the engine, stopping at each automatic-update threshold so the update lands right there. */
-  private seal(engine: Connection, data: Buffer): void {
-    if (this.keySchedule === undefined && this.connSchedule === undefined) {
-      engine.write(data);
-      return;
-    }
-    for (let off = 0; off < data.length; ) {
-      const room = Math.min(this.keySchedule?.room() ?? Infinity, this.connSchedule?.room() ?? Infinity);
-      const n = Math.min(data.length - off, Math.max(1, Math.ceil(room / MAX_PLAINTEXT)) * MAX_PLAINTEXT);
-      engine.write(data.subarray(off, off + n));
-      off += n;
-      const records = Math.ceil(n / MAX_PLAINTEXT);
-      this.keySchedule?.noteSent(n, records);
-      this.connSchedule?.noteSent(n, records);
-    }
-  }
-
-  private startSchedules(): void {
-    const key = this.opts.autoKeyUpdate === undefined ? DEFAULT_AUTO_KEY_UPDATE : this.opts.autoKeyUpdate;
-    const conn = this.opts.autoConnectionUpdate === undefined ? DEFAULT_AUTO_CONNECTION_UPDATE : this.opts.autoConnectionUpdate;
-    if (key !== false) this.keySchedule = new UpdateSchedule(key, () => this.autoKeyUpdate());
-    if (conn !== false) this.connSchedule = new UpdateSchedule(conn, () => this.autoConnectionUpdate());
-  }
-
-  private stopSchedules(): void {
-    this.keySchedule?.stop();
-    this.connSchedule?.stop();
-    this.keySchedule = undefined;
-    this.connSchedule = undefined;
-  }
-
-  private autoKeyUpdate(): void {
-    const engine = this.engine;
-    if (engine === undefined || !engine.canWrite) return;
-    this.policyKeyUpdate = true;
-    try {
-      // Without requestPeer it is sent synchronously; a failure here is also the engine's fatal error.
-      void engine.keyUpdate().catch(() => {});
-    } finally {
-      this.policyKeyUpdate = false;
-    }
-  }
-
-  private autoConnectionUpdate(): void {
-    const s = this.connSchedule;
-    const engine = this.engine;
-    if (s === undefined || s.running || engine === undefined || !engine.canWrite || engine.isReadClosed) return;
-    s.running = true;
-    // Counting restarts now: what is sent while the commit is in flight counts toward the next one.
-    s.reset();
-    engine
-      .connectionUpdate()
-      .then(
-        () => {
-          s.running = false;
-          s.noteSent(0, 0);
-        },
-        () => {
-          // Settled by close or a fatal error, which the socket reports on its own.
-          s.running = false;
-        },
-      );
-  }
-
   /** Closes the transport: flushing what we wrote (alert, close_notify) first, unless this is an abort. */
   private closeTransport(flush: boolean): void {
     const t = this.transport;
@@ -1380,6 +1118,7 @@ export class MlsTlsSocket extends Duplex {
     // Read and drop whatever still arrives: closing with unread input would reset the connection and could
     // destroy our last records in flight. The peer's FIN then closes the transport, or the linger timer does.
     t.resume();
+    if (this.abortiveClose) t.once("finish", () => t.destroy());
     if (!t.writableEnded) t.end();
     const timer = setTimeout(() => t.destroy(), LINGER_MS).unref();
     t.once("close", () => clearTimeout(timer));
@@ -1388,12 +1127,3 @@ export class MlsTlsSocket extends Duplex {
   }
 }
 
-/** The server's answer to a Resumption it cannot use: unknown, stale or too far ahead (all unknown_psk_identity). */
-function refusedSession(err: MlsTlsError, engine: Connection | undefined): boolean {
-  return (
-    err.remote &&
-    err.alert === AlertDescription.unknown_psk_identity &&
-    engine instanceof Initiator &&
-    engine.awaitingResumptionAccept
-  );
-}

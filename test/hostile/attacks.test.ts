@@ -280,10 +280,6 @@ function established(): Case[] {
   add("warning-level handshake_failure (TLS 1.3: every alert but two is fatal)", null, "ERR_MLSTLS_PEER_ALERT", (h) => {
     h.write(h.seal(ContentType.alert, alertBody(40, 1)));
   });
-  add("record cut short and the connection ended", null, "ERR_MLSTLS_TRUNCATED", (h) => {
-    h.arm({ truncate: 10, thenEnd: true });
-    writeData(h);
-  });
   return cases;
 }
 

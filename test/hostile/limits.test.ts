@@ -37,6 +37,7 @@ describe("hostile: per-server limits", function () {
     expect(client.encrypted).to.equal(true);
     await until(() => server.handshakesInProgress === 2, "the good client's handshake to leave the count");
     for (const s of stalled) s.destroy();
-    expect(() => mlstls.createServer({ maxUnconfirmedHandshakes: 0 })).to.throw(TypeError);
+    // node's convention for a number outside its range: RangeError, ERR_OUT_OF_RANGE.
+    expect(() => mlstls.createServer({ maxUnconfirmedHandshakes: 0 })).to.throw(RangeError).with.property("code", "ERR_OUT_OF_RANGE");
   });
 });

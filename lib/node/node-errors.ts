@@ -1,0 +1,75 @@
+// Errors in node's own shapes, so that code written against node:tls sees the same `code`, class and message:
+// ERR_INVALID_ARG_TYPE's "... Received ..." suffix, ERR_OUT_OF_RANGE, ERR_TLS_* errors named plain `Error`.
+// Every configuration error thrown from lib/node carries a stable `code` (see README "Errors").
+
+import { inspect } from "node:util";
+
+type ErrorClass = ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor;
+
+/** An error of `Cls` with node's `code` property, named as node names its errors (e.g. "TypeError"). */
+export function codeError(code: string, message: string, props: Record<string, unknown> = {}, Cls: ErrorClass = Error): Error {
+  return Object.assign(new Cls(message), { code }, props);
+}
+
+/** What node appends to ERR_INVALID_ARG_TYPE and ERR_OUT_OF_RANGE messages to describe the received value. */
+export function describeReceived(value: unknown): string {
+  if (value === null || value === undefined) return ` Received ${String(value)}`;
+  if (typeof value === "function") return ` Received function ${value.name}`;
+  if (typeof value === "object") {
+    const ctor = (value as { constructor?: { name?: string } }).constructor;
+    if (ctor?.name) return ` Received an instance of ${ctor.name}`;
+    return ` Received ${inspect(value, { depth: -1 })}`;
+  }
+  let shown = inspect(value, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return ` Received type ${typeof value} (${shown})`;
+}
+
+/**
+ * node's ERR_INVALID_ARG_TYPE (a TypeError). `name` is an argument ("options") or a property ("options.ciphers");
+ * `expected` reads like node's: "of type string", "of type object", "an instance of Buffer, TypedArray, or DataView".
+ */
+export function invalidArgType(name: string, expected: string, value: unknown): TypeError {
+  const kind = name.includes(".") ? "property" : "argument";
+  return codeError(
+    "ERR_INVALID_ARG_TYPE",
+    `The "${name}" ${kind} must be ${expected}.${describeReceived(value)}`,
+    {},
+    TypeError,
+  ) as TypeError;
+}
+
+/** node's ERR_INVALID_ARG_VALUE (a TypeError). */
+export function invalidArgValue(name: string, value: unknown, reason = "is invalid"): TypeError {
+  const kind = name.includes(".") ? "property" : "argument";
+  return codeError(
+    "ERR_INVALID_ARG_VALUE",
+    `The ${kind} '${name}' ${reason}. Received ${inspect(value)}`,
+    {},
+    TypeError,
+  ) as TypeError;
+}
+
+/** node's ERR_OUT_OF_RANGE (a RangeError). */
+export function outOfRange(name: string, range: string, value: unknown): RangeError {
+  return codeError(
+    "ERR_OUT_OF_RANGE",
+    `The value of "${name}" is out of range. It must be ${range}. Received ${inspect(value)}`,
+    {},
+    RangeError,
+  ) as RangeError;
+}
+
+/** node's ERR_TLS_INVALID_STATE: a plain Error, as node's. */
+export function invalidState(): Error {
+  return codeError("ERR_TLS_INVALID_STATE", "TLS socket connection must be securely established");
+}
+
+/** AbortSignal's error, as net and tls report it. */
+export class AbortError extends Error {
+  readonly code = "ABORT_ERR";
+  constructor(cause: unknown) {
+    super("The operation was aborted", { cause });
+    this.name = "AbortError";
+  }
+}
