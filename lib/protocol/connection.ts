@@ -465,7 +465,11 @@ export abstract class Connection {
   protected sendHandshake(msg: HandshakeMessage): void {
     const bytes = encodeHandshake(msg);
     if (this.sendProt === undefined) {
-      this.cb.send(encodePlaintextRecord(ContentType.handshake, bytes));
+      // A message may exceed one record (a post-quantum ServerHello with ML-DSA-87 keys is about 24 KB): split it,
+      // as RFC 8446 §5.1 allows; the last fragment still ends its record.
+      for (let i = 0; i < bytes.length; i += MAX_PLAINTEXT) {
+        this.cb.send(encodePlaintextRecord(ContentType.handshake, bytes.subarray(i, i + MAX_PLAINTEXT)));
+      }
     } else {
       this.sendProtected(ContentType.handshake, bytes);
     }
