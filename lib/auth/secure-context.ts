@@ -8,7 +8,7 @@
 // - on servers, which identity answers which server_name: SNICallback, else the addContext() entries.
 
 import { KeyObject, X509Certificate, createPrivateKey } from "node:crypto";
-import { parseSuiteList } from "../suites.js";
+import { applyPostQuantum, parseSuiteList, type PostQuantumMode } from "../suites.js";
 import type { IdentitySource } from "../protocol/index.js";
 import { MlsTlsError, mlsTlsError } from "../errors.js";
 import {
@@ -20,7 +20,7 @@ import {
   parsePemCertificates,
   suitesForIdentity,
 } from "./identity.js";
-import { anonymousIdentity, type CredentialValidator, type LocalIdentity } from "../mls/index.js";
+import { anonymousIdentity, checkPostQuantumSuites, type CredentialValidator, type LocalIdentity } from "../mls/index.js";
 import {
   TrustStore,
   validatorFromTlsOptions,
@@ -81,6 +81,25 @@ export interface AuthOptions extends Omit<SecureContextOptions, "identity"> {
   /** Low-level: one more check for every credential the peer presents, after mlstls's verification accepted it. */
   validatePeer?: CredentialValidator;
   ciphersuites?: string | number | readonly (string | number)[];
+  /**
+   * Post-quantum key exchange (README, "Post-quantum"). false (default): the suites of `ciphersuites` as they are.
+   * 'prefer': post-quantum suites first (X-Wing first; a client sends its KeyPackage in the ClientHello, so no extra
+   * round trip with either kind of server). 'require': only post-quantum suites. Needs @noble/post-quantum.
+   */
+  postQuantum?: PostQuantumMode;
+}
+
+/** `ciphersuites` and `postQuantum` as one suite list; ERR_MLSTLS_PQ_UNAVAILABLE if a post-quantum suite cannot run. */
+function configuredSuites(o: AuthOptions): number[] {
+  const listed = parseSuiteList(o.ciphersuites);
+  let suites: number[];
+  try {
+    suites = applyPostQuantum(listed, o.postQuantum, o.ciphersuites !== undefined);
+  } catch (e) {
+    throw e instanceof TypeError ? mlsTlsError("ERR_INVALID_ARG_VALUE", e.message) : e;
+  }
+  checkPostQuantumSuites(suites);
+  return suites;
 }
 
 export interface ClientAuthOptions extends AuthOptions {
@@ -376,7 +395,7 @@ function checkFunction(v: unknown, name: string): void {
 
 /** A client's configuration: one validator per connect() (its hostname is the connection's). */
 export function clientAuth(o: ClientAuthOptions): AuthConfig {
-  const configured = parseSuiteList(o.ciphersuites);
+  const configured = configuredSuites(o);
   const { ctx, fn } = identityParts(o);
   checkFunction(o.validatePeer, "validatePeer");
   const suites = fn !== undefined ? configured : servableOf(configured, o.ciphersuites !== undefined, ctx.servableSuites, "the client's");
@@ -419,7 +438,7 @@ export interface SniEntry {
  * added later apply to later connections, as in node.
  */
 export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] = () => []): AuthConfig {
-  const configured = parseSuiteList(o.ciphersuites);
+  const configured = configuredSuites(o);
   const explicit = o.ciphersuites !== undefined;
   const { ctx, fn } = identityParts(o);
   checkFunction(o.validatePeer, "validatePeer");

@@ -471,7 +471,9 @@ export abstract class Connection {
         this.cb.send(encodePlaintextRecord(ContentType.handshake, bytes.subarray(i, i + MAX_PLAINTEXT)));
       }
     } else {
-      this.sendProtected(ContentType.handshake, bytes);
+      for (let i = 0; i < bytes.length; i += MAX_PLAINTEXT) {
+        this.sendProtected(ContentType.handshake, bytes.subarray(i, i + MAX_PLAINTEXT));
+      }
     }
   }
 
