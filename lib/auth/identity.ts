@@ -67,8 +67,22 @@ function schemeNamed(name: SignatureScheme): SchemeInfo {
   return SCHEMES.find((s) => s.scheme === name)!;
 }
 
+/**
+ * The suites a key of scheme `s` serves. Post-quantum suites with a classical signature (79-84, Ed25519) are
+ * opt-in (`postQuantum`, `ciphersuites`), so they are not listed here; withPostQuantum() adds them where a
+ * configured list is filtered. ML-DSA keys serve only post-quantum suites (85-88).
+ */
 function runnable(s: SchemeInfo): number[] {
-  return suitesOfScheme(s).filter((id) => MLS_SESSION_SUITES.includes(id));
+  const all = suitesOfScheme(s).filter((id) => MLS_SESSION_SUITES.includes(id));
+  const classical = all.filter((id) => suiteById(id)?.postQuantum !== true);
+  return classical.length > 0 ? classical : all;
+}
+
+/** `servable` plus the post-quantum suites whose signature scheme one of its suites has (Ed25519: 79-84). */
+export function withPostQuantum(servable: readonly number[]): number[] {
+  const schemes = new Set(servable.map((id) => suiteById(id)?.signature));
+  const pq = MLS_SESSION_SUITES.filter((id) => suiteById(id)?.postQuantum === true && schemes.has(suiteById(id)?.signature) && !servable.includes(id));
+  return [...servable, ...pq];
 }
 
 function describeSuites(ids: readonly number[]): string {

@@ -8,7 +8,7 @@
 // - on servers, which identity answers which server_name: SNICallback, else the addContext() entries.
 
 import { KeyObject, X509Certificate, createPrivateKey } from "node:crypto";
-import { applyPostQuantum, parseSuiteList, type PostQuantumMode } from "../suites.js";
+import { applyPostQuantum, parseSuiteList, suiteById, type PostQuantumMode } from "../suites.js";
 import type { IdentitySource } from "../protocol/index.js";
 import { MlsTlsError, mlsTlsError } from "../errors.js";
 import {
@@ -19,6 +19,7 @@ import {
   mlsPublicKeyOf,
   parsePemCertificates,
   suitesForIdentity,
+  withPostQuantum,
 } from "./identity.js";
 import { anonymousIdentity, checkPostQuantumSuites, type CredentialValidator, type LocalIdentity } from "../mls/index.js";
 import {
@@ -268,7 +269,7 @@ export class SecureContext {
 
   /** Our identity for `suite`, if one of our keys can sign for it. */
   identityFor(suite: number): LocalIdentity | undefined {
-    const id = this.identities.find((x) => suitesForIdentity(x).includes(suite));
+    const id = this.identities.find((x) => withPostQuantum(suitesForIdentity(x)).includes(suite));
     if (id === undefined) return undefined;
     return id instanceof Identity ? id.forSuite(suite) : identityForSuite(id, suite);
   }
@@ -374,7 +375,8 @@ function identityParts(o: AuthOptions): { ctx: SecureContext; fn: IdentitySource
 /** The configured suites our identity can serve; an explicit list that leaves none is a configuration error. */
 function servableOf(configured: number[], explicit: boolean, servable: number[] | undefined, whose: string): number[] {
   if (servable === undefined) return configured;
-  const out = configured.filter((s) => servable.includes(s));
+  const usable = withPostQuantum(servable);
+  const out = configured.filter((s) => usable.includes(s));
   if (out.length === 0 && explicit) {
     throw mlsTlsError(
       "ERR_MLSTLS_KEY_SUITE_MISMATCH",
@@ -440,6 +442,8 @@ export interface SniEntry {
 export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] = () => []): AuthConfig {
   const configured = configuredSuites(o);
   const explicit = o.ciphersuites !== undefined;
+  // Post-quantum suites are served by keys of their signature scheme only when configured (withPostQuantum).
+  const pqConfigured = configured.some((s) => suiteById(s)?.postQuantum === true);
   const { ctx, fn } = identityParts(o);
   checkFunction(o.validatePeer, "validatePeer");
   checkFunction(o.SNICallback, "SNICallback");
@@ -545,12 +549,15 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
             return picked.p;
           };
           identity = ({ suite, serverName }) => chooseIdentity(pickOnce(serverName), suite);
-          servableSuites = async (serverName) => (await pickOnce(serverName)).chosen.servableSuites;
+          servableSuites = async (serverName) => {
+            const servable = (await pickOnce(serverName)).chosen.servableSuites;
+            return servable === undefined || !pqConfigured ? servable : withPostQuantum(servable);
+          };
           if (sniCallback === undefined) {
             // Accept only suites some identity can serve, so a client offering another suite hears so at once.
             const all = [ctx, ...entries.map((e) => e.context)].map((c) => c.servableSuites);
             if (!all.includes(undefined)) {
-              const union = new Set(all.flatMap((s) => s!));
+              const union = new Set(pqConfigured ? withPostQuantum(all.flatMap((s) => s!)) : all.flatMap((s) => s!));
               suites = configured.filter((s) => union.has(s));
             }
           }

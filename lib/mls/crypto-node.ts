@@ -17,9 +17,9 @@ import { isPqSuite, makePqImpl } from "./node-crypto/pq.js";
 // ---------------------------------------------------------------------------------------------
 // Provider
 
-/** Whether the node:crypto provider implements this ciphersuite itself (MLS suites 1, 2, 3 and 7). */
+/** Whether the node:crypto provider implements this ciphersuite itself (MLS suites 1, 2, 3, 7 and 79-88). */
 export function nodeCryptoSupports(cs: Ciphersuite): boolean {
-  return kemSupported(cs.hpke.kem) && signatureSupported(cs.signature);
+  return (kemSupported(cs.hpke.kem) && signatureSupported(cs.signature)) || isPqSuite(cs);
 }
 
 export interface NodeCryptoProviderOptions {
