@@ -123,6 +123,7 @@ export const CONFIG_ERROR_CODES = {
   ERR_MLSTLS_UNSUPPORTED_KEY: "a key type MLS has no suite for, or one this build does not run",
   ERR_MLSTLS_KEY_SUITE_MISMATCH: "the key cannot sign for the configured suites",
   ERR_MLSTLS_INVALID_IDENTITY_PEM: "a malformed identity PEM",
+  ERR_MLSTLS_PQ_UNAVAILABLE: "a post-quantum suite without its optional package (the message says which to install)",
   ERR_INVALID_ARG_TYPE: "node's code: an option of the wrong type",
   ERR_INVALID_ARG_VALUE: "node's code: an option with a wrong value",
 } as const;

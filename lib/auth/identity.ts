@@ -34,7 +34,7 @@ import { inspect } from "node:util";
 import { Reader, Writer } from "../util/codec.js";
 import { SIGNATURE_SCHEMES, suiteById, SUITES, suitesOfScheme } from "../suites.js";
 import type { SignatureSchemeName, SignatureSchemeParams } from "../suites.js";
-import { identityFromKeys, MLS_SESSION_SUITES, rawKeysOf } from "../mls/index.js";
+import { checkPostQuantumSuites, identityFromKeys, mldsaGenerate, MLS_SESSION_SUITES, rawKeysOf } from "../mls/index.js";
 import type { CredentialInfo, LocalIdentity, PeerCredential } from "../mls/index.js";
 import { mlsTlsError } from "../errors.js";
 
@@ -45,7 +45,7 @@ export { MlsTlsConfigError, type ConfigErrorCode } from "../errors.js";
 // Signature schemes
 
 /** The signature schemes of the suites this build runs (a public type: PinnedPeerInfo.signatureScheme). */
-export type SignatureScheme = Extract<SignatureSchemeName, "ed25519" | "ecdsa_secp256r1_sha256" | "ecdsa_secp384r1_sha384">;
+export type SignatureScheme = Extract<SignatureSchemeName, "ed25519" | "ecdsa_secp256r1_sha256" | "ecdsa_secp384r1_sha384" | "mldsa87">;
 
 type SchemeInfo = SignatureSchemeParams & { readonly scheme: SignatureScheme };
 
@@ -59,7 +59,7 @@ function schemeOfSuite(suite: number): SchemeInfo | undefined {
 /** The scheme of a canonical MLS signature public key (see PeerCredential), by its length and form. */
 function schemeOfPublicKey(key: Uint8Array): SchemeInfo | undefined {
   const s = SCHEMES.find((x) => x.publicKeyLength === key.length);
-  if (s === undefined || (s.scheme !== "ed25519" && key[0] !== 0x04)) return undefined;
+  if (s === undefined || (s.scheme !== "ed25519" && s.scheme !== "mldsa87" && key[0] !== 0x04)) return undefined;
   return s;
 }
 
@@ -67,8 +67,22 @@ function schemeNamed(name: SignatureScheme): SchemeInfo {
   return SCHEMES.find((s) => s.scheme === name)!;
 }
 
+/**
+ * The suites a key of scheme `s` serves. Post-quantum suites with a classical signature (79-84, Ed25519) are
+ * opt-in (`postQuantum`, `ciphersuites`), so they are not listed here; withPostQuantum() adds them where a
+ * configured list is filtered. ML-DSA keys serve only post-quantum suites (85-88).
+ */
 function runnable(s: SchemeInfo): number[] {
-  return suitesOfScheme(s).filter((id) => MLS_SESSION_SUITES.includes(id));
+  const all = suitesOfScheme(s).filter((id) => MLS_SESSION_SUITES.includes(id));
+  const classical = all.filter((id) => suiteById(id)?.postQuantum !== true);
+  return classical.length > 0 ? classical : all;
+}
+
+/** `servable` plus the post-quantum suites whose signature scheme one of its suites has (Ed25519: 79-84). */
+export function withPostQuantum(servable: readonly number[]): number[] {
+  const schemes = new Set(servable.map((id) => suiteById(id)?.signature));
+  const pq = MLS_SESSION_SUITES.filter((id) => suiteById(id)?.postQuantum === true && schemes.has(suiteById(id)?.signature) && !servable.includes(id));
+  return [...servable, ...pq];
 }
 
 function describeSuites(ids: readonly number[]): string {
@@ -503,7 +517,10 @@ export class Identity implements LocalIdentity {
 }
 
 export interface CreateIdentityOptions {
-  /** MLS suite; default 1 (Ed25519). The key type follows: 1, 3 Ed25519; 2 P-256; 7 P-384. */
+  /**
+   * MLS suite; default 1 (Ed25519). The key type follows: 1, 3 Ed25519; 2 P-256; 7 P-384; post-quantum suites
+   * 79-84 Ed25519, 85-88 ML-DSA-87 (these need @noble/post-quantum).
+   */
   suite?: number;
   /** The basic credential's identity, as UTF-8. Default: a random UUID. */
   name?: string;
@@ -519,11 +536,16 @@ export function createIdentity(opts: CreateIdentityOptions = {}): Identity {
   if (opts.name !== undefined && (typeof opts.name !== "string" || opts.name.length === 0)) {
     throw mlsTlsError("ERR_INVALID_ARG_VALUE", "name must be a non-empty string");
   }
-  const { privateKey } =
-    scheme.scheme === "ed25519"
-      ? generateKeyPairSync("ed25519")
-      : generateKeyPairSync("ec", { namedCurve: scheme.scheme === "ecdsa_secp256r1_sha256" ? "P-256" : "P-384" });
-  const { privateKey: priv, publicKey: pub } = rawKeysOf(privateKey);
+  checkPostQuantumSuites([suite]);
+  // ML-DSA-87 (suites 85-88): node:crypto has no ML-DSA before Node 24, so the key comes from @noble/post-quantum.
+  const { privateKey: priv, publicKey: pub } =
+    scheme.scheme === "mldsa87"
+      ? mldsaGenerate()
+      : rawKeysOf(
+          scheme.scheme === "ed25519"
+            ? generateKeyPairSync("ed25519").privateKey
+            : generateKeyPairSync("ec", { namedCurve: scheme.scheme === "ecdsa_secp256r1_sha256" ? "P-256" : "P-384" }).privateKey,
+        );
   const identity = new TextEncoder().encode(opts.name ?? randomUUID());
   return Identity.from(identityFromKeys(suite, { type: "basic", identity }, pub, priv!));
 }

@@ -8,7 +8,7 @@
 // - on servers, which identity answers which server_name: SNICallback, else the addContext() entries.
 
 import { KeyObject, X509Certificate, createPrivateKey } from "node:crypto";
-import { parseSuiteList } from "../suites.js";
+import { applyPostQuantum, parseSuiteList, suiteById, type PostQuantumMode } from "../suites.js";
 import type { IdentitySource } from "../protocol/index.js";
 import { MlsTlsError, mlsTlsError } from "../errors.js";
 import {
@@ -19,8 +19,9 @@ import {
   mlsPublicKeyOf,
   parsePemCertificates,
   suitesForIdentity,
+  withPostQuantum,
 } from "./identity.js";
-import { anonymousIdentity, type CredentialValidator, type LocalIdentity } from "../mls/index.js";
+import { anonymousIdentity, checkPostQuantumSuites, type CredentialValidator, type LocalIdentity } from "../mls/index.js";
 import {
   TrustStore,
   validatorFromTlsOptions,
@@ -82,6 +83,25 @@ export interface AuthOptions extends Omit<SecureContextOptions, "identity"> {
   /** Low-level: one more check for every credential the peer presents, after mlstls's verification accepted it. */
   validatePeer?: CredentialValidator;
   ciphersuites?: string | number | readonly (string | number)[];
+  /**
+   * Post-quantum key exchange (README, "Post-quantum"). false (default): the suites of `ciphersuites` as they are.
+   * 'prefer': post-quantum suites first (X-Wing first; a client sends its KeyPackage in the ClientHello, so no extra
+   * round trip with either kind of server). 'require': only post-quantum suites. Needs @noble/post-quantum.
+   */
+  postQuantum?: PostQuantumMode;
+}
+
+/** `ciphersuites` and `postQuantum` as one suite list; ERR_MLSTLS_PQ_UNAVAILABLE if a post-quantum suite cannot run. */
+function configuredSuites(o: AuthOptions): number[] {
+  const listed = parseSuiteList(o.ciphersuites);
+  let suites: number[];
+  try {
+    suites = applyPostQuantum(listed, o.postQuantum, o.ciphersuites !== undefined);
+  } catch (e) {
+    throw e instanceof TypeError ? mlsTlsError("ERR_INVALID_ARG_VALUE", e.message) : e;
+  }
+  checkPostQuantumSuites(suites);
+  return suites;
 }
 
 export interface ClientAuthOptions extends AuthOptions {
@@ -293,7 +313,7 @@ export class SecureContext {
 
   /** Our identity for `suite`, if one of our keys can sign for it. */
   identityFor(suite: number): LocalIdentity | undefined {
-    const id = this.identities.find((x) => suitesForIdentity(x).includes(suite));
+    const id = this.identities.find((x) => withPostQuantum(suitesForIdentity(x)).includes(suite));
     if (id === undefined) return undefined;
     return id instanceof Identity ? id.forSuite(suite) : identityForSuite(id, suite);
   }
@@ -399,7 +419,8 @@ function identityParts(o: AuthOptions): { ctx: SecureContext; fn: IdentitySource
 /** The configured suites our identity can serve; an explicit list that leaves none is a configuration error. */
 function servableOf(configured: number[], explicit: boolean, servable: number[] | undefined, whose: string): number[] {
   if (servable === undefined) return configured;
-  const out = configured.filter((s) => servable.includes(s));
+  const usable = withPostQuantum(servable);
+  const out = configured.filter((s) => usable.includes(s));
   if (out.length === 0 && explicit) {
     throw mlsTlsError(
       "ERR_MLSTLS_KEY_SUITE_MISMATCH",
@@ -420,7 +441,7 @@ function checkFunction(v: unknown, name: string): void {
 
 /** A client's configuration: one validator per connect() (its hostname is the connection's). */
 export function clientAuth(o: ClientAuthOptions): AuthConfig {
-  const configured = parseSuiteList(o.ciphersuites);
+  const configured = configuredSuites(o);
   const { ctx, fn } = identityParts(o);
   checkFunction(o.validatePeer, "validatePeer");
   const suites = fn !== undefined ? configured : servableOf(configured, o.ciphersuites !== undefined, ctx.servableSuites, "the client's");
@@ -467,8 +488,10 @@ export interface SniEntry {
  * added later apply to later connections, as in node.
  */
 export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] = () => []): AuthConfig {
-  const configured = parseSuiteList(o.ciphersuites);
+  const configured = configuredSuites(o);
   const explicit = o.ciphersuites !== undefined;
+  // Post-quantum suites are served by keys of their signature scheme only when configured (withPostQuantum).
+  const pqConfigured = configured.some((s) => suiteById(s)?.postQuantum === true);
   const { ctx, fn } = identityParts(o);
   checkFunction(o.validatePeer, "validatePeer");
   checkFunction(o.SNICallback, "SNICallback");
@@ -575,12 +598,15 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
             return picked.p;
           };
           identity = ({ suite, serverName, binding }) => chooseIdentity(pickOnce(serverName), suite, binding);
-          servableSuites = async (serverName) => (await pickOnce(serverName)).chosen.servableSuites;
+          servableSuites = async (serverName) => {
+            const servable = (await pickOnce(serverName)).chosen.servableSuites;
+            return servable === undefined || !pqConfigured ? servable : withPostQuantum(servable);
+          };
           if (sniCallback === undefined) {
             // Accept only suites some identity can serve, so a client offering another suite hears so at once.
             const all = [ctx, ...entries.map((e) => e.context)].map((c) => c.servableSuites);
             if (!all.includes(undefined)) {
-              const union = new Set(all.flatMap((s) => s!));
+              const union = new Set(pqConfigured ? withPostQuantum(all.flatMap((s) => s!)) : all.flatMap((s) => s!));
               suites = configured.filter((s) => union.has(s));
             }
           }

@@ -12,13 +12,14 @@ import { AEADS } from "./node-crypto/aead.js";
 import { HASHES, KDFS, makeHash, makeKdf } from "./node-crypto/hash.js";
 import { kemSupported, makeHpke, makeKems } from "./node-crypto/hpke.js";
 import { makeSignatures, signatureSupported } from "./node-crypto/signature.js";
+import { isPqSuite, makePqImpl } from "./node-crypto/pq.js";
 
 // ---------------------------------------------------------------------------------------------
 // Provider
 
-/** Whether the node:crypto provider implements this ciphersuite itself (MLS suites 1, 2, 3 and 7). */
+/** Whether the node:crypto provider implements this ciphersuite itself (MLS suites 1, 2, 3, 7 and 79-88). */
 export function nodeCryptoSupports(cs: Ciphersuite): boolean {
-  return kemSupported(cs.hpke.kem) && signatureSupported(cs.signature);
+  return (kemSupported(cs.hpke.kem) && signatureSupported(cs.signature)) || isPqSuite(cs);
 }
 
 export interface NodeCryptoProviderOptions {
@@ -62,6 +63,8 @@ export function createNodeCryptoProvider(fallback?: CryptoProvider, options: Nod
     async getCiphersuiteImpl(cs) {
       const impl = makeImpl(cs);
       if (impl !== undefined) return impl;
+      // Post-quantum suites 79-88: lattice parts from @noble/post-quantum, the rest native (node-crypto/pq.ts).
+      if (isPqSuite(cs)) return makePqImpl(cs, randomBytes, options.randomBytes !== undefined, signatures.Ed25519!);
       if (fallback !== undefined) return fallback.getCiphersuiteImpl(cs);
       throw new Error(
         `the node:crypto MLS provider does not implement ciphersuite ${cs.name} (it covers suites 1, 2, 3 and 7); ` +

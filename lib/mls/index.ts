@@ -11,6 +11,7 @@ export type { OfferedKeyPackage, PendingJoin } from "./handshake.js";
 export { anonymousIdentity, generateIdentity, identityFromKeys } from "./credentials.js";
 export { rawKeysOf } from "./keys.js";
 export { DEFAULT_MLS_CRYPTO, MLS_SESSION_SUITES, MlsCrypto } from "./provider.js";
+export { checkPostQuantumSuites, mldsaGenerate } from "./pq.js";
 export type { MlsCryptoOptions, MlsCryptoProviderName } from "./provider.js";
 export { MlsSession } from "./session.js";
 export type { PendingUpdate, ProcessUpdatePolicy } from "./session.js";

@@ -10,9 +10,10 @@ import { createECDH, createPrivateKey, createPublicKey, ECDH, generateKeyPairSyn
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { p256, p384 } from "@noble/curves/nist.js";
 import { bytesEqual, concat, copyBytes, fromBase64url, toBase64url } from "../util/bytes.js";
+import { MLDSA87_PUBLIC_LENGTH, mldsaCanonicalKeyPair, mldsaGenerate } from "./pq.js";
 
 /** The signature algorithms this build runs, by their RFC 9420 / ts-mls names. */
-export type SignatureScheme = "Ed25519" | "P256" | "P384";
+export type SignatureScheme = "Ed25519" | "P256" | "P384" | "ML-DSA-87";
 
 // ---------------------------------------------------------------------------------------------------------------
 // KeyObject -> raw
@@ -153,7 +154,7 @@ export function ecGenerate(curve: EcCurve, randomBytes: (n: number) => Uint8Arra
 // ---------------------------------------------------------------------------------------------------------------
 // Signature key pairs
 
-function derivePublicKey(scheme: SignatureScheme, privateKey: Uint8Array, compressed = false): Uint8Array {
+function derivePublicKey(scheme: Exclude<SignatureScheme, "ML-DSA-87">, privateKey: Uint8Array, compressed = false): Uint8Array {
   switch (scheme) {
     case "Ed25519":
       return ed25519.getPublicKey(privateKey);
@@ -170,6 +171,7 @@ function derivePublicKey(scheme: SignatureScheme, privateKey: Uint8Array, compre
  * (deterministic tests).
  */
 export function freshKeyPair(scheme: SignatureScheme, randomBytes?: (n: number) => Uint8Array): { publicKey: Uint8Array; privateKey: Uint8Array } {
+  if (scheme === "ML-DSA-87") return mldsaGenerate(randomBytes); // lib/mls/pq.ts
   if (randomBytes !== undefined) {
     if (scheme === "Ed25519") {
       const privateKey = randomBytes(32);
@@ -191,6 +193,7 @@ export function freshKeyPair(scheme: SignatureScheme, randomBytes?: (n: number) 
  * Accepts an Ed25519 private key as 48-byte PKCS#8 DER and an ECDSA public key as a compressed point.
  */
 export function canonicalKeyPair(scheme: SignatureScheme, publicKey: Uint8Array, privateKey: Uint8Array): { publicKey: Uint8Array; privateKey: Uint8Array } {
+  if (scheme === "ML-DSA-87") return mldsaCanonicalKeyPair(publicKey, privateKey); // lib/mls/pq.ts
   let priv = privateKey;
   if (scheme === "Ed25519" && priv.length === 48 && bytesEqual(priv.subarray(0, 16), PKCS8_PREFIX.Ed25519)) {
     priv = priv.subarray(16);
@@ -218,5 +221,7 @@ export function isCanonicalPublicKey(scheme: SignatureScheme, key: Uint8Array): 
       return key.length === 65 && key[0] === 0x04;
     case "P384":
       return key.length === 97 && key[0] === 0x04;
+    case "ML-DSA-87":
+      return key.length === MLDSA87_PUBLIC_LENGTH;
   }
 }

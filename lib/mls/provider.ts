@@ -19,6 +19,7 @@ import { suiteById, SUITES } from "../suites.js";
 import type { SignatureScheme } from "./keys.js";
 import { errorText } from "../util/bytes.js";
 import { createNodeCryptoProvider } from "./crypto-node.js";
+import { checkPostQuantumSuites } from "./pq.js";
 import { MLSTLS_EXTENSION_TYPES } from "./extensions.js";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -30,7 +31,7 @@ export interface SuiteInfo {
   readonly scheme: SignatureScheme;
 }
 
-const RUNNABLE_SCHEMES: ReadonlySet<string> = new Set<SignatureScheme>(["Ed25519", "P256", "P384"]);
+const RUNNABLE_SCHEMES: ReadonlySet<string> = new Set<SignatureScheme>(["Ed25519", "P256", "P384", "ML-DSA-87"]);
 
 /**
  * The suites of lib/suites.ts this layer runs: those marked `mlsSupported` whose signature scheme the key code
@@ -132,11 +133,13 @@ export class MlsCrypto {
       const info = suiteInfo(suite);
       const rng = !crypto.injectedRandom ? undefined : { randomBytes: crypto.randomBytes };
       p = (async () => {
+        checkPostQuantumSuites([suite]); // a missing optional package: ERR_MLSTLS_PQ_UNAVAILABLE, saying what to install
         const impl = await getCiphersuiteImpl(getCiphersuiteFromName(info.name), crypto.#provider);
         return rng === undefined ? impl : { ...impl, rng };
       })().catch((e: unknown) => {
         // A failed load (e.g. a missing optional peer package) must not be cached forever.
         crypto.#impls.delete(suite);
+        if ((e as { code?: unknown }).code === "ERR_MLSTLS_PQ_UNAVAILABLE") throw e;
         throw mlsTlsError("ERR_MLSTLS_INTERNAL", `MLS ciphersuite ${describeSuite(suite)} is unavailable: ${errorText(e)}`, { cause: e });
       });
       crypto.#impls.set(suite, p);

@@ -115,6 +115,7 @@ function katSuite(id: number): SuiteParams {
     tlsName: "n/a",
     signature: suiteById(1)!.signature,
     mlsSupported: false,
+    postQuantum: false,
   };
 }
 
