@@ -14,6 +14,7 @@ import { X509Certificate } from "node:crypto";
 import type * as net from "node:net";
 import { Socket as NetSocket } from "node:net";
 import { Duplex } from "node:stream";
+import { debuglog } from "node:util";
 import type { SuiteParams } from "../suites.js";
 import { MlsTlsError } from "../errors.js";
 import type { PeerCredential } from "../mls/index.js";
@@ -51,6 +52,9 @@ import { type Chunk, sealChunks } from "./write-path.js";
 // The option types and the update defaults were defined here before; they stay importable from this module.
 export * from "./options.js";
 export { DEFAULT_AUTO_CONNECTION_UPDATE, DEFAULT_AUTO_KEY_UPDATE, type UpdatePolicy } from "./update-policy.js";
+
+/** NODE_DEBUG=mlstls (README, "Debugging a connection"). */
+const traceLog = debuglog("mlstls");
 
 /** How long a closing transport may take to flush our last records before it is destroyed. */
 const LINGER_MS = 2_000;
@@ -666,6 +670,13 @@ export class MlsTlsSocket extends Duplex {
     });
   }
 
+  /** NODE_DEBUG=mlstls: one line per protocol event, tagged with this connection's addresses. */
+  private traceTo(): (line: string) => void {
+    const t = this.transport;
+    const who = `${t.localPort ?? "?"}>${t.remoteAddress ?? "?"}:${t.remotePort ?? "?"}`;
+    return (line) => traceLog("%s %s", who, line);
+  }
+
   private start(): void {
     // net.Socket learns its addresses from the live handle and keeps them once asked: ask now, so that they stay
     // readable after a failed handshake destroyed the transport (a 'tlsClientError' listener logs them).
@@ -690,6 +701,7 @@ export class MlsTlsSocket extends Duplex {
       allowIdentityChange: true,
       keylog,
       yieldToLoop,
+      trace: traceLog.enabled ? this.traceTo() : undefined,
     };
     // After a session fallback, the failed engine is not ours any more: nothing of it may reach the new transport.
     let engine: Initiator | Responder | undefined;

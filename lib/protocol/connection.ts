@@ -7,7 +7,7 @@
 
 import { randomBytes } from "node:crypto";
 import { type SuiteParams, suiteById, DEFAULT_SUITES } from "../suites.js";
-import { AlertDescription, MlsTlsError, isMlsTlsError, peerAlertError, mlsTlsError } from "../errors.js";
+import { AlertDescription, MlsTlsError, alertName, isMlsTlsError, peerAlertError, mlsTlsError } from "../errors.js";
 import {
   AlertLevel,
   HandshakeReader,
@@ -114,6 +114,12 @@ export interface ConnectionOptions {
    * timers itself. Default: none (steps run as soon as their input is there).
    */
   yieldToLoop?: () => Promise<void>;
+  /**
+   * Receives one line per protocol event (NODE_DEBUG=mlstls; README, "Debugging a connection"): messages sent and
+   * received, states, epochs, updates and their races, resumption repairs, alerts with their reasons, record counts.
+   * Never a secret or application data. Default: none (and no line is even formatted).
+   */
+  trace?: (line: string) => void;
 }
 
 export { DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA, MAX_EMPTY_RECORDS } from "./flood-cap.js";
@@ -149,6 +155,9 @@ export abstract class Connection {
   /** Set by installRecv: the message just processed changed the receive key, so it must end its record. */
   private recvKeyChanged = false;
   private readonly flood: FloodCap;
+  /** Records in and out, for the trace. */
+  private recordsIn = 0;
+  private recordsOut = 0;
   private maxFragment = MAX_PLAINTEXT;
   private readonly keyLog: KeyLog;
   private owedKeyUpdate = false;
@@ -375,6 +384,7 @@ export abstract class Connection {
       opening?: boolean;
     },
   ): Promise<Uint8Array | undefined> {
+    this.trace(() => `enter epoch ${next.epoch} (suite ${this.keys.suite?.id}); receive key ${o.receive}`);
     const { client, server } = await this.keys.epochSecrets(next);
     if (o.opening === true) this.keyLog.line("EXPORTER_SECRET", await this.keys.deriveExporterSecret(next));
     this.adoptSession(next);
@@ -433,11 +443,13 @@ export abstract class Connection {
 
   protected markEstablished(): void {
     this._established = true;
+    this.trace(() => `established (suite ${this.keys.suite?.id}, epoch ${this.session?.epoch}${this.resumed ? ", resumed" : ""})`);
     this.cb.event({ type: "handshake" });
   }
 
   /** A handshake message, split across records when it exceeds one (RFC 8446 §5.1), up to the receive limit. */
   protected sendHandshake(msg: HandshakeMessage): void {
+    this.trace(() => `send ${describe(msg)}`);
     const bytes = encodeHandshake(msg);
     // The receive limit is on the body (after the 4-byte header); a peer would refuse anything bigger.
     if (bytes.length - 4 > MAX_HANDSHAKE_MESSAGE) {
@@ -447,7 +459,7 @@ export abstract class Connection {
       );
     }
     if (this.sendProt === undefined) {
-      this.cb.send(fragmentPlaintext(ContentType.handshake, bytes));
+      this.out(fragmentPlaintext(ContentType.handshake, bytes));
       return;
     }
     if (bytes.length <= MAX_PLAINTEXT) {
@@ -457,7 +469,7 @@ export abstract class Connection {
     // An automatic KeyUpdate may go before the message, never between its fragments.
     this.sendProtected(ContentType.handshake, bytes.subarray(0, MAX_PLAINTEXT));
     for (let off = MAX_PLAINTEXT; off < bytes.length; off += MAX_PLAINTEXT) {
-      this.cb.send(this.sendProt.seal(ContentType.handshake, bytes.subarray(off, Math.min(bytes.length, off + MAX_PLAINTEXT))));
+      this.out(this.sendProt.seal(ContentType.handshake, bytes.subarray(off, Math.min(bytes.length, off + MAX_PLAINTEXT))));
     }
   }
 
@@ -474,7 +486,20 @@ export abstract class Connection {
 
   /** Our commit lost a race (PROTOCOL.md, "Commit races"): its callers wait for a re-issued one. */
   protected updateLostRace(): void {
+    this.trace(() => "our ConnectionUpdate lost the race to the initiator's: it is issued again from the new epoch");
     this.waiters.lostRace();
+  }
+
+  /** Bytes to the transport: every record we send goes through here. */
+  private out(bytes: Uint8Array): void {
+    this.recordsOut++;
+    this.cb.send(bytes);
+  }
+
+  /** A trace line, formatted only when someone listens. */
+  protected trace(line: () => string): void {
+    const t = this.opts.trace;
+    if (t !== undefined) t(`${this.role} [${this.state}] ${line()}`);
   }
 
   protected unexpected(msg: HandshakeMessage | string): MlsTlsError {
@@ -507,6 +532,10 @@ export abstract class Connection {
       ? e
       : mlsTlsError("ERR_MLSTLS_INTERNAL", `internal error: ${(e as Error)?.message ?? String(e)}`, { cause: e });
     this.dead = err;
+    this.trace(() =>
+      `fatal ${err.remote ? "alert from the peer" : "error"} ${err.code}` +
+      `${err.alert === undefined ? "" : ` (alert ${alertName(err.alert)})`}: ${err.message}; records in ${this.recordsIn}, out ${this.recordsOut}`,
+    );
     if (!err.remote && !this.writeClosed && err.alert !== undefined) {
       try {
         this.sendAlertRecord(err.alert, AlertLevel.fatal);
@@ -552,15 +581,16 @@ export abstract class Connection {
     // AEAD usage limit (RFC 8446 §5.5): ratchet before the key wears out. Only once established, since a
     // KeyUpdate is a post-handshake message.
     if (prot.updateDue && this._established && !this.writeClosed) this.sendKeyUpdate(false, true);
-    this.cb.send(prot.seal(type, content));
+    this.out(prot.seal(type, content));
   }
 
   private sendKeyUpdate(requestPeer: boolean, automatic: boolean): void {
     const prot = this.sendProt!;
-    this.cb.send(prot.seal(ContentType.handshake, encodeHandshake({ type: "key_update", updateRequested: requestPeer })));
+    this.out(prot.seal(ContentType.handshake, encodeHandshake({ type: "key_update", updateRequested: requestPeer })));
     prot.update();
     this.keylogRatchet("send", prot);
     this.owedKeyUpdate = false;
+    this.trace(() => `send KeyUpdate${requestPeer ? " (update_requested)" : ""}${automatic ? ", automatic" : ""}; send key generation moves on`);
     if (requestPeer) this.flood.requestedKeyUpdate();
     this.cb.event({ type: "keyUpdate", direction: "send", requested: requestPeer, automatic });
   }
@@ -570,11 +600,12 @@ export abstract class Connection {
   }
 
   private sendAlertRecord(description: number, level: number): void {
+    this.trace(() => `send alert ${alertName(description)}${level === AlertLevel.warning ? " (warning)" : ""}`);
     const body = encodeAlert(description, level);
     if (this.sendProt !== undefined && this.sendProt.installed) {
-      this.cb.send(this.sendProt.seal(ContentType.alert, body));
+      this.out(this.sendProt.seal(ContentType.alert, body));
     } else {
-      this.cb.send(encodePlaintextRecord(ContentType.alert, body));
+      this.out(encodePlaintextRecord(ContentType.alert, body));
     }
   }
 
@@ -584,6 +615,7 @@ export abstract class Connection {
         if (this.dead !== undefined || this.readClosed) return;
         const rec = this.deframer.next();
         if (rec === null) break;
+        this.recordsIn++;
         const r = this.processRecord(rec.type, rec.fragment, rec);
         if (r !== undefined) await r;
       }
@@ -654,6 +686,7 @@ export abstract class Connection {
     // An empty alert record is a misplaced record rather than a malformed alert (tlsfuzzer, BoGo).
     if (body.length === 0) throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_MESSAGE", "empty alert record");
     const alert = decodeAlert(body);
+    this.trace(() => `recv alert ${alertName(alert.description)}`);
     if (alert.description === AlertDescription.close_notify) {
       // Before the handshake completes a close_notify ends nothing that exists yet: it is a failed handshake
       // (node:tls's ECONNRESET), never a half-close, or a peer could hold the socket open with no handshake.
@@ -678,6 +711,7 @@ export abstract class Connection {
       const raw = this.hsReader.next();
       if (raw === null) return;
       const msg = decodeHandshakeBody(raw.type, raw.body);
+      this.trace(() => `recv ${describe(msg)}${encrypted ? "" : " (plaintext)"}`);
       if (this._established) this.flood.handshakeMessage(msg);
       this.recvKeyChanged = false;
       if (msg.type === "key_update") {
@@ -720,6 +754,7 @@ export abstract class Connection {
   }
 
   private wipe(): void {
+    this.trace(() => `keys dropped; records in ${this.recordsIn}, out ${this.recordsOut}`);
     this.sendProt?.dispose();
     this.recvProt?.dispose();
     this.keys.wipe();
@@ -737,4 +772,26 @@ export function closedBeforeHandshake(): MlsTlsError {
     alert: AlertDescription.close_notify,
     remote: true,
   });
+}
+
+/** A handshake message for the trace: its type and public fields, never key material. */
+function describe(m: HandshakeMessage): string {
+  switch (m.type) {
+    case "client_hello":
+      return `ClientHello (suites ${m.suites.join(",")}; KeyPackages ${m.keyPackages.length})`;
+    case "server_hello":
+      return `ServerHello (suite ${m.suite}, Welcome ${m.welcome.length} bytes)`;
+    case "retry_request":
+      return `RetryRequest (suite ${m.suite})`;
+    case "resumption":
+      return `Resumption (commit ${m.commit.length} bytes)`;
+    case "resumption_accept":
+      return "ResumptionAccept";
+    case "connection_update":
+      return `ConnectionUpdate (commit ${m.commit.length} bytes)`;
+    case "epoch_key_update":
+      return `EpochKeyUpdate (epoch ${m.epoch})`;
+    case "key_update":
+      return `KeyUpdate${m.updateRequested ? " (update_requested)" : ""}`;
+  }
 }

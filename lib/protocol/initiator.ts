@@ -130,6 +130,7 @@ export class Initiator extends Connection {
   }
 
   private set(next: StateData): void {
+    if (next.name !== this.st.name) this.trace(() => `state -> ${next.name}`);
     if ("receive" in this.st && this.st !== next) zeroize(this.st.receive);
     this.st = next;
   }

@@ -306,6 +306,7 @@ export class Responder extends Connection {
     this._serverName = record.serverName;
     this.lastPeerCommit = repaired.lastPeerCommit;
     this.repair = repaired.repaired;
+    this.trace(() => `resumption: the commit leads to epoch ${repaired.session.epoch}, repaired as +${repaired.repaired}`);
     this.ownUpdate = repaired.pending;
     this.resumed = true;
     this.keys.clientRandom = clientRandom;
