@@ -11,8 +11,10 @@
 // Both sides use X.509 from test/fixtures/certs (a P-384 root, a P-256 intermediate, a leaf of the suite's
 // signature type; node:tls gets the P-256 leaf), the client verifying the chain and the host name.
 
+import { chartSvg } from "./chart.js";
 import { fork, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
@@ -480,6 +482,11 @@ async function main(): Promise<void> {
     );
     return { name: r.name, unit: r.unit, higherIsBetter: r.higherIsBetter, baseline: base, figures };
   });
+  // The picture the README shows (test/bench/results/chart.svg), from this run's medians.
+  const chartPath = args.find((a) => a.startsWith("--chart="))?.slice("--chart=".length) ?? fileURLToPath(new URL("../../../test/bench/results/chart.svg", import.meta.url));
+  mkdirSync(dirname(chartPath), { recursive: true });
+  writeFileSync(chartPath, chartSvg(out, `mlstls ${process.version}, median of ${ROUNDS} rounds`));
+  log(`chart: ${chartPath}`);
   if (json) {
     console.log(JSON.stringify({ node: process.version, rounds: ROUNDS, rows: out }, null, 2));
     return;
