@@ -277,6 +277,10 @@ export class VictimServer {
 
   constructor(opts: mlstls.ServerOptions = {}) {
     this.server = mlstls.createServer({ ...SERVED, ...opts });
+    // Ephemeral ports come back over hundreds of cases: a new TCP connection starts a fresh record for its port.
+    this.server.on("connection", (raw: { remotePort?: number }) => {
+      if (raw.remotePort !== undefined) this.conns.set(raw.remotePort, { errors: [], data: [], secure: false, ended: false, closed: false });
+    });
     this.server.on("secureConnection", (s: mlstls.MlsTlsSocket) => {
       const c = this.of(s.remotePort!);
       c.secure = true;
