@@ -25,10 +25,7 @@ export interface Impl {
   createSecureContext(options?: Opts): unknown;
   TLSSocket: new (socket?: unknown, options?: Opts) => AnySocket;
   Server: new (options?: Opts, listener?: (s: AnySocket) => void) => AnyServer;
-  /**
-   * What every client of this implementation adds to reach a server keyed with the P-256 fixtures. For mlstls
-   * that is the P-256 MLS suite: its default client offers only the Ed25519 suite (see the compatibility report).
-   */
+  /** What every client of this implementation adds (nothing since MLS suite negotiation: kept for a future need). */
   client: Opts;
 }
 
@@ -51,14 +48,20 @@ export const MLS: Impl = {
   createSecureContext: mlstls.createSecureContext as unknown as Impl["createSecureContext"],
   TLSSocket: mlstls.TLSSocket as unknown as Impl["TLSSocket"],
   Server: mlstls.Server as unknown as Impl["Server"],
-  client: { ciphersuites: P256_SUITE },
+  client: {},
 };
 
 export const IMPLS: readonly Impl[] = [NODE, MLS];
 
-/** A file of test/fixtures/node-compat/ (node's fixture names: agent1-key.pem, ca1-cert.pem, rsa_cert.crt, ...). */
+/**
+ * Which copy of node's certificate hierarchy the tests use: P-256 keys (test/fixtures/node-compat/) by default, RSA
+ * keys as node's own (test/fixtures/node-compat-rsa/) with MLSTLS_COMPAT_FIXTURES=rsa (see rsa-fixtures.test.ts).
+ */
+export const FIXTURE_SET = process.env.MLSTLS_COMPAT_FIXTURES === "rsa" ? "node-compat-rsa" : "node-compat";
+
+/** A file of the fixture set (node's fixture names: agent1-key.pem, ca1-cert.pem, rsa_cert.crt, ...). */
 export function nodeFixture(name: string): Buffer {
-  return readFileSync(new URL(`../../../test/fixtures/node-compat/${name}`, import.meta.url));
+  return readFileSync(new URL(`../../../test/fixtures/${FIXTURE_SET}/${name}`, import.meta.url));
 }
 
 /** key + cert of one of node's agents (agent1 is issued by ca1, agent2 is self-signed, ...). */
