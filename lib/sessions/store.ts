@@ -98,15 +98,15 @@ class LruIndex<V extends { expires: number; bytes: number }> extends Map<string,
   }
 }
 
-/** The default store: process memory, with a TTL and caps on count and bytes. */
-export class MemorySessionStore implements SessionStore {
-  private readonly entries = new LruIndex<{ expires: number; bytes: number; session: Uint8Array }>();
-  private readonly ttlMs: number;
-  private readonly max: number;
-  private readonly maxBytes: number;
-  private readonly now: () => number;
+/** The bounds both stores keep (README, "Security"): a TTL, and caps on count and bytes over an LRU index. */
+abstract class BoundedStore {
+  protected readonly ttlMs: number;
+  protected readonly max: number;
+  protected readonly maxBytes: number;
+  protected readonly now: () => number;
+  protected abstract readonly lru: LruIndex<{ expires: number; bytes: number }>;
 
-  constructor(opts: MemorySessionStoreOptions = {}) {
+  constructor(opts: { sessionTimeout?: number; maxSessions?: number; maxBytes?: number; now?: () => number }) {
     this.ttlMs = (opts.sessionTimeout ?? DEFAULT_SESSION_TIMEOUT) * 1000;
     this.max = opts.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_STORE_BYTES;
@@ -114,13 +114,26 @@ export class MemorySessionStore implements SessionStore {
     checkBounds(this.ttlMs, this.max, this.maxBytes);
   }
 
+  /** Sessions this store accounts for. */
   get size(): number {
-    return this.entries.size;
+    return this.lru.size;
   }
 
   /** Bytes charged against `maxBytes`. */
   get bytes(): number {
-    return this.entries.bytes;
+    return this.lru.bytes;
+  }
+}
+
+/** The default store: process memory, with a TTL and caps on count and bytes. */
+export class MemorySessionStore extends BoundedStore implements SessionStore {
+  private readonly entries = new LruIndex<{ expires: number; bytes: number; session: Uint8Array }>();
+  protected get lru(): LruIndex<{ expires: number; bytes: number }> {
+    return this.entries;
+  }
+
+  constructor(opts: MemorySessionStoreOptions = {}) {
+    super(opts);
   }
 
   async get(id: string): Promise<Uint8Array | undefined> {
@@ -190,33 +203,18 @@ const SESSION_SUFFIX = ".session";
  * choosing (e.g. `setInterval(() => store.sweep(), 60_000).unref()`). The bounds are kept by this object's index
  * of the directory (read once, on first use): several processes sharing one directory each keep their own.
  */
-export class FileSessionStore implements SessionStore {
+export class FileSessionStore extends BoundedStore implements SessionStore {
   private readonly dir: string;
-  private readonly ttlMs: number;
-  private readonly max: number;
-  private readonly maxBytes: number;
-  private readonly now: () => number;
   private ready: Promise<void> | undefined;
   private readonly chains = new Map<string, Promise<void>>();
   private readonly index = new LruIndex<{ expires: number; bytes: number }>();
+  protected get lru(): LruIndex<{ expires: number; bytes: number }> {
+    return this.index;
+  }
 
   constructor(dir: string, opts: FileSessionStoreOptions = {}) {
+    super(opts);
     this.dir = dir;
-    this.ttlMs = (opts.sessionTimeout ?? DEFAULT_SESSION_TIMEOUT) * 1000;
-    this.max = opts.maxSessions ?? DEFAULT_MAX_SESSIONS;
-    this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_STORE_BYTES;
-    this.now = opts.now ?? Date.now;
-    checkBounds(this.ttlMs, this.max, this.maxBytes);
-  }
-
-  /** Session files this store accounts for. */
-  get size(): number {
-    return this.index.size;
-  }
-
-  /** Bytes charged against `maxBytes`. */
-  get bytes(): number {
-    return this.index.bytes;
   }
 
   async get(id: string): Promise<Uint8Array | undefined> {

@@ -68,3 +68,22 @@ export function aeadOpen(a: AeadParams, key: Uint8Array, nonce: Uint8Array, aad:
   return concat(body, rest);
 }
 
+/** The AEAD half of ts-mls's Hpke shape, the same for every KEM. */
+export function hpkeAeadMethods(aead: AeadParams): {
+  encryptAead(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array | undefined, plaintext: Uint8Array): Promise<Uint8Array>;
+  decryptAead(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array | undefined, ciphertext: Uint8Array): Promise<Uint8Array>;
+  keyLength: number;
+  nonceLength: number;
+} {
+  const empty = new Uint8Array(0);
+  return {
+    async encryptAead(key, nonce, aad, plaintext) {
+      return aeadSeal(aead, key, nonce, aad ?? empty, plaintext);
+    },
+    async decryptAead(key, nonce, aad, ciphertext) {
+      return aeadOpen(aead, key, nonce, aad ?? empty, ciphertext);
+    },
+    keyLength: aead.keyLength,
+    nonceLength: NONCE_LENGTH,
+  };
+}

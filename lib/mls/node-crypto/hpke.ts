@@ -5,7 +5,7 @@ import { createHmac, diffieHellman, ECDH } from "node:crypto";
 import type { Hpke, KemAlgorithm, PrivateKey, PublicKey } from "ts-mls";
 import { concat } from "../../util/bytes.js";
 import { ecdhFor, ecGenerate, isValidScalar, okpPrivateKey, okpPublicBytes, okpPublicKey, P256, P384, type EcCurve } from "../keys.js";
-import { aeadOpen, aeadSeal, NONCE_LENGTH, type AeadParams } from "./aead.js";
+import { aeadOpen, aeadSeal, hpkeAeadMethods, NONCE_LENGTH, type AeadParams } from "./aead.js";
 import type { RandomBytes } from "./signature.js";
 import { fresh, hkdfExpand, SHA256, SHA384, type HashParams } from "./hash.js";
 
@@ -241,20 +241,13 @@ export function makeHpke(kem: DhKem, kdf: HashParams, aead: AeadParams): Hpke {
     async exportPrivateKey(k) {
       return fresh(ownPrivate(k).sk);
     },
-    async encryptAead(key, nonce, aad, plaintext) {
-      return aeadSeal(aead, key, nonce, aad ?? EMPTY, plaintext);
-    },
-    async decryptAead(key, nonce, aad, ciphertext) {
-      return aeadOpen(aead, key, nonce, aad ?? EMPTY, ciphertext);
-    },
     async deriveKeyPair(ikm) {
       return keyPair(kem.derive(labeledExtract(kem.hash, kemSuiteId, EMPTY, "dkp_prk", ikm)));
     },
     async generateKeyPair() {
       return keyPair(kem.generate());
     },
-    keyLength: aead.keyLength,
-    nonceLength: NONCE_LENGTH,
+    ...hpkeAeadMethods(aead),
   };
 }
 

@@ -13,7 +13,7 @@ import type { Ciphersuite, CiphersuiteImpl, Hpke, PrivateKey, PublicKey, Rng, Si
 import { concat } from "../../util/bytes.js";
 import { okpPrivateKey, okpPublicBytes, okpPublicKey } from "../keys.js";
 import { mldsaSign, mldsaVerify, mldsaGenerate, pqModules, type NobleKem } from "../pq.js";
-import { AEADS, aeadOpen, aeadSeal, NONCE_LENGTH, type AeadParams } from "./aead.js";
+import { AEADS, aeadOpen, aeadSeal, hpkeAeadMethods, NONCE_LENGTH, type AeadParams } from "./aead.js";
 import { fresh, HASHES, KDFS, makeHash, makeKdf, type HashParams } from "./hash.js";
 import { labeledExpand, labeledExtract } from "./hpke.js";
 import { verifyOnce, type RandomBytes } from "./signature.js";
@@ -201,20 +201,13 @@ export function makeKemHpke(kem: PqKem, kdf: HashParams, aead: AeadParams, rando
     async exportPrivateKey(k) {
       return fresh(ownPrivate(k).seed);
     },
-    async encryptAead(key, nonce, aad, plaintext) {
-      return aeadSeal(aead, key, nonce, aad ?? EMPTY, plaintext);
-    },
-    async decryptAead(key, nonce, aad, ciphertext) {
-      return aeadOpen(aead, key, nonce, aad ?? EMPTY, ciphertext);
-    },
     async deriveKeyPair(ikm) {
       return keyPair(kem.derive(ikm));
     },
     async generateKeyPair() {
       return keyPair(kem.fromSeed(randomBytes(kem.seedLength)));
     },
-    keyLength: aead.keyLength,
-    nonceLength: NONCE_LENGTH,
+    ...hpkeAeadMethods(aead),
   };
 }
 
