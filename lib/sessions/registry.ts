@@ -81,10 +81,11 @@ export class SessionRegistry {
   /**
    * The engine-facing persistence for one connection: its first save either creates a session (full handshake)
    * or takes over the one it loaded (resumption); both happen only at key confirmation. release() when the
-   * connection is done with the session.
+   * connection is done with the session. How each write reaches the store is the connection's SessionWriter: in
+   * this process for a plain store, by compare-and-set for a store several processes share.
    */
   persistenceFor(conn: LiveConnection): SessionPersistence & { release(): void } {
-    if (this.store.compareAndSet !== undefined) return this.sharedPersistenceFor(conn);
+    const w = this.store.compareAndSet !== undefined ? this.sharedWriter(conn) : this.localWriter(conn);
     let bound: { key: string; entry: Entry } | undefined;
     /** What a resuming connection read: the takeover is a compare-and-set against it. */
     let loaded: { key: string; digest: string } | undefined;
@@ -93,26 +94,31 @@ export class SessionRegistry {
         const key = Buffer.from(groupId).toString("hex");
         // Reads create no entry: an unconfirmed peer leaves nothing behind.
         await this.sessions.get(key)?.writing;
-        const blob = await this.store.get(key);
+        const blob = await w.read(key);
         loaded = { key, digest: digest(blob) };
         return blob;
       },
       save: async (groupId, session) => {
         const key = Buffer.from(groupId).toString("hex");
-        if (bound === undefined) {
-          const e = this.entry(key);
-          bound = { key, entry: e };
-          if (loaded === undefined) {
-            if (e.live !== undefined) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a new session's group id is already in use");
-            e.live = conn;
-            return this.write(e, key, session);
-          }
-          if (loaded.key !== key) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a resumed connection saved another session");
-          return this.takeOver(e, key, loaded.digest, conn, session);
+        if (bound !== undefined) return this.chain(bound.entry, () => w.update(bound!.entry, key, session));
+        const e = this.entry(key);
+        bound = { key, entry: e };
+        if (loaded === undefined) {
+          if (e.live !== undefined) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a new session's group id is already in use");
+          e.live = conn;
+          return this.chain(e, () => w.create(key, session));
         }
-        return this.write(bound.entry, key, session, conn);
+        if (loaded.key !== key) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a resumed connection saved another session");
+        const expected = loaded.digest;
+        return this.chain(e, async () => {
+          await w.takeOver(key, expected, session);
+          const old = e.live;
+          e.live = conn;
+          if (old !== undefined && old !== conn) void old.replace();
+        });
       },
       release: () => {
+        w.release();
         if (bound === undefined) return;
         const { key, entry: e } = bound;
         if (e.live === conn) e.live = undefined;
@@ -132,123 +138,89 @@ export class SessionRegistry {
     return e;
   }
 
-  /** Chains a store write after the session's earlier ones; `owner`, if given, must still be the live connection. */
-  private write(e: Entry, key: string, session: Uint8Array, owner?: LiveConnection): Promise<void> {
-    return this.chain(e, async () => {
-      if (owner !== undefined && e.live !== owner) {
-        throw new MlsTlsError("ERR_MLSTLS_SESSION_REPLACED", "a resumption of this connection's session replaced it");
-      }
-      await this.store.set(key, session);
-    });
+  /** A store only this process writes: the compare-and-set of a takeover is done here. */
+  private localWriter(conn: LiveConnection): SessionWriter {
+    return {
+      read: (key) => this.store.get(key),
+      create: (key, session) => this.store.set(key, session),
+      takeOver: async (key, expected, session) => {
+        const current = await this.store.get(key);
+        const unchanged = current !== undefined && digest(current) === expected;
+        current?.fill(0);
+        if (!unchanged) {
+          throw new MlsTlsError("ERR_MLSTLS_STALE_SESSION", "the session changed on the server while this resumption was confirmed");
+        }
+        await this.store.set(key, session);
+      },
+      update: async (e, key, session) => {
+        if (e.live !== conn) throw replaced();
+        await this.store.set(key, session);
+      },
+      release: () => undefined,
+    };
   }
 
-  /** A confirmed resumption: compare-and-set against what it loaded, become live, write, then end the old connection. */
-  private takeOver(e: Entry, key: string, expected: string, conn: LiveConnection, session: Uint8Array): Promise<void> {
-    return this.chain(e, async () => {
-      const current = await this.store.get(key);
-      const unchanged = current !== undefined && digest(current) === expected;
-      current?.fill(0);
-      if (!unchanged) {
-        throw new MlsTlsError("ERR_MLSTLS_STALE_SESSION", "the session changed on the server while this resumption was confirmed");
-      }
-      const old = e.live;
-      e.live = conn;
-      await this.store.set(key, session);
-      if (old !== undefined && old !== conn) void old.replace();
-    });
-  }
-
-  /** persistenceFor() on a store with compareAndSet: see the header. */
-  private sharedPersistenceFor(conn: LiveConnection): SessionPersistence & { release(): void } {
+  /**
+   * A store several processes share (it has compareAndSet): every write compares against what this connection
+   * last read or wrote, and names this connection as the session's owner, so the store can tell the old owner's
+   * process to end it. A failing store is reported, and the connection goes on without writing.
+   */
+  private sharedWriter(conn: LiveConnection): SessionWriter {
     const store = this.store as SessionStore & Required<Pick<SessionStore, "compareAndSet">>;
     const owner = randomBytes(12).toString("base64url");
     const report = (err: unknown): void => {
       conn.storeError?.(err instanceof Error ? err : new Error(String(err)));
     };
-    let bound: { key: string; entry: Entry } | undefined;
-    let loaded: { key: string; digest: string } | undefined;
     /** The digest of what this connection last wrote; undefined once a write failed (it writes nothing more). */
     let written: string | undefined;
     return {
-      load: async (groupId) => {
-        const key = Buffer.from(groupId).toString("hex");
-        await this.sessions.get(key)?.writing;
-        let blob: Uint8Array | undefined;
+      read: async (key) => {
         try {
-          blob = await store.get(key);
+          return await store.get(key);
         } catch (err) {
           report(err);
           return undefined; // an unknown session: the client falls back to a full handshake
         }
-        loaded = { key, digest: digest(blob) };
-        return blob;
       },
-      save: async (groupId, session) => {
-        const key = Buffer.from(groupId).toString("hex");
-        if (bound === undefined) {
-          const e = this.entry(key);
-          bound = { key, entry: e };
-          if (loaded === undefined) {
-            if (e.live !== undefined) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a new session's group id is already in use");
-            e.live = conn;
-            this.owners.set(owner, { conn, key });
-            return this.chain(e, async () => {
-              let ok: boolean;
-              try {
-                ok = await store.compareAndSet(key, "", session, owner);
-              } catch (err) {
-                report(err);
-                return;
-              }
-              if (!ok) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a new session's group id is already in use");
-              written = digest(session);
-            });
-          }
-          if (loaded.key !== key) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a resumed connection saved another session");
-          const expected = loaded.digest;
-          return this.chain(e, async () => {
-            let ok: boolean;
-            try {
-              ok = await store.compareAndSet(key, expected, session, owner);
-            } catch (err) {
-              report(err);
-              throw new MlsTlsError("ERR_MLSTLS_STALE_SESSION", "the session store failed while this resumption was confirmed", { cause: err });
-            }
-            if (!ok) {
-              throw new MlsTlsError("ERR_MLSTLS_STALE_SESSION", "the session changed in the store while this resumption was confirmed");
-            }
-            written = digest(session);
-            const old = e.live;
-            e.live = conn;
-            this.owners.set(owner, { conn, key });
-            if (old !== undefined && old !== conn) void old.replace();
-          });
+      create: async (key, session) => {
+        this.owners.set(owner, { conn, key });
+        let ok: boolean;
+        try {
+          ok = await store.compareAndSet(key, "", session, owner);
+        } catch (err) {
+          report(err);
+          return;
         }
-        const e = bound.entry;
-        return this.chain(e, async () => {
-          if (e.live !== conn) throw new MlsTlsError("ERR_MLSTLS_SESSION_REPLACED", "a resumption of this connection's session replaced it");
-          if (written === undefined) return;
-          let ok: boolean;
-          try {
-            ok = await store.compareAndSet(key, written, session, owner);
-          } catch (err) {
-            report(err);
-            written = undefined;
-            return;
-          }
-          if (!ok) throw new MlsTlsError("ERR_MLSTLS_SESSION_REPLACED", "a resumption of this connection's session replaced it");
-          written = digest(session);
-        });
+        if (!ok) throw new MlsTlsError("ERR_MLSTLS_INTERNAL", "a new session's group id is already in use");
+        written = digest(session);
       },
-      release: () => {
-        this.owners.delete(owner);
-        if (bound === undefined) return;
-        const { key, entry: e } = bound;
-        if (e.live === conn) e.live = undefined;
-        void e.writing.then(() => {
-          if (this.sessions.get(key) === e && e.live === undefined) this.sessions.delete(key);
-        });
+      takeOver: async (key, expected, session) => {
+        let ok: boolean;
+        try {
+          ok = await store.compareAndSet(key, expected, session, owner);
+        } catch (err) {
+          report(err);
+          throw new MlsTlsError("ERR_MLSTLS_STALE_SESSION", "the session store failed while this resumption was confirmed", { cause: err });
+        }
+        if (!ok) throw new MlsTlsError("ERR_MLSTLS_STALE_SESSION", "the session changed in the store while this resumption was confirmed");
+        written = digest(session);
+        this.owners.set(owner, { conn, key });
       },
+      update: async (e, key, session) => {
+        if (e.live !== conn) throw replaced();
+        if (written === undefined) return;
+        let ok: boolean;
+        try {
+          ok = await store.compareAndSet(key, written, session, owner);
+        } catch (err) {
+          report(err);
+          written = undefined;
+          return;
+        }
+        if (!ok) throw replaced();
+        written = digest(session);
+      },
+      release: () => void this.owners.delete(owner),
     };
   }
 
@@ -257,4 +229,18 @@ export class SessionRegistry {
     e.writing = done.catch(() => undefined);
     return done;
   }
+}
+
+/** How one connection's session reaches the store (SessionRegistry.persistenceFor). */
+interface SessionWriter {
+  read(key: string): Promise<Uint8Array | undefined>;
+  create(key: string, session: Uint8Array): Promise<void>;
+  /** Writes `session` only if the stored one still has digest `expected`; throws ERR_MLSTLS_STALE_SESSION if not. */
+  takeOver(key: string, expected: string, session: Uint8Array): Promise<void>;
+  update(e: Entry, key: string, session: Uint8Array): Promise<void>;
+  release(): void;
+}
+
+function replaced(): MlsTlsError {
+  return new MlsTlsError("ERR_MLSTLS_SESSION_REPLACED", "a resumption of this connection's session replaced it");
 }
