@@ -54,6 +54,11 @@ export { DEFAULT_AUTO_CONNECTION_UPDATE, DEFAULT_AUTO_KEY_UPDATE, type UpdatePol
 
 /** How long a closing transport may take to flush our last records before it is destroyed. */
 const LINGER_MS = 2_000;
+/**
+ * Received bytes the engine may hold unprocessed (README "Limits and their defaults"): 256 KiB plus one
+ * protected record (5-byte header + 2^14 + 256), so a full record always fits on top of a busy queue.
+ */
+export const MAX_QUEUED_INPUT = 256 * 1024 + 5 + MAX_PLAINTEXT + 256;
 
 type WriteCallback = (error?: Error | null) => void;
 
@@ -103,6 +108,8 @@ export class MlsTlsSocket extends Duplex {
   private eofPushed = false;
   private transportEof = false;
   private pausedTransport = false;
+  /** The transport is paused because the engine holds MAX_QUEUED_INPUT unprocessed bytes; resumed when it is idle. */
+  private inputHeld = false;
   /** The write held back until the handshake completes. */
   private held: { chunks: Chunk[]; cb: WriteCallback } | undefined;
   /** The write whose ciphertext the transport has not accepted yet. */
@@ -579,7 +586,7 @@ export class MlsTlsSocket extends Duplex {
   override _read(): void {
     if (this.pausedTransport) {
       this.pausedTransport = false;
-      this.transport.resume();
+      if (!this.inputHeld) this.transport.resume();
     }
   }
 
@@ -769,7 +776,27 @@ export class MlsTlsSocket extends Duplex {
   private onTransportData(chunk: Buffer): void {
     if (this.destroyed) return;
     this.idleTimer?.refresh();
-    this.engine!.receive(chunk);
+    const engine = this.engine!;
+    // Input backpressure: a busy engine (MLS work) queues what arrives, so a flooding peer could make it hold
+    // unbounded input. Give it only up to the cap; the rest goes back to the transport, paused until the engine
+    // is idle again. Nothing is lost, and the transport stops reading from the kernel (TCP flow control).
+    const room = MAX_QUEUED_INPUT - engine.queuedInput;
+    if (chunk.length <= room) {
+      engine.receive(chunk);
+      return;
+    }
+    if (room > 0) engine.receive(chunk.subarray(0, room));
+    const t = this.transport;
+    t.pause();
+    t.unshift(chunk.subarray(Math.max(room, 0)));
+    if (this.inputHeld) return;
+    this.inputHeld = true;
+    void engine.whenIdle().then(() => {
+      this.inputHeld = false;
+      // Only our own transport, still attached (closeTransport() takes over), and not paused for the reader (_read()).
+      if (this.transport !== t || this.destroyed || this.pausedTransport) return;
+      if (t.listeners("data").includes(this.transportListeners.data)) t.resume();
+    });
   }
 
   private onEngineSend(bytes: Uint8Array): void {
