@@ -91,7 +91,7 @@ export function statusLines(s: MlsTlsSocket): string[] {
     `record protection: ${c?.standardName ?? "-"}`,
     `epoch: ${s.epoch}`,
   ];
-  const peer = s.getPeerCertificate() as Record<string, unknown>;
+  const peer = s.getPeerCertificate();
   if (peer.credentialType === "basic") {
     lines.push(`peer: basic credential ${JSON.stringify(peer.identity)}`, `peer san: -`, `peer fingerprint: ${String(peer.fingerprint)}`);
   } else if (peer.subject !== undefined) {

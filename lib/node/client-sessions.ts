@@ -1,6 +1,7 @@
 // Sessions at the socket level: the registry that keeps one live connection per server session, the client's
 // 'session' Buffers (encrypted with `sessionKey` when given), and when a refused session falls back.
 
+import type { NonSharedBuffer } from "node:buffer";
 import { AlertDescription, type MlsTlsError } from "../errors.js";
 import { type Connection, Initiator } from "../protocol/index.js";
 import { SessionRegistry } from "../sessions/registry.js";
@@ -18,8 +19,9 @@ export function registryFor(store: SessionStore): SessionRegistry {
 }
 
 /** A 'session' Buffer from the engine's blob: as is, or encrypted with `sessionKey` (the blob is then wiped). */
-export function sessionBuffer(blob: Uint8Array, key: Uint8Array | undefined): Buffer {
-  if (key === undefined) return Buffer.from(blob.buffer, blob.byteOffset, blob.length);
+export function sessionBuffer(blob: Uint8Array, key: Uint8Array | undefined): NonSharedBuffer {
+  // The engine's session blobs are never shared memory.
+  if (key === undefined) return Buffer.from(blob.buffer as ArrayBuffer, blob.byteOffset, blob.length);
   const out = Buffer.from(encryptSession(blob, key));
   blob.fill(0);
   return out;

@@ -12,8 +12,11 @@
 
 import { X509Certificate } from "node:crypto";
 import type * as net from "node:net";
+import type * as tls from "node:tls";
+import type { NonSharedBuffer } from "node:buffer";
+import type { BasicPeerCertificate } from "../auth/peer-certificate.js";
 import { Socket as NetSocket } from "node:net";
-import { Duplex } from "node:stream";
+import { Duplex, type DuplexOptions } from "node:stream";
 import { debuglog } from "node:util";
 import type { SuiteParams } from "../suites.js";
 import { MlsTlsError } from "../errors.js";
@@ -58,6 +61,11 @@ const traceLog = debuglog("mlstls");
 
 /** How long a closing transport may take to flush our last records before it is destroyed. */
 const LINGER_MS = 2_000;
+/**
+ * Received bytes the engine may hold unprocessed (README "Limits and their defaults"): 256 KiB plus one
+ * protected record (5-byte header + 2^14 + 256), so a full record always fits on top of a busy queue.
+ */
+export const MAX_QUEUED_INPUT = 256 * 1024 + 5 + MAX_PLAINTEXT + 256;
 
 type WriteCallback = (error?: Error | null) => void;
 
@@ -69,13 +77,24 @@ function ignore(): void {}
 function destroyedError(): Error {
   return codeError("ERR_STREAM_DESTROYED", "Cannot call write after a stream was destroyed");
 }
-export class MlsTlsSocket extends Duplex {
+/**
+ * The socket's base class: a stream.Duplex at run time (the transport underneath is the net.Socket), typed as a
+ * net.Socket because MlsTlsSocket implements net.Socket's whole public API over its transport (address(),
+ * setNoDelay(), remoteAddress, ...; test/node/types.test.ts checks each member exists), so to the compiler an
+ * MlsTlsSocket is a tls.TLSSocket as well. `instanceof net.Socket` stays false, as the types cannot express.
+ */
+const SocketBase = Duplex as unknown as new (options?: DuplexOptions) => NetSocket;
+
+export class MlsTlsSocket extends SocketBase {
   /** Always true: node code tells TLS sockets apart by this. */
   readonly encrypted = true;
   /** True once the peer's credential was accepted. */
   authorized = false;
-  /** Why the peer is not authorized, as a code string, or null. */
-  authorizationError: string | null = null;
+  /**
+   * Why the peer is not authorized. At run time a code string (e.g. "CERT_HAS_EXPIRED") or null, exactly as
+   * node:tls; typed `Error` because @types/node types tls.TLSSocket's so (an MlsTlsSocket is a tls.TLSSocket).
+   */
+  authorizationError: Error = null as unknown as Error;
   /** null before the handshake, false when none was negotiated. */
   alpnProtocol: string | false | null = null;
   /** null before the handshake; then the server name sent (client) or received (server), or false. */
@@ -107,6 +126,8 @@ export class MlsTlsSocket extends Duplex {
   private eofPushed = false;
   private transportEof = false;
   private pausedTransport = false;
+  /** The transport is paused because the engine holds MAX_QUEUED_INPUT unprocessed bytes; resumed when it is idle. */
+  private inputHeld = false;
   /** The write held back until the handshake completes. */
   private held: { chunks: Chunk[]; cb: WriteCallback } | undefined;
   /** The write whose ciphertext the transport has not accepted yet. */
@@ -128,7 +149,7 @@ export class MlsTlsSocket extends Duplex {
   /** setMaxSendFragment(), applied to the engine when it is made. */
   private maxFragment = MAX_PLAINTEXT;
   /** Client: the latest 'session' Buffer. */
-  private lastSession: Buffer | undefined;
+  private lastSession: NonSharedBuffer | undefined;
   /** Server: this connection's hold on its session in the store. */
   private persistence: (SessionPersistence & { release(): void }) | undefined;
   private connectEmitted = false;
@@ -220,7 +241,8 @@ export class MlsTlsSocket extends Duplex {
 
   // ------------------------------------------------------------------ node:tls surface
 
-  get connecting(): boolean {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get connecting(): boolean {
     return this.transport.connecting === true;
   }
 
@@ -229,41 +251,50 @@ export class MlsTlsSocket extends Duplex {
     return !this.secure && !this.destroyed;
   }
 
-  get remoteAddress(): string | undefined {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get remoteAddress(): string | undefined {
     return this.transport.remoteAddress;
   }
-  get remotePort(): number | undefined {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get remotePort(): number | undefined {
     return this.transport.remotePort;
   }
-  get remoteFamily(): string | undefined {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get remoteFamily(): string | undefined {
     return this.transport.remoteFamily;
   }
-  get localAddress(): string | undefined {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get localAddress(): string | undefined {
     return this.transport.localAddress;
   }
-  get localPort(): number | undefined {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get localPort(): number | undefined {
     return this.transport.localPort;
   }
-  get localFamily(): string | undefined {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get localFamily(): string | undefined {
     return (this.transport as { localFamily?: string }).localFamily;
   }
 
-  address(): net.AddressInfo | Record<string, never> {
+  override address(): net.AddressInfo | Record<string, never> {
     const t = this.transport;
     return typeof t.address === "function" ? (t.address() as net.AddressInfo) : {};
   }
 
   /** Application bytes received, as node:tls counts them (not the record overhead). */
-  get bytesRead(): number {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get bytesRead(): number {
     return this.plainRead;
   }
 
   /** Application bytes written, including those still buffered, as node:tls counts them. */
-  get bytesWritten(): number {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get bytesWritten(): number {
     return this.plainDone + this.writableLength;
   }
 
-  get readyState(): "opening" | "open" | "readOnly" | "writeOnly" | "closed" {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get readyState(): "opening" | "open" | "readOnly" | "writeOnly" | "closed" {
     if (this.connecting) return "opening";
     if (this.readable && this.writable) return "open";
     if (this.readable) return "readOnly";
@@ -271,17 +302,19 @@ export class MlsTlsSocket extends Duplex {
     return "closed";
   }
 
-  get pending(): boolean {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get pending(): boolean {
     return this.connecting;
   }
 
   /** The ms passed to setTimeout(), undefined if none. */
-  get timeout(): number | undefined {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get timeout(): number | undefined {
     return this.idleMs;
   }
 
   /** Emits 'timeout' after `ms` without transport activity; does not destroy the socket. 0 disables. */
-  setTimeout(ms: number, callback?: () => void): this {
+  override setTimeout(ms: number, callback?: () => void): this {
     if (typeof ms !== "number") throw invalidArgType("msecs", "of type number", ms);
     if (!Number.isFinite(ms) || ms < 0) throw outOfRange("msecs", "a non-negative finite number", ms);
     clearTimeout(this.idleTimer);
@@ -298,7 +331,8 @@ export class MlsTlsSocket extends Duplex {
   }
 
   /** As net.Socket: the bytes written and not yet accepted by the transport (0 when nothing is queued). */
-  get bufferSize(): number {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get bufferSize(): number {
     return this.writableLength + (this.inflight?.bytes ?? 0);
   }
 
@@ -307,7 +341,7 @@ export class MlsTlsSocket extends Duplex {
    * `new TLSSocket(null, options)` (node's unconnected form) and for callers that connect a stream they were
    * given (pg's `stream` option). The handshake starts once connected; `listener` runs on 'connect'.
    */
-  connect(...args: unknown[]): this {
+  override connect(...args: unknown[]): this {
     const t = this.transport;
     const last = args[args.length - 1];
     if (typeof last === "function") {
@@ -321,7 +355,7 @@ export class MlsTlsSocket extends Duplex {
   }
 
   /** As net.Socket: closes the TCP connection with a reset (RST), and destroys the socket. */
-  resetAndDestroy(): this {
+  override resetAndDestroy(): this {
     const t = this.transport;
     if (typeof t.resetAndDestroy === "function" && !t.destroyed && t.connecting !== true) {
       t.resetAndDestroy();
@@ -330,28 +364,28 @@ export class MlsTlsSocket extends Duplex {
     return this;
   }
 
-  setNoDelay(noDelay?: boolean): this {
+  override setNoDelay(noDelay?: boolean): this {
     this.transport.setNoDelay?.(noDelay);
     return this;
   }
 
-  setKeepAlive(enable?: boolean, initialDelay?: number): this {
+  override setKeepAlive(enable?: boolean, initialDelay?: number): this {
     this.transport.setKeepAlive?.(enable, initialDelay);
     return this;
   }
 
-  ref(): this {
+  override ref(): this {
     this.transport.ref?.();
     return this;
   }
 
-  unref(): this {
+  override unref(): this {
     this.transport.unref?.();
     return this;
   }
 
   /** Ends the writable side, then destroys the socket once that finished. */
-  destroySoon(): void {
+  override destroySoon(): void {
     if (this.writable) this.end();
     if (this.writableFinished) this.destroy();
     else this.once("finish", () => this.destroy());
@@ -363,9 +397,10 @@ export class MlsTlsSocket extends Duplex {
   }
 
   /** name: the MLS ciphersuite; standardName: the TLS 1.3 suite with the same record protection. */
-  getCipher(): { name: string; standardName: string; version: string } | undefined {
+  // Typed as @types/node types tls.TLSSocket's; at run time undefined before the handshake, as node:tls.
+  getCipher(): tls.CipherNameAndProtocol {
     const s = this.secure ? this.engine?.suite : undefined;
-    return s === undefined ? undefined : { name: s.name, standardName: s.tlsName, version: "TLSv1.3" };
+    return (s === undefined ? undefined : { name: s.name, standardName: s.tlsName, version: "TLSv1.3" }) as tls.CipherNameAndProtocol;
   }
 
   /** The negotiated suite's parameters, undefined before the handshake. */
@@ -378,6 +413,9 @@ export class MlsTlsSocket extends Duplex {
    * the issuer chain, completed from `ca`, when `detailed`). Basic credentials: a BasicPeerCertificate with the
    * identity, key and fingerprint. Still available after close.
    */
+  getPeerCertificate(detailed: true): tls.DetailedPeerCertificate & Partial<BasicPeerCertificate>;
+  getPeerCertificate(detailed?: false): tls.PeerCertificate & Partial<BasicPeerCertificate>;
+  getPeerCertificate(detailed?: boolean): (tls.PeerCertificate | tls.DetailedPeerCertificate) & Partial<BasicPeerCertificate>;
   getPeerCertificate(detailed = false): MlsPeerCertificate {
     if (!this.secure || this.peerUnasked()) return {};
     return this.validator?.getPeerCertificate(detailed) ?? {};
@@ -388,7 +426,7 @@ export class MlsTlsSocket extends Duplex {
    * node:tls, it shows none, though the client's MLS leaf always carries a credential.
    */
   private peerUnasked(): boolean {
-    return this.isServer && !this.authorized && this.authorizationError === null;
+    return this.isServer && !this.authorized && (this.authorizationError as unknown) === null;
   }
 
   /** The peer's X.509 leaf certificate; undefined before the handshake and for pinned-key peers. */
@@ -412,7 +450,7 @@ export class MlsTlsSocket extends Duplex {
   }
 
   /** RFC 5705/8446 exporter; stable for the connection's lifetime. Throws ERR_TLS_INVALID_STATE before the handshake. */
-  exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Buffer {
+  exportKeyingMaterial(length: number, label: string, context?: Uint8Array): NonSharedBuffer {
     if (typeof length !== "number") throw invalidArgType("length", "of type number", length);
     if (!Number.isInteger(length) || length < 0 || length > 0xffff_ffff) {
       throw outOfRange("length", length !== Math.floor(length) ? "an integer" : ">= 0 && <= 4294967295", length);
@@ -423,14 +461,15 @@ export class MlsTlsSocket extends Duplex {
     }
     if (!this.secure || this.engine === undefined) throw invalidState();
     const out = this.engine.exportKeyingMaterial(length, label, context);
-    return Buffer.from(out.buffer, out.byteOffset, out.length);
+    // The engine's buffers are never shared memory.
+    return Buffer.from(out.buffer as ArrayBuffer, out.byteOffset, out.length);
   }
 
   /**
    * Client: the latest 'session' Buffer (encrypted with `sessionKey` if given), for connect({ session }); undefined
    * before the first. Server: always undefined (server sessions live in the sessionStore).
    */
-  getSession(): Buffer | undefined {
+  getSession(): NonSharedBuffer | undefined {
     return this.lastSession;
   }
 
@@ -499,10 +538,10 @@ export class MlsTlsSocket extends Duplex {
    * MLS-TLS has no Finished message (key confirmation is an EpochKeyUpdate, PROTOCOL.md §5), so, like node:tls
    * before a handshake, these return undefined. For channel binding use exportKeyingMaterial() (RFC 9266).
    */
-  getFinished(): Buffer | undefined {
+  getFinished(): NonSharedBuffer | undefined {
     return undefined;
   }
-  getPeerFinished(): Buffer | undefined {
+  getPeerFinished(): NonSharedBuffer | undefined {
     return undefined;
   }
 
@@ -520,7 +559,8 @@ export class MlsTlsSocket extends Duplex {
   }
 
   /** The addresses net tried with autoSelectFamily, from the transport; [] for other streams. */
-  get autoSelectFamilyAttemptedAddresses(): string[] {
+  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
+  override get autoSelectFamilyAttemptedAddresses(): string[] {
     return (this.transport as { autoSelectFamilyAttemptedAddresses?: string[] }).autoSelectFamilyAttemptedAddresses ?? [];
   }
 
@@ -534,7 +574,7 @@ export class MlsTlsSocket extends Duplex {
   }
 
   /** No TLS session tickets exist in MLS-TLS (sessions are MLS group state: getSession()), so undefined. */
-  getTLSTicket(): Buffer | undefined {
+  getTLSTicket(): NonSharedBuffer | undefined {
     return undefined;
   }
 
@@ -570,20 +610,12 @@ export class MlsTlsSocket extends Duplex {
       .catch(surfaceRejection);
   }
 
-  // net.Socket's signatures, so that an MlsTlsSocket goes where a tls.TLSSocket is expected.
-  override end(callback?: () => void): this;
-  override end(buffer: Uint8Array | string, callback?: () => void): this;
-  override end(str: Uint8Array | string, encoding?: BufferEncoding, callback?: () => void): this;
-  override end(...args: unknown[]): this {
-    return (Duplex.prototype.end as (...a: unknown[]) => this).apply(this, args);
-  }
-
   // ------------------------------------------------------------------ stream.Duplex implementation
 
   override _read(): void {
     if (this.pausedTransport) {
       this.pausedTransport = false;
-      this.transport.resume();
+      if (!this.inputHeld) this.transport.resume();
     }
   }
 
@@ -781,7 +813,27 @@ export class MlsTlsSocket extends Duplex {
   private onTransportData(chunk: Buffer): void {
     if (this.destroyed) return;
     this.idleTimer?.refresh();
-    this.engine!.receive(chunk);
+    const engine = this.engine!;
+    // Input backpressure: a busy engine (MLS work) queues what arrives, so a flooding peer could make it hold
+    // unbounded input. Give it only up to the cap; the rest goes back to the transport, paused until the engine
+    // is idle again. Nothing is lost, and the transport stops reading from the kernel (TCP flow control).
+    const room = MAX_QUEUED_INPUT - engine.queuedInput;
+    if (chunk.length <= room) {
+      engine.receive(chunk);
+      return;
+    }
+    if (room > 0) engine.receive(chunk.subarray(0, room));
+    const t = this.transport;
+    t.pause();
+    t.unshift(chunk.subarray(Math.max(room, 0)));
+    if (this.inputHeld) return;
+    this.inputHeld = true;
+    void engine.whenIdle().then(() => {
+      this.inputHeld = false;
+      // Only our own transport, still attached (closeTransport() takes over), and not paused for the reader (_read()).
+      if (this.transport !== t || this.destroyed || this.pausedTransport) return;
+      if (t.listeners("data").includes(this.transportListeners.data)) t.resume();
+    });
   }
 
   private onEngineSend(bytes: Uint8Array): void {
@@ -916,7 +968,7 @@ export class MlsTlsSocket extends Duplex {
   private recordVerdict(): void {
     const v = this.validator;
     this.authorized = v?.authorized ?? false;
-    this.authorizationError = v?.authorizationError ?? null;
+    this.authorizationError = (v?.authorizationError ?? null) as unknown as Error;
   }
 
   /**

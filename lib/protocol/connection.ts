@@ -228,6 +228,14 @@ export abstract class Connection {
     }
   }
 
+  /**
+   * Received bytes not yet taken up as records: the input held while the engine is busy (e.g. with MLS work).
+   * The engine takes whatever it is given; the transport adapter above bounds this by pausing its input.
+   */
+  get queuedInput(): number {
+    return this.deframer.buffered;
+  }
+
   /** Resolves once every queued task (received bytes, local updates) has been processed. */
   async whenIdle(): Promise<void> {
     // Tasks may enqueue follow-up tasks (a re-issued update), so wait until the queue stops growing.
