@@ -452,8 +452,9 @@ export class MlsTlsSocket extends SocketBase {
   /** RFC 5705/8446 exporter; stable for the connection's lifetime. Throws ERR_TLS_INVALID_STATE before the handshake. */
   exportKeyingMaterial(length: number, label: string, context?: Uint8Array): NonSharedBuffer {
     if (typeof length !== "number") throw invalidArgType("length", "of type number", length);
-    if (!Number.isInteger(length) || length < 0 || length > 0xffff_ffff) {
-      throw outOfRange("length", length !== Math.floor(length) ? "an integer" : ">= 0 && <= 4294967295", length);
+    // node's validateUint32(length, "length", true): a positive 32-bit integer.
+    if (!Number.isInteger(length) || length < 1 || length > 0xffff_ffff) {
+      throw outOfRange("length", !Number.isInteger(length) ? "an integer" : ">= 1 && <= 4294967295", length);
     }
     if (typeof label !== "string") throw invalidArgType("label", "of type string", label);
     if (context !== undefined && !(context instanceof Uint8Array)) {
@@ -551,7 +552,9 @@ export class MlsTlsSocket extends SocketBase {
    */
   setMaxSendFragment(size: number): boolean {
     if (typeof size !== "number") throw invalidArgType("size", "of type number", size);
+    // node's validateInt32(size, "size"): an integer in the int32 range, or ERR_OUT_OF_RANGE.
     if (!Number.isInteger(size)) throw outOfRange("size", "an integer", size);
+    if (size < -(2 ** 31) || size > 2 ** 31 - 1) throw outOfRange("size", ">= -2147483648 && <= 2147483647", size);
     if (size < 512 || size > MAX_PLAINTEXT) return false;
     this.maxFragment = size;
     this.engine?.setMaxSendFragment(size);

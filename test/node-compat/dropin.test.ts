@@ -55,6 +55,43 @@ describe("node-compat: drop-in behaviours", () => {
     }
   });
 
+  describe("test-tls-exportkeyingmaterial, test-tls-max-send-fragment: argument checks", () => {
+    for (const impl of IMPLS) {
+      it(`${impl.name}: node's codes and classes for lengths and sizes out of range`, async () => {
+        const server = cleanup.server(impl.createServer(agent("agent1"), (s) => s.resume()));
+        const port = await listenLocal(server);
+        const c = cleanup.stream(impl.connect({ ...trusting(impl), port, host: "127.0.0.1" }));
+        await next(c, "secureConnect");
+        const sock = c as unknown as {
+          exportKeyingMaterial(l: unknown, label: unknown, ctx?: unknown): Buffer;
+          setMaxSendFragment(n?: unknown): boolean;
+        };
+        const code = (f: () => unknown): [string, string | undefined] => {
+          try {
+            f();
+          } catch (e) {
+            return [(e as Error).name, (e as CodedError).code];
+          }
+          return ["none", undefined];
+        };
+        expect(sock.exportKeyingMaterial(128, "client finished").length).to.equal(128);
+        expect(code(() => sock.exportKeyingMaterial(0, "a"))).to.deep.equal(["RangeError", "ERR_OUT_OF_RANGE"]);
+        expect(code(() => sock.exportKeyingMaterial(-3, "a"))).to.deep.equal(["RangeError", "ERR_OUT_OF_RANGE"]);
+        expect(code(() => sock.exportKeyingMaterial("length", 1234))).to.deep.equal(["TypeError", "ERR_INVALID_ARG_TYPE"]);
+        expect(code(() => sock.exportKeyingMaterial(10, null))).to.deep.equal(["TypeError", "ERR_INVALID_ARG_TYPE"]);
+        expect(code(() => sock.exportKeyingMaterial(128, "l", "string context"))).to.deep.equal(["TypeError", "ERR_INVALID_ARG_TYPE"]);
+        for (const n of [NaN, Infinity, 2 ** 31]) {
+          expect(code(() => sock.setMaxSendFragment(n)), String(n)).to.deep.equal(["RangeError", "ERR_OUT_OF_RANGE"]);
+        }
+        expect(code(() => sock.setMaxSendFragment())).to.deep.equal(["TypeError", "ERR_INVALID_ARG_TYPE"]);
+        expect(sock.setMaxSendFragment(511)).to.equal(false);
+        expect(sock.setMaxSendFragment(16385)).to.equal(false);
+        expect(sock.setMaxSendFragment(512)).to.equal(true);
+        c.end();
+      });
+    }
+  });
+
   describe("test-tls-socket-default-options: new TLSSocket(null, options), then connect()", () => {
     for (const impl of IMPLS) {
       it(`${impl.name}: an unconnected socket connects later and completes its handshake ('secure')`, async () => {
