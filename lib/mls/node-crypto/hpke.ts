@@ -155,7 +155,6 @@ export function makeHpke(kem: DhKem, kdf: HashParams, aead: AeadParams): Hpke {
   const kemSuiteId = concat(utf8("KEM"), i2osp2(kem.id));
   const suiteId = concat(utf8("HPKE"), i2osp2(kem.id), i2osp2(kdf.hpkeKdfId), i2osp2(aead.id));
   // Base mode: psk and psk_id are empty, so psk_id_hash is a per-suite constant.
-  const pskIdHash = labeledExtract(kdf, suiteId, EMPTY, "psk_id_hash", EMPTY);
 
   const ownPrivate = (k: PrivateKey): NodeHpkePrivateKey => {
     const key: unknown = k;
@@ -192,22 +191,11 @@ export function makeHpke(kem: DhKem, kdf: HashParams, aead: AeadParams): Hpke {
     return extractAndExpand(skR.dh(enc), concat(enc, skR.pk));
   };
   const schedule = (sharedSecret: Uint8Array, info: Uint8Array) => {
-    const infoHash = labeledExtract(kdf, suiteId, EMPTY, "info_hash", info);
-    const context = concat(Uint8Array.of(0x00), pskIdHash, infoHash);
-    const secret = labeledExtract(kdf, suiteId, sharedSecret, "secret", EMPTY);
-    return {
-      // Single-shot use: sequence number 0, so the nonce is base_nonce itself.
-      aead: () => ({
-        key: labeledExpand(kdf, suiteId, secret, "key", context, aead.keyLength),
-        nonce: labeledExpand(kdf, suiteId, secret, "base_nonce", context, NONCE_LENGTH),
-      }),
-      export: (exporterContext: Uint8Array, length: number) => {
-        if (length > 255 * kdf.length) throw new RangeError("HPKE export length too large");
-        const exporterSecret = labeledExpand(kdf, suiteId, secret, "exp", context, kdf.length);
-        return labeledExpand(kdf, suiteId, exporterSecret, "sec", exporterContext, length);
-      },
-    };
+    const ks = hpkeKeySchedule(kdf, suiteId, aead, sharedSecret, info);
+    // Single-shot use: sequence number 0, so the nonce is base_nonce itself.
+    return { aead: () => ({ key: ks.key(), nonce: ks.nonce() }), export: ks.export };
   };
+
 
   return {
     async seal(publicKey, plaintext, info, aad) {
@@ -251,3 +239,22 @@ export function makeHpke(kem: DhKem, kdf: HashParams, aead: AeadParams): Hpke {
   };
 }
 
+/**
+ * RFC 9180 §5.1 KeyScheduleS/R in base mode: the AEAD key and base nonce, and the exporter, from a KEM shared secret.
+ * Shared by the Diffie-Hellman KEMs above and the post-quantum ones (node-crypto/pq.ts).
+ */
+export function hpkeKeySchedule(kdf: HashParams, suiteId: Uint8Array, aead: AeadParams, sharedSecret: Uint8Array, info: Uint8Array) {
+  const pskIdHash = labeledExtract(kdf, suiteId, EMPTY, "psk_id_hash", EMPTY);
+  const infoHash = labeledExtract(kdf, suiteId, EMPTY, "info_hash", info);
+  const context = concat(Uint8Array.of(0x00), pskIdHash, infoHash);
+  const secret = labeledExtract(kdf, suiteId, sharedSecret, "secret", EMPTY);
+  return {
+    key: () => labeledExpand(kdf, suiteId, secret, "key", context, aead.keyLength),
+    nonce: () => labeledExpand(kdf, suiteId, secret, "base_nonce", context, NONCE_LENGTH),
+    export: (exporterContext: Uint8Array, length: number) => {
+      if (length > 255 * kdf.length) throw new RangeError("HPKE export length too large");
+      const exporterSecret = labeledExpand(kdf, suiteId, secret, "exp", context, kdf.length);
+      return labeledExpand(kdf, suiteId, exporterSecret, "sec", exporterContext, length);
+    },
+  };
+}

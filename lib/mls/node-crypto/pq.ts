@@ -13,9 +13,9 @@ import type { Ciphersuite, CiphersuiteImpl, Hpke, PrivateKey, PublicKey, Rng, Si
 import { concat } from "../../util/bytes.js";
 import { okpPrivateKey, okpPublicBytes, okpPublicKey } from "../keys.js";
 import { mldsaSign, mldsaVerify, mldsaGenerate, pqModules, type NobleKem } from "../pq.js";
-import { AEADS, aeadOpen, aeadSeal, hpkeAeadMethods, NONCE_LENGTH, type AeadParams } from "./aead.js";
+import { AEADS, aeadOpen, aeadSeal, hpkeAeadMethods, type AeadParams } from "./aead.js";
 import { fresh, HASHES, KDFS, makeHash, makeKdf, type HashParams } from "./hash.js";
-import { labeledExpand, labeledExtract } from "./hpke.js";
+import { hpkeKeySchedule } from "./hpke.js";
 import { verifyOnce, type RandomBytes } from "./signature.js";
 
 const EMPTY = new Uint8Array(0);
@@ -143,7 +143,6 @@ function i2osp2(n: number): Uint8Array {
 /** RFC 9180 base-mode HPKE over a KEM whose shared secret goes into the key schedule directly. */
 export function makeKemHpke(kem: PqKem, kdf: HashParams, aead: AeadParams, randomBytes: RandomBytes): Hpke {
   const suiteId = concat(new TextEncoder().encode("HPKE"), i2osp2(kem.id), i2osp2(kdf.hpkeKdfId), i2osp2(aead.id));
-  const pskIdHash = labeledExtract(kdf, suiteId, EMPTY, "psk_id_hash", EMPTY);
   const ownPrivate = (k: PrivateKey): PqPrivateKey => {
     const key: unknown = k;
     if (!(key instanceof PqPrivateKey) || key.kemId !== kem.id) throw new TypeError("HPKE private key was not made by this provider for this KEM");
@@ -158,19 +157,8 @@ export function makeKemHpke(kem: PqKem, kdf: HashParams, aead: AeadParams, rando
     privateKey: k as unknown as PrivateKey,
     publicKey: new PqPublicKey(kem.id, k.pk) as unknown as PublicKey,
   });
-  const schedule = (sharedSecret: Uint8Array, info: Uint8Array) => {
-    const context = concat(Uint8Array.of(0x00), pskIdHash, labeledExtract(kdf, suiteId, EMPTY, "info_hash", info));
-    const secret = labeledExtract(kdf, suiteId, sharedSecret, "secret", EMPTY);
-    return {
-      key: () => labeledExpand(kdf, suiteId, secret, "key", context, aead.keyLength),
-      nonce: () => labeledExpand(kdf, suiteId, secret, "base_nonce", context, NONCE_LENGTH),
-      export: (exporterContext: Uint8Array, length: number) => {
-        if (length > 255 * kdf.length) throw new RangeError("HPKE export length too large");
-        const exporterSecret = labeledExpand(kdf, suiteId, secret, "exp", context, kdf.length);
-        return labeledExpand(kdf, suiteId, exporterSecret, "sec", exporterContext, length);
-      },
-    };
-  };
+  const schedule = (sharedSecret: Uint8Array, info: Uint8Array) => hpkeKeySchedule(kdf, suiteId, aead, sharedSecret, info);
+
   return {
     async seal(publicKey, plaintext, info, aad) {
       const { enc, sharedSecret } = kem.encap(ownPublic(publicKey).pk);
