@@ -17,6 +17,7 @@ import {
   decodeHandshakeBody,
   encodeAlert,
   encodeHandshake,
+  describeHandshake,
   handshakeTypeName,
 } from "./messages.js";
 import {
@@ -457,7 +458,7 @@ export abstract class Connection {
 
   /** A handshake message, split across records when it exceeds one (RFC 8446 §5.1), up to the receive limit. */
   protected sendHandshake(msg: HandshakeMessage): void {
-    this.trace(() => `send ${describe(msg)}`);
+    this.trace(() => `send ${describeHandshake(msg)}`);
     const bytes = encodeHandshake(msg);
     // The receive limit is on the body (after the 4-byte header); a peer would refuse anything bigger.
     if (bytes.length - 4 > MAX_HANDSHAKE_MESSAGE) {
@@ -719,7 +720,7 @@ export abstract class Connection {
       const raw = this.hsReader.next();
       if (raw === null) return;
       const msg = decodeHandshakeBody(raw.type, raw.body);
-      this.trace(() => `recv ${describe(msg)}${encrypted ? "" : " (plaintext)"}`);
+      this.trace(() => `recv ${describeHandshake(msg)}${encrypted ? "" : " (plaintext)"}`);
       if (this._established) this.flood.handshakeMessage(msg);
       this.recvKeyChanged = false;
       if (msg.type === "key_update") {
@@ -780,26 +781,4 @@ export function closedBeforeHandshake(): MlsTlsError {
     alert: AlertDescription.close_notify,
     remote: true,
   });
-}
-
-/** A handshake message for the trace: its type and public fields, never key material. */
-function describe(m: HandshakeMessage): string {
-  switch (m.type) {
-    case "client_hello":
-      return `ClientHello (suites ${m.suites.join(",")}; KeyPackages ${m.keyPackages.length})`;
-    case "server_hello":
-      return `ServerHello (suite ${m.suite}, Welcome ${m.welcome.length} bytes)`;
-    case "retry_request":
-      return `RetryRequest (suite ${m.suite})`;
-    case "resumption":
-      return `Resumption (commit ${m.commit.length} bytes)`;
-    case "resumption_accept":
-      return "ResumptionAccept";
-    case "connection_update":
-      return `ConnectionUpdate (commit ${m.commit.length} bytes)`;
-    case "epoch_key_update":
-      return `EpochKeyUpdate (epoch ${m.epoch})`;
-    case "key_update":
-      return `KeyUpdate${m.updateRequested ? " (update_requested)" : ""}`;
-  }
 }

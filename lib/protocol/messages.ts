@@ -306,3 +306,25 @@ export function decodeAlert(bytes: Uint8Array): AlertMessage {
   if (level !== AlertLevel.warning && level !== AlertLevel.fatal) throw decodeError("alert level");
   return { level, description: bytes[1]! };
 }
+
+/** A handshake message for the trace: its type and public fields, never key material. */
+export function describeHandshake(m: HandshakeMessage): string {
+  switch (m.type) {
+    case "client_hello":
+      return `ClientHello (suites ${m.suites.join(",")}; KeyPackages ${m.keyPackages.length})`;
+    case "server_hello":
+      return `ServerHello (suite ${m.suite}, Welcome ${m.welcome.length} bytes)`;
+    case "retry_request":
+      return `RetryRequest (suite ${m.suite})`;
+    case "resumption":
+      return `Resumption (commit ${m.commit.length} bytes)`;
+    case "resumption_accept":
+      return "ResumptionAccept";
+    case "connection_update":
+      return `ConnectionUpdate (commit ${m.commit.length} bytes)`;
+    case "epoch_key_update":
+      return `EpochKeyUpdate (epoch ${m.epoch})`;
+    case "key_update":
+      return `KeyUpdate${m.updateRequested ? " (update_requested)" : ""}`;
+  }
+}
