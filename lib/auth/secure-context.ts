@@ -583,6 +583,7 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
   return {
     connection() {
       const entries = sni();
+      const validator = make();
       let suites = configured;
       let identity: IdentitySource | undefined = fn;
       let servableSuites: ConnectionAuth["servableSuites"];
@@ -594,7 +595,11 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
           // One SNI decision per connection: choosing the suite and then the identity both ask for it.
           let picked: { name: string | undefined; p: Promise<{ chosen: SecureContext; whose: string }> } | undefined;
           const pickOnce = (name: string | undefined): Promise<{ chosen: SecureContext; whose: string }> => {
-            if (picked === undefined || picked.name !== name) picked = { name, p: pick(name) };
+            if (picked === undefined || picked.name !== name) {
+              // The client's certificate is checked against the chosen context's `ca`, as node's SNI does.
+              const p = pick(name).then((r) => (validator.useTrust(r.chosen.trust), r));
+              picked = { name, p };
+            }
             return picked.p;
           };
           identity = ({ suite, serverName, binding }) => chooseIdentity(pickOnce(serverName), suite, binding);
@@ -612,7 +617,6 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
           }
         }
       }
-      const validator = make();
       return { suites, identity, servableSuites, validator, validatePeer: composeValidator(validator, o.validatePeer) };
     },
   };
