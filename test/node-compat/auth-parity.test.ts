@@ -47,4 +47,38 @@ describe("node-compat: authentication parity", () => {
       }
     }
   });
+
+  describe("lenient ca parsing", () => {
+    const ca1 = nodeFixture("ca1-cert.pem").toString("latin1");
+    const body = ca1.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
+    const block = (label: string, der: Buffer): string =>
+      `-----BEGIN ${label}-----\n${der.toString("base64").match(/.{1,64}/g)!.join("\n")}\n-----END ${label}-----\n`;
+    const der = Buffer.from(body, "base64");
+    // OpenSSL's trust data after the certificate: X509_CERT_AUX, SEQUENCE { trust SEQUENCE { OID serverAuth } }.
+    const aux = Buffer.from("300c300a06082b06010505070301", "hex");
+    const broken = block("CERTIFICATE", Buffer.concat([Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00])]));
+    const cases: [string, unknown, boolean][] = [
+      ["a TRUSTED CERTIFICATE block", block("TRUSTED CERTIFICATE", Buffer.concat([der, aux])), true],
+      ["an X509 CERTIFICATE block", block("X509 CERTIFICATE", der), true],
+      ["a private key, then the certificate", nodeFixture("ca1-key.pem").toString() + ca1, true],
+      ["an empty entry, then the certificate", ["", ca1], true],
+      ["only a private key", nodeFixture("ca1-key.pem"), false],
+      ["text without PEM", "hello", false],
+      ["the certificate, then a broken one", ca1 + broken, true],
+      ["a broken certificate, then the good one", broken + ca1, false],
+    ];
+    for (const impl of IMPLS) {
+      for (const [what, ca, authorized] of cases) {
+        it(`${impl.name}: ca as ${what} is accepted; the server is authorized: ${authorized}`, async () => {
+          expect(() => impl.createSecureContext({ ca })).not.to.throw();
+          const server = cleanup.server(impl.createServer(agent("agent1"), (s) => s.end()));
+          const port = await listenLocal(server);
+          const client = cleanup.stream(impl.connect({ ...impl.client, port, host: "127.0.0.1", servername: "agent1", ca, rejectUnauthorized: false }));
+          await next(client, "secureConnect");
+          expect(client.authorized).to.equal(authorized);
+          if (!authorized) expect(client.authorizationError).to.equal("UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+        });
+      }
+    }
+  });
 });
