@@ -31,6 +31,9 @@ import {
   type VerifyPeerCallback,
 } from "./verify.js";
 import { Delegator, isDelegatingKey, type DelegationRole } from "./delegation.js";
+import { MAX_DEPTH, pickIssuer } from "./chain.js";
+import { issued } from "./peer-certificate.js";
+import { certFacts, type CertFacts } from "./x509.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Option types
@@ -164,15 +167,49 @@ function identityOrDelegator(key: KeyObject, chain: string | Buffer): LocalIdent
   return new Delegator(key, certs);
 }
 
+/**
+ * A `cert` of only the leaf, completed from `ca` as OpenSSL's auto-chain does for node: the issuers found in the
+ * trust store (names and key identifiers, keyUsage), up to and including a self-signed root, as far as `ca` goes.
+ * A `cert` with more than one certificate is the chain the user chose, and stays as it is.
+ */
+function completeChain(chain: string | Buffer, trust: TrustStore | undefined): string | Buffer {
+  if (trust === undefined) return chain;
+  let certs: X509Certificate[];
+  try {
+    certs = parsePemCertificates(chain);
+  } catch {
+    return chain; // identityFromPem reports it
+  }
+  if (certs.length !== 1) return chain;
+  let cur = certFacts(certs[0]!.raw);
+  const added: CertFacts[] = [];
+  const now = Date.now();
+  while (!issued(cur, cur) && added.length < MAX_DEPTH) {
+    const ca = pickIssuer(trust.candidates(cur).filter((c) => issued(c, cur) && c !== cur && !added.includes(c)), now);
+    if (ca === undefined) break;
+    added.push(ca);
+    cur = ca;
+  }
+  if (added.length === 0) return chain;
+  const text = Buffer.isBuffer(chain) ? chain.toString("latin1") : chain;
+  return text.replace(/\s*$/, "\n") + added.map((c) => c.x509.toString()).join("");
+}
+
 /** Identities from node's key/cert forms; several keys are paired with the chains whose leaf holds their key. */
-function identitiesFromPem(key: KeyOption, cert: CertOption, passphrase: string | undefined): (LocalIdentity | Delegator)[] {
+function identitiesFromPem(
+  key: KeyOption,
+  cert: CertOption,
+  passphrase: string | undefined,
+  trust: TrustStore | undefined,
+): (LocalIdentity | Delegator)[] {
   const keys = Array.isArray(key) ? (key as readonly KeyInput[]) : [key as KeyInput];
-  const chains = Array.isArray(cert) ? (cert as readonly (string | Buffer)[]) : [cert as string | Buffer];
-  for (const [i, c] of chains.entries()) {
+  const given = Array.isArray(cert) ? (cert as readonly (string | Buffer)[]) : [cert as string | Buffer];
+  for (const [i, c] of given.entries()) {
     if (typeof c !== "string" && !Buffer.isBuffer(c)) {
-      throw mlsTlsError("ERR_INVALID_ARG_TYPE", `cert${chains.length > 1 ? `[${i}]` : ""} must be a PEM string or Buffer`);
+      throw mlsTlsError("ERR_INVALID_ARG_TYPE", `cert${given.length > 1 ? `[${i}]` : ""} must be a PEM string or Buffer`);
     }
   }
+  const chains = given.map((c) => completeChain(c, trust));
   if (keys.length === 1 && chains.length === 1) return [identityOrDelegator(keyObjectOf(keys[0]!, passphrase, "key"), chains[0]!)];
   const leaves = chains.map((c, i) => {
     const first = parsePemCertificates(c)[0];
@@ -254,6 +291,7 @@ export class SecureContext {
       );
     }
     const hasPem = present(options.key) || present(options.cert);
+    const trust = present(options.ca) ? TrustStore.from(options.ca!) : undefined;
     if (present(options.identity) && hasPem) {
       throw mlsTlsError("ERR_INVALID_ARG_VALUE", "identity and key/cert are alternatives; give one of them");
     }
@@ -268,7 +306,7 @@ export class SecureContext {
           "key is set but cert is not: give its certificate chain, or use `identity` (mlstls.createIdentity) for a key without one",
         );
       }
-      const all = identitiesFromPem(options.key!, options.cert!, options.passphrase);
+      const all = identitiesFromPem(options.key!, options.cert!, options.passphrase, trust);
       delegators = all.filter((x): x is Delegator => x instanceof Delegator);
       ids = all.filter((x): x is LocalIdentity => !(x instanceof Delegator));
       if (delegators.length > 1) {
@@ -284,7 +322,7 @@ export class SecureContext {
       }
     }
     this.identities = Object.freeze(ids);
-    this.trust = present(options.ca) ? TrustStore.from(options.ca!) : undefined;
+    this.trust = trust;
     this.context = this;
   }
 

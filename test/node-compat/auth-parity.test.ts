@@ -81,4 +81,40 @@ describe("node-compat: authentication parity", () => {
       }
     }
   });
+
+  describe("the server completes its chain from ca", () => {
+    const leaf = nodeFixture("agent6-cert.pem").toString().match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/)![0];
+    const ca1 = nodeFixture("ca1-cert.pem");
+    const ca2 = nodeFixture("ca2-cert.pem");
+    const ca3 = nodeFixture("ca3-cert.pem");
+    const cases: [string, Buffer[], Buffer, boolean, string | null, string[]][] = [
+      // agent6 is issued by ca3, which ca1 issued: the server sends ca3 and the root ca1 after its leaf.
+      ["ca3 and ca1", [ca3, ca1], ca1, true, null, ["ca3", "ca1"]],
+      // The root is sent too: a client trusting another root sees it in the chain.
+      ["ca3 and ca1, client trusting ca2", [ca3, ca1], ca2, false, "SELF_SIGNED_CERT_IN_CHAIN", ["ca3", "ca1"]],
+      // Without ca3 the chain cannot go on: the leaf alone.
+      ["only ca1", [ca1], ca1, false, "UNABLE_TO_VERIFY_LEAF_SIGNATURE", []],
+    ];
+    for (const impl of IMPLS) {
+      for (const [what, serverCa, clientCa, authorized, error, issuers] of cases) {
+        it(`${impl.name}: cert is the leaf alone, the server's ca is ${what}: authorized ${authorized}, issuers [${issuers.join(", ")}]`, async () => {
+          const server = cleanup.server(impl.createServer({ key: nodeFixture("agent6-key.pem"), cert: leaf, ca: serverCa }, (s) => s.end()));
+          const port = await listenLocal(server);
+          const client = cleanup.stream(impl.connect({
+            ...impl.client, port, host: "127.0.0.1", ca: clientCa, rejectUnauthorized: false, checkServerIdentity: () => undefined,
+          }));
+          await next(client, "secureConnect");
+          expect(client.authorized).to.equal(authorized);
+          expect(client.authorizationError ?? null).to.equal(error);
+          const names: string[] = [];
+          let c = client.getPeerCertificate(true);
+          while (c.issuerCertificate !== undefined && c.issuerCertificate !== c && names.length < 5) {
+            c = c.issuerCertificate;
+            names.push(c.subject.CN as string);
+          }
+          expect(names).to.deep.equal(issuers);
+        });
+      }
+    }
+  });
 });
