@@ -299,18 +299,25 @@ export class SecureContext {
     let delegators: Delegator[] = [];
     if (present(options.identity)) ids = [identityOption(options.identity)];
     else if (hasPem) {
-      if (!present(options.key)) throw mlsTlsError("ERR_INVALID_ARG_VALUE", "cert is set but key is not: the certificate needs its private key");
-      if (!present(options.cert)) {
+      if (!present(options.key)) {
+        // node's createSecureContext({ cert }) succeeds (its handshakes fail later): accepted, without an identity.
+        process.emitWarning(
+          "cert is set but key is not: the cert is ignored and this context has no certificate " +
+            "(node:tls accepts the option too, and its handshakes then fail)",
+          { type: "MlsTlsWarning", code: "MLSTLS_HALF_CREDENTIAL" },
+        );
+      } else if (!present(options.cert)) {
         throw mlsTlsError(
           "ERR_INVALID_ARG_VALUE",
           "key is set but cert is not: give its certificate chain, or use `identity` (mlstls.createIdentity) for a key without one",
         );
-      }
-      const all = identitiesFromPem(options.key!, options.cert!, options.passphrase, trust);
-      delegators = all.filter((x): x is Delegator => x instanceof Delegator);
-      ids = all.filter((x): x is LocalIdentity => !(x instanceof Delegator));
-      if (delegators.length > 1) {
-        throw mlsTlsError("ERR_INVALID_ARG_VALUE", "two keys that delegate (RSA, RSA-PSS, P-521, Ed448): give at most one of them");
+      } else {
+        const all = identitiesFromPem(options.key!, options.cert!, options.passphrase, trust);
+        delegators = all.filter((x): x is Delegator => x instanceof Delegator);
+        ids = all.filter((x): x is LocalIdentity => !(x instanceof Delegator));
+        if (delegators.length > 1) {
+          throw mlsTlsError("ERR_INVALID_ARG_VALUE", "two keys that delegate (RSA, RSA-PSS, P-521, Ed448): give at most one of them");
+        }
       }
     }
     this.delegator = delegators[0];

@@ -117,4 +117,14 @@ describe("node-compat: authentication parity", () => {
       }
     }
   });
+
+  describe("createSecureContext({ cert }) without key", () => {
+    for (const impl of IMPLS) {
+      it(`${impl.name}: is accepted, as a context`, () => {
+        const ctx = impl.createSecureContext({ cert: nodeFixture("agent1-cert.pem") });
+        expect(ctx).to.be.an("object");
+        expect(ctx).to.have.property("context");
+      });
+    }
+  });
 });
