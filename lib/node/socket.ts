@@ -29,6 +29,7 @@ import {
 } from "../protocol/index.js";
 import { type AuthConfig, clientAuth, kAuth, serverAuth, wrapUserError } from "../auth/secure-context.js";
 import { type PeerValidator, peerCertificateObject } from "../auth/verify.js";
+import { peerX509Certificate } from "../auth/peer-certificate.js";
 import { refusedSession, registryFor, sessionBuffer } from "./client-sessions.js";
 import { explainClientHandshakeError, explainUntrusted, leafCertificate, surface, surfaceRejection } from "./handshake-errors.js";
 import { AbortError, codeError, invalidArgType, invalidState, outOfRange } from "./node-errors.js";
@@ -389,7 +390,7 @@ export class MlsTlsSocket extends Duplex {
 
   /** The peer's X.509 leaf certificate; undefined before the handshake and for pinned-key peers. */
   getPeerX509Certificate(): X509Certificate | undefined {
-    return this.secure && !this.peerUnasked() ? leafCertificate(this.validator?.peerCredential) : undefined;
+    return this.secure && !this.peerUnasked() ? peerX509Certificate(this.validator?.peerCredential) : undefined;
   }
 
   /** Our own certificate object, in getPeerCertificate()'s shapes; {} before the handshake. */

@@ -127,4 +127,30 @@ describe("node-compat: authentication parity", () => {
       });
     }
   });
+
+  describe("issuerCertificate of getPeerX509Certificate()", () => {
+    const cases: [string, string, string[]][] = [
+      // agent6-cert.pem holds agent6 then ca3: the links follow what was sent, not the trust store's ca1.
+      ["agent6", "ca1", ["ca3"]],
+      ["agent1", "ca1", []],
+      ["agent2", "agent2", []],
+    ];
+    for (const impl of IMPLS) {
+      for (const [server, ca, issuers] of cases) {
+        it(`${impl.name}: ${server}'s certificate, client trusting ${ca}: issuers [${issuers.join(", ")}]`, async () => {
+          const s = cleanup.server(impl.createServer(agent(server), (sock) => sock.end()));
+          const port = await listenLocal(s);
+          const client = cleanup.stream(impl.connect({
+            ...impl.client, port, host: "127.0.0.1", ca: nodeFixture(`${ca}-cert.pem`), rejectUnauthorized: false, checkServerIdentity: () => undefined,
+          }));
+          await next(client, "secureConnect");
+          const names: string[] = [];
+          let x = client.getPeerX509Certificate();
+          expect(x).to.be.an("object");
+          while ((x = x!.issuerCertificate) !== undefined && names.length < 5) names.push(/CN=(.*)/.exec(x.subject)![1]!);
+          expect(names).to.deep.equal(issuers);
+        });
+      }
+    }
+  });
 });
