@@ -578,7 +578,11 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
           }
           resolve(sc);
         } catch (e) {
-          reject(wrapUserError(e, "SNICallback's context"));
+          // node's error for an SNICallback answer that is no context: "Invalid SNI context", without a code; ours
+          // carries the reason as its cause.
+          // Bad options for a context keep their configuration error.
+          const invalid = (e as { code?: unknown } | null)?.code === "ERR_INVALID_ARG_TYPE";
+          reject(wrapUserError(invalid ? new Error("Invalid SNI context", { cause: e }) : e, "SNICallback's context"));
         }
       };
       try {
@@ -612,7 +616,10 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
     suite: number,
     binding: Uint8Array | undefined,
   ): Promise<LocalIdentity> => {
-    const { chosen, whose } = await picked;
+    let { chosen, whose } = await picked;
+    // As node (OpenSSL keeps the certificate it has when the SNI context brings none): a context without an
+    // identity serves the default one. Its `ca` still verifies the client (useTrust above).
+    if (!chosen.hasIdentity && chosen !== ctx) ({ chosen, whose } = { chosen: ctx, whose: "the server's identity" });
     const servable = chosen.servableSuites;
     if (servable === undefined) return anonymousIdentity(suite);
     const id = await chosen.identityForConnection(suite, "server", binding);
@@ -649,7 +656,8 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
           };
           identity = ({ suite, serverName, binding }) => chooseIdentity(pickOnce(serverName), suite, binding);
           servableSuites = async (serverName) => {
-            const servable = (await pickOnce(serverName)).chosen.servableSuites;
+            const picked = (await pickOnce(serverName)).chosen;
+            const servable = (picked.hasIdentity ? picked : ctx).servableSuites;
             return servable === undefined || !pqConfigured ? servable : withPostQuantum(servable);
           };
           if (sniCallback === undefined) {

@@ -978,6 +978,8 @@ export class MlsTlsSocket extends Duplex {
   /** Every failure before the handshake completed ends here. */
   private failHandshake(err: Error): void {
     if (this.destroyed) return;
+    // As node: a server socket's servername is known from the ClientHello, also when SNI then fails the handshake.
+    if (this.isServer && this.servername === null) this.servername = (this.engine as Responder | undefined)?.serverName || null;
     if (this.isServer && this.owner !== undefined) {
       // As node: the server hears about it, the socket closes without an 'error' nobody listens for. It is
       // destroyed first (node's listeners see `destroyed`), and its TCP connection closes as soon as our alert

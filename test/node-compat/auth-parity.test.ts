@@ -153,4 +153,33 @@ describe("node-compat: authentication parity", () => {
       }
     }
   });
+
+  describe("SNICallback answers without an identity", () => {
+    for (const impl of IMPLS) {
+      it(`${impl.name}: a context with no certificate serves the default one`, async () => {
+        const server = cleanup.server(impl.createServer(
+          { ...agent("agent1"), SNICallback: (_name: string, cb: (e: Error | null, c?: unknown) => void) => cb(null, impl.createSecureContext({})) },
+          (s) => s.end("ok"),
+        ));
+        const port = await listenLocal(server);
+        const client = cleanup.stream(impl.connect({ ...impl.client, port, host: "127.0.0.1", servername: "agent1", ca: nodeFixture("ca1-cert.pem") }));
+        await next(client, "secureConnect");
+        expect(client.authorized).to.equal(true);
+        expect(client.getPeerCertificate().subject.CN).to.equal("agent1");
+      });
+
+      it(`${impl.name}: an answer that is no context is "Invalid SNI context" on tlsClientError, servername already set`, async () => {
+        const server = cleanup.server(impl.createServer(
+          { ...agent("agent1"), SNICallback: (_name: string, cb: (e: Error | null, c?: unknown) => void) => cb(null, { context: {} }) },
+        ));
+        const port = await listenLocal(server);
+        const failed = next<[Error & { code?: string }, AnySocket]>(server, "tlsClientError");
+        const client = cleanup.stream(impl.connect({ ...impl.client, port, host: "127.0.0.1", servername: "a.test", rejectUnauthorized: false }));
+        client.on("error", () => {});
+        const [err, socket] = await failed;
+        expect({ message: err.message, code: err.code }).to.deep.equal({ message: "Invalid SNI context", code: undefined });
+        expect(socket.servername).to.equal("a.test");
+      });
+    }
+  });
 });
