@@ -1,6 +1,7 @@
 // The peer-certificate objects of getPeerCertificate(): node's shape for X.509 peers, and ours for pinned keys.
 
-import { endEntityView } from "./delegation.js";
+import { endEntityCertificates, endEntityView } from "./delegation.js";
+import { X509Certificate } from "node:crypto";
 import * as tls from "node:tls";
 import type { PeerCredential } from "../mls/index.js";
 import { credentialName, fingerprint256Of, fingerprintOf, type SignatureScheme } from "./identity.js";
@@ -115,5 +116,28 @@ export function peerCertificateObject(peer: PeerCredential, opts: PeerCertificat
   if (!opts.detailed) return facts[0]!.x509.toLegacyObject();
   const store = opts.ca === undefined ? TrustStore.default() : TrustStore.from(opts.ca);
   return detailedObject(facts, store, (opts.now ?? new Date()).getTime());
+}
+
+/**
+ * node's getPeerX509Certificate(): the peer's leaf X509Certificate whose issuerCertificate is the next certificate
+ * the peer presented, and so on down the presented chain; the last one's is undefined. That is what node builds from
+ * SSL_get_peer_cert_chain, in the order sent, without adding anchors from the trust store. A delegated credential
+ * shows its end-entity chain. Undefined for basic credentials and unparseable leaves.
+ */
+export function peerX509Certificate(peer: PeerCredential | undefined): X509Certificate | undefined {
+  if (peer?.credential.type !== "x509") return undefined;
+  const parsed: X509Certificate[] = [];
+  for (const der of endEntityCertificates(peer.credential)) {
+    try {
+      parsed.push(new X509Certificate(der));
+    } catch {
+      break; // the chain node shows ends where a certificate cannot be read
+    }
+  }
+  for (let i = parsed.length - 1; i >= 0; i--) {
+    // node's issuerCertificate is a read-only accessor; an own property with the linked object shadows it.
+    Object.defineProperty(parsed[i]!, "issuerCertificate", { value: parsed[i + 1], enumerable: false, configurable: true });
+  }
+  return parsed[0];
 }
 

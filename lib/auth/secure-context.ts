@@ -31,6 +31,9 @@ import {
   type VerifyPeerCallback,
 } from "./verify.js";
 import { Delegator, isDelegatingKey, type DelegationRole } from "./delegation.js";
+import { MAX_DEPTH, pickIssuer } from "./chain.js";
+import { issued } from "./peer-certificate.js";
+import { certFacts, type CertFacts } from "./x509.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Option types
@@ -164,15 +167,49 @@ function identityOrDelegator(key: KeyObject, chain: string | Buffer): LocalIdent
   return new Delegator(key, certs);
 }
 
+/**
+ * A `cert` of only the leaf, completed from `ca` as OpenSSL's auto-chain does for node: the issuers found in the
+ * trust store (names and key identifiers, keyUsage), up to and including a self-signed root, as far as `ca` goes.
+ * A `cert` with more than one certificate is the chain the user chose, and stays as it is.
+ */
+function completeChain(chain: string | Buffer, trust: TrustStore | undefined): string | Buffer {
+  if (trust === undefined) return chain;
+  let certs: X509Certificate[];
+  try {
+    certs = parsePemCertificates(chain);
+  } catch {
+    return chain; // identityFromPem reports it
+  }
+  if (certs.length !== 1) return chain;
+  let cur = certFacts(certs[0]!.raw);
+  const added: CertFacts[] = [];
+  const now = Date.now();
+  while (!issued(cur, cur) && added.length < MAX_DEPTH) {
+    const ca = pickIssuer(trust.candidates(cur).filter((c) => issued(c, cur) && c !== cur && !added.includes(c)), now);
+    if (ca === undefined) break;
+    added.push(ca);
+    cur = ca;
+  }
+  if (added.length === 0) return chain;
+  const text = Buffer.isBuffer(chain) ? chain.toString("latin1") : chain;
+  return text.replace(/\s*$/, "\n") + added.map((c) => c.x509.toString()).join("");
+}
+
 /** Identities from node's key/cert forms; several keys are paired with the chains whose leaf holds their key. */
-function identitiesFromPem(key: KeyOption, cert: CertOption, passphrase: string | undefined): (LocalIdentity | Delegator)[] {
+function identitiesFromPem(
+  key: KeyOption,
+  cert: CertOption,
+  passphrase: string | undefined,
+  trust: TrustStore | undefined,
+): (LocalIdentity | Delegator)[] {
   const keys = Array.isArray(key) ? (key as readonly KeyInput[]) : [key as KeyInput];
-  const chains = Array.isArray(cert) ? (cert as readonly (string | Buffer)[]) : [cert as string | Buffer];
-  for (const [i, c] of chains.entries()) {
+  const given = Array.isArray(cert) ? (cert as readonly (string | Buffer)[]) : [cert as string | Buffer];
+  for (const [i, c] of given.entries()) {
     if (typeof c !== "string" && !Buffer.isBuffer(c)) {
-      throw mlsTlsError("ERR_INVALID_ARG_TYPE", `cert${chains.length > 1 ? `[${i}]` : ""} must be a PEM string or Buffer`);
+      throw mlsTlsError("ERR_INVALID_ARG_TYPE", `cert${given.length > 1 ? `[${i}]` : ""} must be a PEM string or Buffer`);
     }
   }
+  const chains = given.map((c) => completeChain(c, trust));
   if (keys.length === 1 && chains.length === 1) return [identityOrDelegator(keyObjectOf(keys[0]!, passphrase, "key"), chains[0]!)];
   const leaves = chains.map((c, i) => {
     const first = parsePemCertificates(c)[0];
@@ -254,6 +291,7 @@ export class SecureContext {
       );
     }
     const hasPem = present(options.key) || present(options.cert);
+    const trust = present(options.ca) ? TrustStore.from(options.ca!) : undefined;
     if (present(options.identity) && hasPem) {
       throw mlsTlsError("ERR_INVALID_ARG_VALUE", "identity and key/cert are alternatives; give one of them");
     }
@@ -261,18 +299,25 @@ export class SecureContext {
     let delegators: Delegator[] = [];
     if (present(options.identity)) ids = [identityOption(options.identity)];
     else if (hasPem) {
-      if (!present(options.key)) throw mlsTlsError("ERR_INVALID_ARG_VALUE", "cert is set but key is not: the certificate needs its private key");
-      if (!present(options.cert)) {
+      if (!present(options.key)) {
+        // node's createSecureContext({ cert }) succeeds (its handshakes fail later): accepted, without an identity.
+        process.emitWarning(
+          "cert is set but key is not: the cert is ignored and this context has no certificate " +
+            "(node:tls accepts the option too, and its handshakes then fail)",
+          { type: "MlsTlsWarning", code: "MLSTLS_HALF_CREDENTIAL" },
+        );
+      } else if (!present(options.cert)) {
         throw mlsTlsError(
           "ERR_INVALID_ARG_VALUE",
           "key is set but cert is not: give its certificate chain, or use `identity` (mlstls.createIdentity) for a key without one",
         );
-      }
-      const all = identitiesFromPem(options.key!, options.cert!, options.passphrase);
-      delegators = all.filter((x): x is Delegator => x instanceof Delegator);
-      ids = all.filter((x): x is LocalIdentity => !(x instanceof Delegator));
-      if (delegators.length > 1) {
-        throw mlsTlsError("ERR_INVALID_ARG_VALUE", "two keys that delegate (RSA, RSA-PSS, P-521, Ed448): give at most one of them");
+      } else {
+        const all = identitiesFromPem(options.key!, options.cert!, options.passphrase, trust);
+        delegators = all.filter((x): x is Delegator => x instanceof Delegator);
+        ids = all.filter((x): x is LocalIdentity => !(x instanceof Delegator));
+        if (delegators.length > 1) {
+          throw mlsTlsError("ERR_INVALID_ARG_VALUE", "two keys that delegate (RSA, RSA-PSS, P-521, Ed448): give at most one of them");
+        }
       }
     }
     this.delegator = delegators[0];
@@ -284,7 +329,7 @@ export class SecureContext {
       }
     }
     this.identities = Object.freeze(ids);
-    this.trust = present(options.ca) ? TrustStore.from(options.ca!) : undefined;
+    this.trust = trust;
     this.context = this;
   }
 
@@ -533,7 +578,11 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
           }
           resolve(sc);
         } catch (e) {
-          reject(wrapUserError(e, "SNICallback's context"));
+          // node's error for an SNICallback answer that is no context: "Invalid SNI context", without a code; ours
+          // carries the reason as its cause.
+          // Bad options for a context keep their configuration error.
+          const invalid = (e as { code?: unknown } | null)?.code === "ERR_INVALID_ARG_TYPE";
+          reject(wrapUserError(invalid ? new Error("Invalid SNI context", { cause: e }) : e, "SNICallback's context"));
         }
       };
       try {
@@ -567,7 +616,10 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
     suite: number,
     binding: Uint8Array | undefined,
   ): Promise<LocalIdentity> => {
-    const { chosen, whose } = await picked;
+    let { chosen, whose } = await picked;
+    // As node (OpenSSL keeps the certificate it has when the SNI context brings none): a context without an
+    // identity serves the default one. Its `ca` still verifies the client (useTrust above).
+    if (!chosen.hasIdentity && chosen !== ctx) ({ chosen, whose } = { chosen: ctx, whose: "the server's identity" });
     const servable = chosen.servableSuites;
     if (servable === undefined) return anonymousIdentity(suite);
     const id = await chosen.identityForConnection(suite, "server", binding);
@@ -583,6 +635,7 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
   return {
     connection() {
       const entries = sni();
+      const validator = make();
       let suites = configured;
       let identity: IdentitySource | undefined = fn;
       let servableSuites: ConnectionAuth["servableSuites"];
@@ -594,12 +647,17 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
           // One SNI decision per connection: choosing the suite and then the identity both ask for it.
           let picked: { name: string | undefined; p: Promise<{ chosen: SecureContext; whose: string }> } | undefined;
           const pickOnce = (name: string | undefined): Promise<{ chosen: SecureContext; whose: string }> => {
-            if (picked === undefined || picked.name !== name) picked = { name, p: pick(name) };
+            if (picked === undefined || picked.name !== name) {
+              // The client's certificate is checked against the chosen context's `ca`, as node's SNI does.
+              const p = pick(name).then((r) => (validator.useTrust(r.chosen.trust), r));
+              picked = { name, p };
+            }
             return picked.p;
           };
           identity = ({ suite, serverName, binding }) => chooseIdentity(pickOnce(serverName), suite, binding);
           servableSuites = async (serverName) => {
-            const servable = (await pickOnce(serverName)).chosen.servableSuites;
+            const picked = (await pickOnce(serverName)).chosen;
+            const servable = (picked.hasIdentity ? picked : ctx).servableSuites;
             return servable === undefined || !pqConfigured ? servable : withPostQuantum(servable);
           };
           if (sniCallback === undefined) {
@@ -612,7 +670,6 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
           }
         }
       }
-      const validator = make();
       return { suites, identity, servableSuites, validator, validatePeer: composeValidator(validator, o.validatePeer) };
     },
   };

@@ -30,6 +30,47 @@ function contentId(items: readonly unknown[]): string | undefined {
   return h.digest("base64");
 }
 
+/** PEM blocks: label and base64 body (headers such as Proc-Type are never inside certificate blocks). */
+const PEM_BLOCK_RE = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+/** The labels OpenSSL's PEM_read_bio_X509_AUX, which node uses for `ca`, reads as certificates. */
+const CERT_LABELS = new Set(["CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"]);
+
+/** The first DER SEQUENCE of `der` (a TRUSTED CERTIFICATE is the certificate followed by OpenSSL's trust data). */
+function firstSequence(der: Buffer): Buffer | undefined {
+  if (der.length < 2 || der[0] !== 0x30) return undefined;
+  let len = der[1]!;
+  let off = 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4 || der.length < 2 + n) return undefined;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + der[2 + i]!;
+    off = 2 + n;
+  }
+  return off + len <= der.length ? der.subarray(0, off + len) : undefined;
+}
+
+/**
+ * The certificates of one `ca` entry, read as node reads them: certificate blocks in order (any of OpenSSL's three
+ * labels), other blocks (keys, CRLs) skipped, and reading stops at the first certificate that does not parse, the
+ * ones before it kept. An entry without certificates adds none: node's `ca` then trusts nothing from it.
+ */
+function caCertificates(pem: string | Buffer): CertFacts[] {
+  const text = Buffer.isBuffer(pem) ? pem.toString("latin1") : pem;
+  const out: CertFacts[] = [];
+  for (const m of text.matchAll(PEM_BLOCK_RE)) {
+    if (!CERT_LABELS.has(m[1]!)) continue;
+    const der = firstSequence(Buffer.from(m[2]!.replace(/\s+/g, ""), "base64"));
+    if (der === undefined) break;
+    try {
+      out.push(certFacts(new X509Certificate(der).raw));
+    } catch {
+      break;
+    }
+  }
+  return out;
+}
+
 /** Parsed trust anchors, indexed by canonical subject. Build once per configuration, not per handshake. */
 export class TrustStore {
   readonly certificates: readonly CertFacts[];
@@ -75,14 +116,8 @@ export class TrustStore {
       if (!(item instanceof X509Certificate) && typeof item !== "string" && !Buffer.isBuffer(item)) {
         throw mlsTlsError("ERR_INVALID_ARG_TYPE", `ca[${i}] must be a PEM string, a Buffer or an X509Certificate`);
       }
-      let parsed: CertFacts[];
-      try {
-        parsed = (item instanceof X509Certificate ? [item] : parsePemCertificates(item)).map((c) => certFacts(c.raw));
-      } catch (e) {
-        throw mlsTlsError("ERR_INVALID_ARG_VALUE", `ca[${i}] holds an unparseable certificate`, { cause: e });
-      }
-      if (parsed.length === 0) throw mlsTlsError("ERR_INVALID_ARG_VALUE", `ca[${i}] holds no PEM certificate`);
-      certs.push(...parsed);
+      if (item instanceof X509Certificate) certs.push(certFacts(item.raw));
+      else certs.push(...caCertificates(item));
     }
     return new TrustStore(certs);
   }

@@ -347,7 +347,7 @@ export class PeerValidator implements PeerBinding {
   /** Delegations accepted on this connection. */
   readonly #seenDelegations = new Set<string>();
   readonly #opts: PeerValidatorOptions;
-  readonly #store: TrustStore | undefined;
+  #store: TrustStore | undefined;
   readonly #pins: Buffer[] | undefined;
   #identity: string | undefined;
   #authorized = false;
@@ -375,6 +375,16 @@ export class PeerValidator implements PeerBinding {
     }
     if (opts.expectedPeer !== undefined) this.#identity = this.#identityOf(opts.expectedPeer);
     this.validate = (peer) => this.#validate(peer);
+  }
+
+  /**
+   * A server's SNI chose another context: its `ca` (node's root certificates when it has none) verifies the client,
+   * as OpenSSL verifies with the store of the SSL_CTX the SNI callback switched to. Only before any credential was
+   * seen, and only in x509 mode.
+   */
+  useTrust(ca: CaInput | TrustStore | undefined): void {
+    if (this.#opts.mode !== "x509" || this.#peer !== undefined) return;
+    this.#store = ca === undefined ? TrustStore.default() : TrustStore.from(ca);
   }
 
   /** The engine: the peer's opening credential must be bound to this suite and context. */

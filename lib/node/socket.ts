@@ -33,6 +33,7 @@ import {
 } from "../protocol/index.js";
 import { type AuthConfig, clientAuth, kAuth, serverAuth, wrapUserError } from "../auth/secure-context.js";
 import { type PeerValidator, peerCertificateObject } from "../auth/verify.js";
+import { peerX509Certificate } from "../auth/peer-certificate.js";
 import { refusedSession, registryFor, sessionBuffer } from "./client-sessions.js";
 import { explainClientHandshakeError, explainUntrusted, leafCertificate, surface, surfaceRejection } from "./handshake-errors.js";
 import { AbortError, codeError, invalidArgType, invalidState, outOfRange } from "./node-errors.js";
@@ -431,7 +432,7 @@ export class MlsTlsSocket extends SocketBase {
 
   /** The peer's X.509 leaf certificate; undefined before the handshake and for pinned-key peers. */
   getPeerX509Certificate(): X509Certificate | undefined {
-    return this.secure && !this.peerUnasked() ? leafCertificate(this.validator?.peerCredential) : undefined;
+    return this.secure && !this.peerUnasked() ? peerX509Certificate(this.validator?.peerCredential) : undefined;
   }
 
   /** Our own certificate object, in getPeerCertificate()'s shapes; {} before the handshake. */
@@ -1044,6 +1045,8 @@ export class MlsTlsSocket extends SocketBase {
   /** Every failure before the handshake completed ends here. */
   private failHandshake(err: Error): void {
     if (this.destroyed) return;
+    // As node: a server socket's servername is known from the ClientHello, also when SNI then fails the handshake.
+    if (this.isServer && this.servername === null) this.servername = (this.engine as Responder | undefined)?.serverName || null;
     if (this.isServer && this.owner !== undefined) {
       // As node: the server hears about it, the socket closes without an 'error' nobody listens for. It is
       // destroyed first (node's listeners see `destroyed`), and its TCP connection closes as soon as our alert

@@ -188,6 +188,8 @@ export class Responder extends Connection {
       bySuite.set(suite, kp);
     }
     const serverName = peekServerName(hello.keyPackages[0]!);
+    // Known from here on, as node's servername: also when choosing an identity for it (SNI) fails the handshake.
+    this._serverName = serverName;
     const configured = this.suites();
     const own = this.opts.identity;
     const servable =
