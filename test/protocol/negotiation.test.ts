@@ -6,22 +6,10 @@ import { expect } from "chai";
 import { Pair, type Direction } from "../helpers/pair.js";
 import { createIdentity } from "../../lib/auth/identity.js";
 import { ContentType, encodePlaintextRecord } from "../../lib/protocol/records/record-layer.js";
-import { HandshakeType, decodeHandshake, encodeHandshake, type HandshakeMessage } from "../../lib/protocol/messages.js";
+import { HandshakeType, type HandshakeMessage } from "../../lib/protocol/messages.js";
 import { keyPackageSuites } from "../../lib/suites.js";
+import { plaintextMessage, record } from "../helpers/opening-records.js";
 
-/** The handshake messages of a plaintext record (one message per record in the opening flight). */
-function plaintextMessage(record: Uint8Array): HandshakeMessage | undefined {
-  if (record[0] !== ContentType.handshake) return undefined;
-  try {
-    return decodeHandshake(record.subarray(5));
-  } catch {
-    return undefined;
-  }
-}
-
-function record(msg: HandshakeMessage): Uint8Array {
-  return encodePlaintextRecord(ContentType.handshake, encodeHandshake(msg));
-}
 
 /** Which plaintext handshake messages went each way. */
 function trace(): { seen: string[]; tamper: (dir: Direction, rec: Uint8Array) => Uint8Array } {

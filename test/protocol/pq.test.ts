@@ -6,10 +6,10 @@
 import { expect } from "chai";
 import { Pair, eventsOf, type Direction } from "../helpers/pair.js";
 import type { SessionPersistence } from "../../lib/protocol/responder.js";
-import { ContentType, encodePlaintextRecord } from "../../lib/protocol/records/record-layer.js";
-import { decodeHandshake, encodeHandshake, type HandshakeMessage } from "../../lib/protocol/messages.js";
+import type { HandshakeMessage } from "../../lib/protocol/messages.js";
 import { applyPostQuantum, keyPackageSuites, POST_QUANTUM_SUITES, suiteById, SUITES } from "../../lib/suites.js";
 import { peekKeyPackageSuite } from "../../lib/mls/index.js";
+import { plaintextMessage, record } from "../helpers/opening-records.js";
 
 const PQ = SUITES.filter((s) => s.postQuantum && s.mlsSupported).map((s) => s.id);
 
@@ -54,18 +54,6 @@ async function step(p: Pair, budget: number): Promise<number> {
   }
 }
 
-function plaintextMessage(record: Uint8Array): HandshakeMessage | undefined {
-  if (record[0] !== ContentType.handshake) return undefined;
-  try {
-    return decodeHandshake(record.subarray(5));
-  } catch {
-    return undefined;
-  }
-}
-
-function record(msg: HandshakeMessage): Uint8Array {
-  return encodePlaintextRecord(ContentType.handshake, encodeHandshake(msg));
-}
 
 describe("post-quantum suites: negotiation rules", () => {
   it("'prefer' puts X-Wing first and sends its KeyPackage next to the classical Ed25519 and P-256 ones", () => {
