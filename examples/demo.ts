@@ -7,7 +7,8 @@ import * as mlstls from "../lib/index.js";
 
 function fingerprint(socket: mlstls.MlsTlsSocket): string {
   const cert = socket.getPeerCertificate();
-  return "fingerprint" in cert && typeof cert.fingerprint === "string" ? `${cert.fingerprint.slice(0, 20)}…` : "?";
+  // As with node:tls, a server that did not ask for a client certificate (requestCert) is shown none.
+  return "fingerprint" in cert && typeof cert.fingerprint === "string" ? `${cert.fingerprint.slice(0, 20)}…` : "not asked for";
 }
 
 // In a real deployment the identity is made once and stored: identity.toPem() / mlstls.Identity.fromPem().
