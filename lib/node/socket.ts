@@ -331,10 +331,13 @@ export class MlsTlsSocket extends SocketBase {
     return this;
   }
 
-  /** As net.Socket: the bytes written and not yet accepted by the transport (0 when nothing is queued). */
+  /**
+   * As net.Socket: the bytes written and not yet accepted by the transport (0 when nothing is queued). A write in
+   * flight to the transport is still in writableLength: its callback waits for the transport.
+   */
   // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
   override get bufferSize(): number {
-    return this.writableLength + (this.inflight?.bytes ?? 0);
+    return this.writableLength;
   }
 
   /**

@@ -55,6 +55,27 @@ describe("node-compat: drop-in behaviours", () => {
     }
   });
 
+  describe("test-tls-buffersize: bufferSize counts what write() took and the transport has not", () => {
+    for (const impl of IMPLS) {
+      it(`${impl.name}: 0, then one more per written byte, then 0 after 'finish'`, async () => {
+        const server = cleanup.server(impl.createServer(agent("agent1"), (s) => s.resume()));
+        const port = await listenLocal(server);
+        const c = cleanup.stream(impl.connect({ ...trusting(impl), port, host: "127.0.0.1" }));
+        await next(c, "secureConnect");
+        const sizes = [(c as unknown as { bufferSize: number }).bufferSize];
+        for (let i = 1; i < 10; i++) {
+          c.write("a");
+          sizes.push((c as unknown as { bufferSize: number }).bufferSize);
+        }
+        expect(sizes).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        const finished = next(c, "finish");
+        c.end();
+        await finished;
+        expect((c as unknown as { bufferSize: number }).bufferSize).to.equal(0);
+      });
+    }
+  });
+
   describe("test-tls-exportkeyingmaterial, test-tls-max-send-fragment: argument checks", () => {
     for (const impl of IMPLS) {
       it(`${impl.name}: node's codes and classes for lengths and sizes out of range`, async () => {
