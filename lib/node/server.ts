@@ -191,6 +191,8 @@ export class TlsAcceptor {
     };
     socket.once("secure", () => {
       done();
+      // As node:tls: a server made with pauseOnConnect hands 'secureConnection' a paused socket, to resume when ready.
+      if (owner instanceof ServerImpl && (owner as net.Server & { pauseOnConnect?: boolean }).pauseOnConnect === true) socket.pause();
       owner.emit("secureConnection", socket);
     });
     socket.once("close", done);

@@ -335,6 +335,30 @@ describe("node-compat: drop-in behaviours", () => {
     }
   });
 
+  describe("test-tls-server-parent-constructor-options: the sockets a server hands over", () => {
+    for (const impl of IMPLS) {
+      it(`${impl.name}: flowing by default; paused, and half-open, with pauseOnConnect and allowHalfOpen`, async () => {
+        const seen: [boolean, boolean][] = [];
+        for (const opts of [{}, { allowHalfOpen: true, pauseOnConnect: true }]) {
+          const server = cleanup.server(
+            impl.createServer({ ...agent("agent1"), ...opts }, (s) => {
+              seen.push([s.allowHalfOpen, s.isPaused()]);
+              s.on("end", () => s.end());
+              s.resume();
+            }),
+          );
+          const port = await listenLocal(server);
+          const c = cleanup.stream(impl.connect({ ...trusting(impl), port, host: "127.0.0.1" }));
+          await next(c, "secureConnect");
+          c.end();
+          c.resume();
+          await closed(c);
+        }
+        expect(seen).to.deep.equal([[false, false], [true, true]]);
+      });
+    }
+  });
+
   describe("test-tls-cert-chains-concat: a server that asks for no client certificate", () => {
     for (const impl of IMPLS) {
       it(`${impl.name}: getPeerCertificate() is {} on the server, getCertificate() {} on a client without one`, async () => {
