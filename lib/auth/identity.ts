@@ -57,7 +57,7 @@ function schemeOfSuite(suite: number): SchemeInfo | undefined {
 }
 
 /** The scheme of a canonical MLS signature public key (see PeerCredential), by its length and form. */
-function schemeOfPublicKey(key: Uint8Array): SchemeInfo | undefined {
+export function schemeOfPublicKey(key: Uint8Array): SchemeInfo | undefined {
   const s = SCHEMES.find((x) => x.publicKeyLength === key.length);
   if (s === undefined || (s.scheme !== "ed25519" && s.scheme !== "mldsa87" && key[0] !== 0x04)) return undefined;
   return s;

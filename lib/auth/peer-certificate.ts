@@ -4,7 +4,7 @@ import { endEntityCertificates, endEntityView } from "./delegation.js";
 import { X509Certificate } from "node:crypto";
 import * as tls from "node:tls";
 import type { PeerCredential } from "../mls/index.js";
-import { credentialName, fingerprint256Of, fingerprintOf, type SignatureScheme } from "./identity.js";
+import { credentialName, fingerprint256Of, fingerprintOf, schemeOfPublicKey, type SignatureScheme } from "./identity.js";
 import { TrustStore, type CaInput } from "./trust-store.js";
 import { MAX_DEPTH, pickIssuer } from "./chain.js";
 import { certFacts, likelyIssued, signingAllowed, type CertFacts } from "./x509.js";
@@ -29,10 +29,6 @@ export interface BasicPeerCertificate {
 
 export type PeerCertificateObject = tls.PeerCertificate | tls.DetailedPeerCertificate | BasicPeerCertificate;
 
-export function schemeOf(key: Uint8Array): SignatureScheme {
-  return key.length === 32 ? "ed25519" : key.length === 65 ? "ecdsa_secp256r1_sha256" : "ecdsa_secp384r1_sha384";
-}
-
 export function basicObject(peer: PeerCredential): BasicPeerCertificate {
   const c = peer.credential;
   if (c.type !== "basic") throw new TypeError("not a basic credential");
@@ -40,7 +36,8 @@ export function basicObject(peer: PeerCredential): BasicPeerCertificate {
     credentialType: "basic",
     identity: credentialName(c),
     identityBytes: Buffer.from(c.identity),
-    signatureScheme: schemeOf(peer.signaturePublicKey),
+    // A credential that passed the handshake has a canonical key of a scheme this build runs.
+    signatureScheme: schemeOfPublicKey(peer.signaturePublicKey)!.scheme,
     pubkey: Buffer.from(peer.signaturePublicKey),
     fingerprint: fingerprintOf(peer),
     fingerprint256: fingerprint256Of(peer),

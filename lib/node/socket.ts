@@ -571,13 +571,10 @@ export class MlsTlsSocket extends SocketBase {
     return (this.transport as { autoSelectFamilyAttemptedAddresses?: string[] }).autoSelectFamilyAttemptedAddresses ?? [];
   }
 
-  /** The one signature scheme of the negotiated MLS suite (each suite fixes it), in node's naming; [] before. */
+  /** The one signature scheme of the negotiated MLS suite (each suite fixes it; from the suite table); [] before. */
   getSharedSigalgs(): string[] {
-    const id = this.secure ? this.engine?.suite?.id : undefined;
-    if (id === 1 || id === 3) return ["ed25519"];
-    if (id === 2) return ["ecdsa_secp256r1_sha256"];
-    if (id === 7) return ["ecdsa_secp384r1_sha384"];
-    return [];
+    const suite = this.secure ? this.engine?.suite : undefined;
+    return suite === undefined ? [] : [suite.signature.scheme];
   }
 
   /** No TLS session tickets exist in MLS-TLS (sessions are MLS group state: getSession()), so undefined. */

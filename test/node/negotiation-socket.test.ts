@@ -12,6 +12,7 @@ import { Cleanup, fixture, listen, waitFor } from "../helpers/sockets.js";
 
 const ROOT = fixture("root-ca.pem");
 type CodedError = Error & { code?: string };
+const SIGALG = { ed25519: "ed25519", p256: "ecdsa_secp256r1_sha256", p384: "ecdsa_secp384r1_sha384" } as const;
 
 describe("socket: suite negotiation", () => {
   const cleanup = new Cleanup();
@@ -24,6 +25,7 @@ describe("socket: suite negotiation", () => {
       await waitFor(c, "secureConnect");
       expect(c.authorized).to.equal(true);
       expect(c.getCipher()).to.include({ name: suiteName(suite) });
+      expect(c.getSharedSigalgs()).to.deep.equal([SIGALG[key]]);
       expect(String((await once(c, "data"))[0])).to.equal("hi");
     });
 

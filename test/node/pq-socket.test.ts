@@ -29,6 +29,20 @@ describe("socket: post-quantum suites", function () {
     expect(String((await once(c, "data"))[0])).to.equal("pq");
   });
 
+  it("a pinned ML-DSA-87 server: both ends name its signature scheme, from the suite table", async () => {
+    const identity = mlstls.createIdentity({ suite: 87, name: "pinned ml-dsa" });
+    const server = cleanup.server(mlstls.createServer({ identity, postQuantum: "require" }));
+    const port = await listen(server);
+    const serverSide = once(server, "secureConnection");
+    const c = cleanup.stream(mlstls.connect({ port, host: "127.0.0.1", fingerprints: [identity.fingerprint], postQuantum: "require" }));
+    await waitFor(c, "secureConnect");
+    const [s] = (await serverSide) as [mlstls.MlsTlsSocket];
+    expect(c.suite?.id).to.equal(87);
+    expect(c.getSharedSigalgs()).to.deep.equal(["mldsa87"]);
+    expect(s.getSharedSigalgs()).to.deep.equal(["mldsa87"]);
+    expect(c.getPeerCertificate()).to.include({ credentialType: "basic", signatureScheme: "mldsa87" });
+  });
+
   it("'prefer' gets X-Wing from a 'prefer' server and suite 1 from a default server, one ClientHello each", async () => {
     for (const [serverOpts, expected] of [[{ postQuantum: "prefer" as const }, XWING], [{}, "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519"]] as const) {
       const server = cleanup.server(mlstls.createServer({ ...SERVED, ...serverOpts }));
