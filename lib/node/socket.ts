@@ -16,7 +16,7 @@ import type * as tls from "node:tls";
 import type { NonSharedBuffer } from "node:buffer";
 import type { BasicPeerCertificate } from "../auth/peer-certificate.js";
 import { Socket as NetSocket } from "node:net";
-import { Duplex, type DuplexOptions } from "node:stream";
+import type { Duplex } from "node:stream";
 import { debuglog } from "node:util";
 import type { SuiteParams } from "../suites.js";
 import { MlsTlsError } from "../errors.js";
@@ -52,6 +52,7 @@ import {
 import { UpdatePolicies } from "./update-policy.js";
 import { yieldToLoop } from "./loop-budget.js";
 import { type Chunk, sealChunks } from "./write-path.js";
+import { type Transport, TransportSocket } from "./transport-socket.js";
 
 // The option types and the update defaults were defined here before; they stay importable from this module.
 export * from "./options.js";
@@ -70,23 +71,14 @@ export const MAX_QUEUED_INPUT = 256 * 1024 + 5 + MAX_PLAINTEXT + 256;
 
 type WriteCallback = (error?: Error | null) => void;
 
-/** The transport's net.Socket methods and properties, when it has them. */
-type Transport = Duplex & Partial<Omit<net.Socket, keyof Duplex>> & { connecting?: boolean };
 
 function ignore(): void {}
 
 function destroyedError(): Error {
   return codeError("ERR_STREAM_DESTROYED", "Cannot call write after a stream was destroyed");
 }
-/**
- * The socket's base class: a stream.Duplex at run time (the transport underneath is the net.Socket), typed as a
- * net.Socket because MlsTlsSocket implements net.Socket's whole public API over its transport (address(),
- * setNoDelay(), remoteAddress, ...; test/node/types.test.ts checks each member exists), so to the compiler an
- * MlsTlsSocket is a tls.TLSSocket as well. `instanceof net.Socket` stays false, as the types cannot express.
- */
-const SocketBase = Duplex as unknown as new (options?: DuplexOptions) => NetSocket;
 
-export class MlsTlsSocket extends SocketBase {
+export class MlsTlsSocket extends TransportSocket {
   /** Always true: node code tells TLS sockets apart by this. */
   readonly encrypted = true;
   /** True once the peer's credential was accepted. */
@@ -108,8 +100,6 @@ export class MlsTlsSocket extends SocketBase {
   /** The server that accepted this socket; node's http overwrites it with its own server, as with net sockets. */
   server: net.Server | undefined;
 
-  /** Replaced only by a session fallback, before the handshake. */
-  private transport: Transport;
   /** The mlstls server for 'tlsClientError' and 'keylog'; `server` may be reassigned (node's http does). */
   private readonly owner: net.Server | undefined;
   private readonly isServer: boolean;
@@ -139,8 +129,6 @@ export class MlsTlsSocket extends SocketBase {
   private afterSecure: (() => void)[] = [];
   private plainRead = 0;
   private plainDone = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private idleMs: number | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private readonly updates = new UpdatePolicies(() => this.engine);
   /** Client: the (decrypted) session to resume; dropped by a fallback to a full handshake. */
@@ -189,7 +177,7 @@ export class MlsTlsSocket extends SocketBase {
     const t: Duplex = own ? new NetSocket({ allowHalfOpen: true }) : transport;
     // As node: a net.Socket brings its own allowHalfOpen; the option applies to other streams.
     const userNetSocket = !own && options[kAuth] === undefined && t instanceof NetSocket;
-    super({
+    super(t, {
       allowHalfOpen: userNetSocket ? (t as NetSocket).allowHalfOpen === true : options.allowHalfOpen === true,
       // 'close' is emitted by _destroy with node's hadError argument.
       emitClose: false,
@@ -200,7 +188,6 @@ export class MlsTlsSocket extends SocketBase {
       writableHighWaterMark: options.writableHighWaterMark,
     });
     if (userNetSocket) (t as NetSocket).allowHalfOpen = true;
-    this.transport = t as Transport;
     this.isServer = options.isServer === true;
     this.opts = options;
     this.server = options.server;
@@ -242,44 +229,9 @@ export class MlsTlsSocket extends SocketBase {
 
   // ------------------------------------------------------------------ node:tls surface
 
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get connecting(): boolean {
-    return this.transport.connecting === true;
-  }
-
   /** True until the handshake completed (for servers: until key confirmation). */
   get secureConnecting(): boolean {
     return !this.secure && !this.destroyed;
-  }
-
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get remoteAddress(): string | undefined {
-    return this.transport.remoteAddress;
-  }
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get remotePort(): number | undefined {
-    return this.transport.remotePort;
-  }
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get remoteFamily(): string | undefined {
-    return this.transport.remoteFamily;
-  }
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get localAddress(): string | undefined {
-    return this.transport.localAddress;
-  }
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get localPort(): number | undefined {
-    return this.transport.localPort;
-  }
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get localFamily(): string | undefined {
-    return (this.transport as { localFamily?: string }).localFamily;
-  }
-
-  override address(): net.AddressInfo | Record<string, never> {
-    const t = this.transport;
-    return typeof t.address === "function" ? (t.address() as net.AddressInfo) : {};
   }
 
   /** Application bytes received, as node:tls counts them (not the record overhead). */
@@ -294,43 +246,6 @@ export class MlsTlsSocket extends SocketBase {
     return this.plainDone + this.writableLength;
   }
 
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get readyState(): "opening" | "open" | "readOnly" | "writeOnly" | "closed" {
-    if (this.connecting) return "opening";
-    if (this.readable && this.writable) return "open";
-    if (this.readable) return "readOnly";
-    if (this.writable) return "writeOnly";
-    return "closed";
-  }
-
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get pending(): boolean {
-    return this.connecting;
-  }
-
-  /** The ms passed to setTimeout(), undefined if none. */
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get timeout(): number | undefined {
-    return this.idleMs;
-  }
-
-  /** Emits 'timeout' after `ms` without transport activity; does not destroy the socket. 0 disables. */
-  override setTimeout(ms: number, callback?: () => void): this {
-    if (typeof ms !== "number") throw invalidArgType("msecs", "of type number", ms);
-    if (!Number.isFinite(ms) || ms < 0) throw outOfRange("msecs", "a non-negative finite number", ms);
-    clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
-    if (ms === 0) {
-      this.idleMs = undefined;
-      if (callback !== undefined) this.removeListener("timeout", callback);
-      return this;
-    }
-    this.idleMs = ms;
-    if (!this.destroyed) this.idleTimer = setTimeout(() => this.emit("timeout"), ms).unref();
-    if (callback !== undefined) this.once("timeout", callback);
-    return this;
-  }
-
   /**
    * As net.Socket: the bytes written and not yet accepted by the transport (0 when nothing is queued). A write in
    * flight to the transport is still in writableLength: its callback waits for the transport.
@@ -338,61 +253,6 @@ export class MlsTlsSocket extends SocketBase {
   // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
   override get bufferSize(): number {
     return this.writableLength;
-  }
-
-  /**
-   * Connects the socket's own transport, as net.Socket.connect(): for `new TLSSocket()` or
-   * `new TLSSocket(null, options)` (node's unconnected form) and for callers that connect a stream they were
-   * given (pg's `stream` option). The handshake starts once connected; `listener` runs on 'connect'.
-   */
-  override connect(...args: unknown[]): this {
-    const t = this.transport;
-    const last = args[args.length - 1];
-    if (typeof last === "function") {
-      args.pop();
-      this.once("connect", last as () => void);
-    }
-    if (!(t instanceof NetSocket)) throw codeError("ERR_SOCKET_CONNECTION_FAILED", "this socket's transport is not a net.Socket it can connect");
-    if (!t.pending || t.connecting) throw codeError("ERR_SOCKET_CONNECTION_FAILED", "the socket is already connected or connecting");
-    (t.connect as (...a: unknown[]) => NetSocket)(...(args as never[]));
-    return this;
-  }
-
-  /** As net.Socket: closes the TCP connection with a reset (RST), and destroys the socket. */
-  override resetAndDestroy(): this {
-    const t = this.transport;
-    if (typeof t.resetAndDestroy === "function" && !t.destroyed && t.connecting !== true) {
-      t.resetAndDestroy();
-    }
-    this.destroy(codeError("ERR_SOCKET_CLOSED", "Socket is closed"));
-    return this;
-  }
-
-  override setNoDelay(noDelay?: boolean): this {
-    this.transport.setNoDelay?.(noDelay);
-    return this;
-  }
-
-  override setKeepAlive(enable?: boolean, initialDelay?: number): this {
-    this.transport.setKeepAlive?.(enable, initialDelay);
-    return this;
-  }
-
-  override ref(): this {
-    this.transport.ref?.();
-    return this;
-  }
-
-  override unref(): this {
-    this.transport.unref?.();
-    return this;
-  }
-
-  /** Ends the writable side, then destroys the socket once that finished. */
-  override destroySoon(): void {
-    if (this.writable) this.end();
-    if (this.writableFinished) this.destroy();
-    else this.once("finish", () => this.destroy());
   }
 
   /** "TLSv1.3": the record layer is TLS 1.3's; the MLS suite shows in getCipher().name. null once destroyed. */
@@ -563,12 +423,6 @@ export class MlsTlsSocket extends SocketBase {
     this.maxFragment = size;
     this.engine?.setMaxSendFragment(size);
     return true;
-  }
-
-  /** The addresses net tried with autoSelectFamily, from the transport; [] for other streams. */
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get autoSelectFamilyAttemptedAddresses(): string[] {
-    return (this.transport as { autoSelectFamilyAttemptedAddresses?: string[] }).autoSelectFamilyAttemptedAddresses ?? [];
   }
 
   /** The one signature scheme of the negotiated MLS suite (each suite fixes it; from the suite table); [] before. */
