@@ -28,100 +28,15 @@ import {
   encodePlaintextRecord,
   fragmentPlaintext,
 } from "./records/record-layer.js";
-import type { AeadBackend } from "./records/aead.js";
 import { zeroize } from "./key-schedule.js";
 import { ConnectionKeys } from "./connection-keys.js";
 import { FloodCap } from "./flood-cap.js";
 import { KeyLog } from "./key-log.js";
 import { UpdateWaiters } from "./update-waiters.js";
-import type { CredentialValidator, LocalIdentity, MlsSession, PeerCredential, MlsCrypto } from "../mls/index.js";
+import type { LocalIdentity, MlsSession, PeerCredential } from "../mls/index.js";
 
-export type Role = "initiator" | "responder";
-
-export type ConnectionEvent =
-  /** Initiator: after the Welcome was joined and key confirmation sent. Responder: after key confirmation arrived. */
-  | { type: "handshake" }
-  | { type: "data"; data: Uint8Array }
-  /** The peer sent close_notify: no more data will arrive. */
-  | { type: "end" }
-  /** A new MLS epoch is in place in both directions. */
-  | { type: "connectionUpdate"; epoch: bigint; initiatedBy: "local" | "peer" }
-  /** A TLS KeyUpdate ratcheted one direction. */
-  | { type: "keyUpdate"; direction: "send" | "receive"; requested: boolean; automatic: boolean }
-  /** NSS key log line (only with `keylog: true`). */
-  | { type: "keylog"; line: string }
-  /** Fatal: the connection is dead. Emitted once. */
-  | { type: "error"; error: MlsTlsError };
-
-export interface ConnectionCallbacks {
-  /** Bytes to write to the transport, in order. */
-  send(bytes: Uint8Array): void;
-  event(ev: ConnectionEvent): void;
-}
-
-export type IdentitySource =
-  | LocalIdentity
-  | ((ctx: IdentityContext) => LocalIdentity | Promise<LocalIdentity>);
-
-/**
- * What an identity callback learns of the connection. `binding` (32 bytes) is what a per-connection delegation
- * is bound to (PROTOCOL.md, "RSA certificates: per-connection delegation"): the initiator's ClientHello random, or
- * for the responder the SHA-256 of the opening transcript (ClientHello, RetryRequest, second ClientHello).
- */
-export interface IdentityContext {
-  suite: number;
-  serverName?: string;
-  binding?: Uint8Array;
-}
-
-/**
- * Told what the peer's credential must be bound to: on a full handshake, before the peer's opening credential is
- * validated, the suite and the 32-byte binding of the peer's role (see IdentityContext); on a resumption, that the
- * credentials come from a stored session (their binding was checked when it was made).
- */
-export interface PeerBinding {
-  opening(o: { suite: number; context: Uint8Array }): void;
-  resumed(): void;
-}
-
-export interface ConnectionOptions {
-  /** MLS suites: the initiator offers the first; the responder accepts any listed. Default DEFAULT_SUITES. */
-  suites?: readonly number[];
-  /** Our MLS identity. Default: a fresh anonymous basic credential per connection. */
-  identity?: IdentitySource;
-  /** Called for every credential the peer presents (handshake and every commit). */
-  validatePeer?: CredentialValidator;
-  /** Told the connection's binding before validatePeer sees the peer's opening credential. */
-  peerBinding?: PeerBinding;
-  /**
-   * Whether a commit may change the peer's credential identity (PROTOCOL.md, "The ConnectionUpdate policy"). Default
-   * false.
-   */
-  allowIdentityChange?: boolean;
-  aeadBackend?: AeadBackend;
-  /** Records per traffic key before an automatic KeyUpdate (default: the AEAD's safe limit). */
-  aeadLimit?: bigint;
-  /** Cap on consecutive post-handshake handshake messages received without application data. Default 64. */
-  maxHandshakeMessagesWithoutData?: number;
-  /** Emit NSS key log lines as 'keylog' events. Off by default: they are secrets. */
-  keylog?: boolean;
-  /** Randomness source (tests inject a deterministic one). */
-  randomBytes?: (n: number) => Uint8Array;
-  /** The MLS crypto provider, random source and clock of this engine. Default: node:crypto (DEFAULT_MLS_CRYPTO). */
-  mlsCrypto?: MlsCrypto;
-  /**
-   * Awaited before each expensive step (ClientHello, ServerHello, Resumption, ConnectionUpdate; our KeyPackages), so
-   * the I/O layer can spread a burst of steps over event-loop turns (lib/node/loop-budget.ts). The core uses no
-   * timers itself. Default: none (steps run as soon as their input is there).
-   */
-  yieldToLoop?: () => Promise<void>;
-  /**
-   * Receives one line per protocol event (NODE_DEBUG=mlstls; README, "Debugging a connection"): messages sent and
-   * received, states, epochs, updates and their races, resumption repairs, alerts with their reasons, record counts.
-   * Never a secret or application data. Default: none (and no line is even formatted).
-   */
-  trace?: (line: string) => void;
-}
+export type { ConnectionCallbacks, ConnectionEvent, ConnectionOptions, IdentityContext, IdentitySource, PeerBinding, Role } from "./connection-options.js";
+import type { ConnectionCallbacks, ConnectionEvent, ConnectionOptions, Role } from "./connection-options.js";
 
 export { DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA, MAX_EMPTY_RECORDS } from "./flood-cap.js";
 
