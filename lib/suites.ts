@@ -47,6 +47,28 @@ const MLDSA87 = scheme("mldsa87", "ML-DSA-87", "ML-DSA-87", 0x0906, 2592, 4896);
 /** The signature schemes of the MLS suites, whether or not this build runs them. */
 export const SIGNATURE_SCHEMES: readonly SignatureSchemeParams[] = Object.freeze([ED25519, P256, P384, ED448, P521, MLDSA87]);
 
+/**
+ * The suite's HPKE key exchange in the shape of node's getEphemeralKeyInfo(): OpenSSL's group names and key sizes
+ * in bits for the DH KEMs; for the post-quantum KEMs, which node 20's OpenSSL does not know, type "KEM", the FIPS 203
+ * name (or "X-Wing", ML-KEM-768 with X25519) and the ML-KEM parameter set.
+ */
+export interface KeyExchangeParams {
+  readonly type: "ECDH" | "KEM";
+  readonly name: string;
+  readonly size: number;
+}
+
+const KEY_EXCHANGES: Readonly<Record<string, KeyExchangeParams>> = Object.freeze({
+  DHKEMX25519: { type: "ECDH", name: "X25519", size: 253 },
+  DHKEMX448: { type: "ECDH", name: "X448", size: 448 },
+  DHKEMP256: { type: "ECDH", name: "prime256v1", size: 256 },
+  DHKEMP384: { type: "ECDH", name: "secp384r1", size: 384 },
+  DHKEMP521: { type: "ECDH", name: "secp521r1", size: 521 },
+  MLKEM768: { type: "KEM", name: "ML-KEM-768", size: 768 },
+  MLKEM1024: { type: "KEM", name: "ML-KEM-1024", size: 1024 },
+  XWING: { type: "KEM", name: "X-Wing", size: 768 },
+});
+
 export interface SuiteParams {
   /** MLS ciphersuite code point. */
   readonly id: number;
@@ -65,6 +87,8 @@ export interface SuiteParams {
   readonly mlsSupported: boolean;
   /** The key exchange is post-quantum (ML-KEM or X-Wing): PROTOCOL.md, "Post-quantum suites". */
   readonly postQuantum: boolean;
+  /** The HPKE key exchange, as getEphemeralKeyInfo() reports it. */
+  readonly keyExchange: KeyExchangeParams;
 }
 
 function suite(
@@ -84,7 +108,9 @@ function suite(
         ? "TLS_AES_128_GCM_SHA256"
         : "TLS_AES_256_GCM_SHA384";
   const postQuantum = /_(MLKEM\d+|XWING)_/.test(name);
-  return Object.freeze({ id, name, hash, hashLen, aead, keyLen, tlsName, signature, mlsSupported, postQuantum });
+  // The KEM is the name's second field: MLS_128_<KEM>_<AEAD>_<HASH>_<SIGNATURE>.
+  const keyExchange = KEY_EXCHANGES[name.split("_")[2]!]!;
+  return Object.freeze({ id, name, hash, hashLen, aead, keyLen, tlsName, signature, mlsSupported, postQuantum, keyExchange });
 }
 
 export const SUITES: readonly SuiteParams[] = Object.freeze([

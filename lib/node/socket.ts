@@ -387,16 +387,13 @@ export class MlsTlsSocket extends TransportSocket {
   }
 
   /**
-   * The client's ephemeral key exchange, in node's shape: the MLS suite's HPKE KEM (X25519, P-256 or P-384).
+   * The client's ephemeral key exchange, in node's shape: the MLS suite's HPKE KEM, from the suite table.
    * {} before the handshake; null on a server socket, as in node.
    */
   getEphemeralKeyInfo(): { type: string; name: string; size: number } | Record<string, never> | null {
     if (this.isServer) return null;
-    const suite = this.secure ? this.engine?.suite?.id : undefined;
-    if (suite === 1 || suite === 3) return { type: "ECDH", name: "X25519", size: 253 };
-    if (suite === 2) return { type: "ECDH", name: "prime256v1", size: 256 };
-    if (suite === 7) return { type: "ECDH", name: "secp384r1", size: 384 };
-    return {};
+    const suite = this.secure ? this.engine?.suite : undefined;
+    return suite === undefined ? {} : { ...suite.keyExchange };
   }
 
   /**

@@ -12,6 +12,12 @@ import { Cleanup, fixture, listen, waitFor } from "../helpers/sockets.js";
 
 const ROOT = fixture("root-ca.pem");
 type CodedError = Error & { code?: string };
+// node:tls's getEphemeralKeyInfo() for the same curves (an ECDHE handshake with each group).
+const KEY_INFO = {
+  ed25519: { type: "ECDH", name: "X25519", size: 253 },
+  p256: { type: "ECDH", name: "prime256v1", size: 256 },
+  p384: { type: "ECDH", name: "secp384r1", size: 384 },
+};
 const SIGALG = { ed25519: "ed25519", p256: "ecdsa_secp256r1_sha256", p384: "ecdsa_secp384r1_sha384" } as const;
 
 describe("socket: suite negotiation", () => {
@@ -26,6 +32,7 @@ describe("socket: suite negotiation", () => {
       expect(c.authorized).to.equal(true);
       expect(c.getCipher()).to.include({ name: suiteName(suite) });
       expect(c.getSharedSigalgs()).to.deep.equal([SIGALG[key]]);
+      expect(c.getEphemeralKeyInfo()).to.deep.equal(KEY_INFO[key]);
       expect(String((await once(c, "data"))[0])).to.equal("hi");
     });
 

@@ -39,6 +39,7 @@ describe("socket: post-quantum suites", function () {
     const [s] = (await serverSide) as [mlstls.MlsTlsSocket];
     expect(c.suite?.id).to.equal(87);
     expect(c.getSharedSigalgs()).to.deep.equal(["mldsa87"]);
+    expect(c.getEphemeralKeyInfo()).to.deep.equal({ type: "KEM", name: "X-Wing", size: 768 });
     expect(s.getSharedSigalgs()).to.deep.equal(["mldsa87"]);
     expect(c.getPeerCertificate()).to.include({ credentialType: "basic", signatureScheme: "mldsa87" });
   });

@@ -116,6 +116,7 @@ function katSuite(id: number): SuiteParams {
     signature: suiteById(1)!.signature,
     mlsSupported: false,
     postQuantum: false,
+    keyExchange: suiteById(1)!.keyExchange,
   };
 }
 
