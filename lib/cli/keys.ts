@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { Identity, createIdentity, parsePublicIdentity } from "../index.js";
 import { CliError, type Io, UsageError, parse } from "./common.js";
-import { fingerprint256Of, fingerprintOf, mlsPublicKeyOf } from "./internals.js";
+import { fingerprint256Of, fingerprintOf, mlsPublicKeyOf, suiteById } from "./internals.js";
 
 export const KEYGEN_HELP = `Usage: mlstls keygen [--type ed25519|p256|p384] [--name NAME] [--out FILE] [--public-out FILE]
 
@@ -63,8 +63,9 @@ export function keygen(args: string[], io: Io): number {
   return 0;
 }
 
+/** The suite's signature algorithm, from the suite table: "Ed25519", "ECDSA P-256", "ML-DSA-87", ... */
 function describeSuite(suite: number): string {
-  return suite === 2 ? "ECDSA P-256" : suite === 7 ? "ECDSA P-384" : "Ed25519";
+  return suiteById(suite)?.signature.label ?? `suite ${suite}`;
 }
 
 export function readInput(path: string): Buffer {
