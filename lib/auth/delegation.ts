@@ -29,6 +29,7 @@ import { identityFromKeys, MLS_SESSION_SUITES, rawKeysOf } from "../mls/index.js
 import type { CredentialInfo, LocalIdentity, PeerCredential } from "../mls/index.js";
 import type { VerificationError } from "./verification-errors.js";
 import { certFacts, KeyUsage } from "./x509.js";
+import { DerError, type Tlv, children, expectTag, readTlv } from "./der.js";
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -223,47 +224,7 @@ function certificate(tbs: Uint8Array, algorithm: SignatureAlgorithm, signature: 
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// A minimal strict DER reader, for the variable fields; the whole certificate must then re-encode byte for byte
-
-class DerError extends Error {}
-
-interface Tlv {
-  tag: number;
-  start: number;
-  end: number;
-  /** Start of the header. */
-  from: number;
-}
-
-function readTlv(b: Uint8Array, pos: number, limit: number): Tlv {
-  if (pos + 2 > limit) throw new DerError("truncated");
-  const tag = b[pos]!;
-  let len = b[pos + 1]!;
-  let p = pos + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 3 || p + n > limit) throw new DerError("bad length");
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + b[p++]!;
-  }
-  if (p + len > limit) throw new DerError("truncated");
-  return { tag, start: p, end: p + len, from: pos };
-}
-
-function kids(b: Uint8Array, t: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let p = t.start; p < t.end; ) {
-    const c = readTlv(b, p, t.end);
-    out.push(c);
-    p = c.end;
-  }
-  return out;
-}
-
-function want(t: Tlv | undefined, tag: number, what: string): Tlv {
-  if (t === undefined || t.tag !== tag) throw new DerError(`expected ${what}`);
-  return t;
-}
+// Reading a delegation certificate (der.ts reads the DER); the whole certificate must then re-encode byte for byte
 
 const content = (b: Uint8Array, t: Tlv): Uint8Array => b.subarray(t.start, t.end);
 const whole = (b: Uint8Array, t: Tlv): Uint8Array => b.subarray(t.from, t.end);
@@ -304,58 +265,58 @@ function oidOf(b: Uint8Array, t: Tlv): string {
 }
 
 function readAlgorithm(b: Uint8Array, t: Tlv): SignatureAlgorithm {
-  const [id, params] = kids(b, want(t, 0x30, "AlgorithmIdentifier"));
-  const name = oidOf(b, want(id, 0x06, "algorithm"));
+  const [id, params] = children(b, expectTag(t, 0x30, "AlgorithmIdentifier"));
+  const name = oidOf(b, expectTag(id, 0x06, "algorithm"));
   if (name === OIDS.ecdsaSha512) return { kind: "ecdsa-sha512" };
   if (name === OIDS.ed448) return { kind: "ed448" };
   if (name !== OIDS.rsaPss) throw new DerError(`signature algorithm ${name} is not one a delegation may use`);
-  const p = kids(b, want(params, 0x30, "RSASSA-PSS-params"));
-  const hashOid = oidOf(b, want(kids(b, want(kids(b, want(p[0], 0xa0, "hashAlgorithm"))[0], 0x30, "hash"))[0], 0x06, "hash"));
+  const p = children(b, expectTag(params, 0x30, "RSASSA-PSS-params"));
+  const hashOid = oidOf(b, expectTag(children(b, expectTag(children(b, expectTag(p[0], 0xa0, "hashAlgorithm"))[0], 0x30, "hash"))[0], 0x06, "hash"));
   const hash = (Object.keys(HASH_LEN) as PssHash[]).find((h) => OIDS[h] === hashOid);
   if (hash === undefined) throw new DerError("RSASSA-PSS hash must be SHA-256, SHA-384 or SHA-512");
-  const saltLength = readUint(b, want(kids(b, want(p[2], 0xa2, "saltLength"))[0], 0x02, "saltLength"), 1024);
+  const saltLength = readUint(b, expectTag(children(b, expectTag(p[2], 0xa2, "saltLength"))[0], 0x02, "saltLength"), 1024);
   if (saltLength < HASH_LEN[hash]) throw new DerError("RSASSA-PSS salt shorter than the hash");
   return { kind: "pss", hash, saltLength };
 }
 
 /** The certificate's TBS fields and signature, or DerError. Shape checks happen by re-encoding. */
 function parseDelegation(der: Uint8Array): { fields: DelegationFields; tbs: Uint8Array; signature: Uint8Array } {
-  const cert = want(readTlv(der, 0, der.length), 0x30, "Certificate");
+  const cert = expectTag(readTlv(der, 0, der.length), 0x30, "Certificate");
   if (cert.end !== der.length) throw new DerError("trailing bytes");
-  const [tbsT, , sigT] = kids(der, cert);
-  const tbs = want(tbsT, 0x30, "TBSCertificate");
-  const t = kids(der, tbs);
-  const serial = content(der, want(t[1], 0x02, "serialNumber"));
+  const [tbsT, , sigT] = children(der, cert);
+  const tbs = expectTag(tbsT, 0x30, "TBSCertificate");
+  const t = children(der, tbs);
+  const serial = content(der, expectTag(t[1], 0x02, "serialNumber"));
   const algorithm = readAlgorithm(der, t[2]!);
-  const issuer = whole(der, want(t[3], 0x30, "issuer"));
-  const [nb, na] = kids(der, want(t[4], 0x30, "validity"));
-  const spki = whole(der, want(t[6], 0x30, "subjectPublicKeyInfo"));
-  const exts = kids(der, want(kids(der, want(t[7], 0xa3, "extensions"))[0], 0x30, "extensions"));
+  const issuer = whole(der, expectTag(t[3], 0x30, "issuer"));
+  const [nb, na] = children(der, expectTag(t[4], 0x30, "validity"));
+  const spki = whole(der, expectTag(t[6], 0x30, "subjectPublicKeyInfo"));
+  const exts = children(der, expectTag(children(der, expectTag(t[7], 0xa3, "extensions"))[0], 0x30, "extensions"));
   const ours = exts.find((e) => {
-    const id = kids(der, want(e, 0x30, "extension"))[0];
+    const id = children(der, expectTag(e, 0x30, "extension"))[0];
     return id !== undefined && id.tag === 0x06 && oidOf(der, id) === DELEGATION_OID;
   });
   if (ours === undefined) throw new DerError("no mlstls delegation extension");
-  const ev = kids(der, ours);
-  const value = want(ev[ev.length - 1], 0x04, "extnValue");
+  const ev = children(der, ours);
+  const value = expectTag(ev[ev.length - 1], 0x04, "extnValue");
   const inner = readTlv(der, value.start, value.end);
-  const [ver, role, suite, eeHash, ctx] = kids(der, want(inner, 0x30, "MlsTlsDelegation"));
-  if (readUint(der, want(ver, 0x02, "version"), 255) !== DELEGATION_VERSION) throw new DerError("unknown delegation version");
-  const r = readUint(der, want(role, 0x0a, "role"), 1);
-  const sig = content(der, want(sigT, 0x03, "signature"));
+  const [ver, role, suite, eeHash, ctx] = children(der, expectTag(inner, 0x30, "MlsTlsDelegation"));
+  if (readUint(der, expectTag(ver, 0x02, "version"), 255) !== DELEGATION_VERSION) throw new DerError("unknown delegation version");
+  const r = readUint(der, expectTag(role, 0x0a, "role"), 1);
+  const sig = content(der, expectTag(sigT, 0x03, "signature"));
   if (sig[0] !== 0) throw new DerError("signature with unused bits");
   return {
     fields: {
       serial,
       algorithm,
       issuer,
-      notBefore: readTime(der, want(nb, nb?.tag ?? 0x17, "notBefore")),
-      notAfter: readTime(der, want(na, na?.tag ?? 0x17, "notAfter")),
+      notBefore: readTime(der, expectTag(nb, nb?.tag ?? 0x17, "notBefore")),
+      notAfter: readTime(der, expectTag(na, na?.tag ?? 0x17, "notAfter")),
       spki,
       role: r === 0 ? "client" : "server",
-      suite: readUint(der, want(suite, 0x02, "cipherSuite"), 0xffff),
-      endEntityHash: content(der, want(eeHash, 0x04, "endEntityHash")),
-      context: content(der, want(ctx, 0x04, "context")),
+      suite: readUint(der, expectTag(suite, 0x02, "cipherSuite"), 0xffff),
+      endEntityHash: content(der, expectTag(eeHash, 0x04, "endEntityHash")),
+      context: content(der, expectTag(ctx, 0x04, "context")),
     },
     tbs: whole(der, tbs),
     signature: sig.subarray(1),
@@ -364,8 +325,8 @@ function parseDelegation(der: Uint8Array): { fields: DelegationFields; tbs: Uint
 
 /** The DER of a certificate's subject Name. */
 function subjectDer(der: Uint8Array): Uint8Array {
-  const cert = want(readTlv(der, 0, der.length), 0x30, "Certificate");
-  const t = kids(der, want(kids(der, cert)[0], 0x30, "TBSCertificate"));
+  const cert = expectTag(readTlv(der, 0, der.length), 0x30, "Certificate");
+  const t = children(der, expectTag(children(der, cert)[0], 0x30, "TBSCertificate"));
   // version [0] is optional: subject is the 6th field with it, the 5th without.
   return whole(der, t[t[0]?.tag === 0xa0 ? 5 : 4]!);
 }

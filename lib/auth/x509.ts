@@ -4,6 +4,7 @@
 // The parser reads only what it needs and refuses anything malformed; node:crypto parses the rest.
 
 import { createHash, X509Certificate } from "node:crypto";
+import { DerError, type Tlv, children, expectTag, readTlv } from "./der.js";
 
 /** keyUsage bits (RFC 5280 §4.2.1.3) in OpenSSL's layout: first octet in the low byte. */
 export const KeyUsage = {
@@ -126,48 +127,7 @@ export interface CertFacts {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// A minimal DER reader
-
-interface Tlv {
-  tag: number;
-  /** Start of the contents. */
-  start: number;
-  end: number;
-}
-
-class DerError extends Error {}
-
-function readTlv(b: Uint8Array, pos: number, limit: number): Tlv {
-  if (pos + 2 > limit) throw new DerError("truncated");
-  const tag = b[pos]!;
-  if ((tag & 0x1f) === 0x1f) throw new DerError("high tag numbers are not used in certificates");
-  let len = b[pos + 1]!;
-  let p = pos + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4 || p + n > limit) throw new DerError("bad length");
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + b[p++]!;
-    if (len < 0x80 || (n > 1 && b[pos + 2] === 0)) throw new DerError("non-minimal length");
-  }
-  if (p + len > limit) throw new DerError("truncated");
-  return { tag, start: p, end: p + len };
-}
-
-function children(b: Uint8Array, parent: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let p = parent.start; p < parent.end; ) {
-    const t = readTlv(b, p, parent.end);
-    out.push(t);
-    p = t.end;
-  }
-  return out;
-}
-
-function expect(t: Tlv | undefined, tag: number, what: string): Tlv {
-  if (t === undefined || t.tag !== tag) throw new DerError(`expected ${what}`);
-  return t;
-}
+// Fields, read with der.ts
 
 function oidString(b: Uint8Array, t: Tlv): string {
   const parts: number[] = [];
@@ -257,11 +217,11 @@ function decodeDirectoryString(b: Uint8Array, t: Tlv): string {
 function canonicalName(b: Uint8Array, name: Tlv): string {
   const rdns: string[] = [];
   for (const rdn of children(b, name)) {
-    expect(rdn, 0x31, "RDN set");
+    expectTag(rdn, 0x31, "RDN set");
     const avas: string[] = [];
     for (const ava of children(b, rdn)) {
-      const [type, value] = children(b, expect(ava, 0x30, "attribute"));
-      const oid = oidString(b, expect(type, 0x06, "attribute type"));
+      const [type, value] = children(b, expectTag(ava, 0x30, "attribute"));
+      const oid = oidString(b, expectTag(type, 0x06, "attribute type"));
       if (value === undefined) throw new DerError("attribute without value");
       let v: string;
       if (STRING_TAGS.has(value.tag)) {
@@ -314,24 +274,24 @@ function parseCertificate(der: Uint8Array): CertFacts {
 }
 
 function parse(b: Buffer, x509: X509Certificate): CertFacts {
-  const cert = expect(readTlv(b, 0, b.length), 0x30, "Certificate");
+  const cert = expectTag(readTlv(b, 0, b.length), 0x30, "Certificate");
   const [tbs, sigAlg] = children(b, cert);
-  const tbsParts = children(b, expect(tbs, 0x30, "TBSCertificate"));
+  const tbsParts = children(b, expectTag(tbs, 0x30, "TBSCertificate"));
   let i = 0;
   let version = 1;
   if (tbsParts[0]?.tag === 0xa0) {
     const [v] = children(b, tbsParts[0]);
-    version = smallInteger(b, expect(v, 0x02, "version")) + 1;
+    version = smallInteger(b, expectTag(v, 0x02, "version")) + 1;
     i++;
   }
-  const serial = integerBytes(b, expect(tbsParts[i++], 0x02, "serialNumber"));
+  const serial = integerBytes(b, expectTag(tbsParts[i++], 0x02, "serialNumber"));
   i++; // signature AlgorithmIdentifier (the outer one is authoritative)
-  const issuer = expect(tbsParts[i++], 0x30, "issuer");
-  const validity = children(b, expect(tbsParts[i++], 0x30, "validity"));
-  const subject = expect(tbsParts[i++], 0x30, "subject");
+  const issuer = expectTag(tbsParts[i++], 0x30, "issuer");
+  const validity = children(b, expectTag(tbsParts[i++], 0x30, "validity"));
+  const subject = expectTag(tbsParts[i++], 0x30, "subject");
   i++; // subjectPublicKeyInfo: node:crypto reads it
-  const [sigOid] = children(b, expect(sigAlg, 0x30, "signatureAlgorithm"));
-  const signatureAlgorithm = oidString(b, expect(sigOid, 0x06, "signature algorithm"));
+  const [sigOid] = children(b, expectTag(sigAlg, 0x30, "signatureAlgorithm"));
+  const signatureAlgorithm = oidString(b, expectTag(sigOid, 0x06, "signature algorithm"));
 
   let basicConstraints: CertFacts["basicConstraints"];
   let keyUsage: number | undefined;
@@ -346,19 +306,19 @@ function parse(b: Buffer, x509: X509Certificate): CertFacts {
     const part = tbsParts[i]!;
     if (part.tag !== 0xa3) continue; // issuerUniqueID / subjectUniqueID
     const [exts] = children(b, part);
-    for (const ext of children(b, expect(exts, 0x30, "extensions"))) {
-      const fields = children(b, expect(ext, 0x30, "extension"));
-      const oid = oidString(b, expect(fields[0], 0x06, "extnID"));
+    for (const ext of children(b, expectTag(exts, 0x30, "extensions"))) {
+      const fields = children(b, expectTag(ext, 0x30, "extension"));
+      const oid = oidString(b, expectTag(fields[0], 0x06, "extnID"));
       let critical = false;
       let k = 1;
       if (fields[k]?.tag === 0x01) critical = b[fields[k++]!.start] !== 0;
-      const value = expect(fields[k], 0x04, "extnValue");
+      const value = expectTag(fields[k], 0x04, "extnValue");
       const inner = readTlv(b, value.start, value.end);
       if (critical && !OPENSSL_SUPPORTED.has(oid)) unhandledCritical.push(oid);
       if (UNENFORCED_EXTENSIONS.has(oid)) unenforced.push(oid);
       switch (oid) {
         case OID.basicConstraints: {
-          const bc = children(b, expect(inner, 0x30, "BasicConstraints"));
+          const bc = children(b, expectTag(inner, 0x30, "BasicConstraints"));
           let j = 0;
           const ca = bc[j]?.tag === 0x01 ? b[bc[j++]!.start] !== 0 : false;
           const pathLen = bc[j]?.tag === 0x02 ? smallInteger(b, bc[j]!) : undefined;
@@ -367,20 +327,20 @@ function parse(b: Buffer, x509: X509Certificate): CertFacts {
           break;
         }
         case OID.keyUsage:
-          keyUsage = bitFlags(b, expect(inner, 0x03, "KeyUsage"));
+          keyUsage = bitFlags(b, expectTag(inner, 0x03, "KeyUsage"));
           break;
         case OID.extKeyUsage:
-          extKeyUsage = children(b, expect(inner, 0x30, "ExtKeyUsageSyntax")).map((t) => oidString(b, expect(t, 0x06, "KeyPurposeId")));
+          extKeyUsage = children(b, expectTag(inner, 0x30, "ExtKeyUsageSyntax")).map((t) => oidString(b, expectTag(t, 0x06, "KeyPurposeId")));
           break;
         case OID.nsCertType:
-          nsCertType = bitFlags(b, expect(inner, 0x03, "NetscapeCertType")) & 0xff;
+          nsCertType = bitFlags(b, expectTag(inner, 0x03, "NetscapeCertType")) & 0xff;
           break;
         case OID.subjectKeyIdentifier:
-          subjectKeyId = bytes(b, expect(inner, 0x04, "SubjectKeyIdentifier"));
+          subjectKeyId = bytes(b, expectTag(inner, 0x04, "SubjectKeyIdentifier"));
           break;
         case OID.authorityKeyIdentifier: {
           const akid: { keyId?: Buffer; serial?: Buffer } = {};
-          for (const f of children(b, expect(inner, 0x30, "AuthorityKeyIdentifier"))) {
+          for (const f of children(b, expectTag(inner, 0x30, "AuthorityKeyIdentifier"))) {
             if (f.tag === 0x80) akid.keyId = bytes(b, f);
             else if (f.tag === 0x82) akid.serial = integerBytes(b, f);
           }
