@@ -108,6 +108,8 @@ export const OTHER_ERROR_CODES = {
   ERR_MLSTLS_PEER_ALERT: "the peer sent a fatal alert",
   ERR_MLSTLS_CLOSED: "an operation on a closed connection",
   ERR_MLSTLS_TRUNCATED: "the transport ended without close_notify",
+  // As OpenSSL: no alert, since the peer does not speak TLS (a socket reports node's ERR_SSL_WRONG_VERSION_NUMBER).
+  ERR_MLSTLS_NOT_TLS: "the first record's version is not TLS's (junk, plain HTTP): closed without an alert",
   ERR_MLSTLS_BAD_SESSION: "a session blob that cannot be decoded",
   ERR_MLSTLS_SESSION_STORE: "the server's session store failed or was too slow (reported as 'sessionStoreError')",
   ERR_MLSTLS_TOO_MANY_HANDSHAKES: "the server already has maxUnconfirmedHandshakes handshakes in progress",
@@ -165,6 +167,39 @@ export const X509_ERROR_CODES: readonly string[] = Object.freeze([
   "UNSPECIFIED",
 ]);
 
+/**
+ * OpenSSL 3.0's reason text for each alert a peer may send (ssl/ssl_err.c): node:tls reports a received alert as
+ * "ERR_SSL_" + this text in capitals, and so does an mlstls socket (lib/node/openssl-errors.ts).
+ */
+export const OPENSSL_ALERT_REASONS: ReadonlyMap<number, string> = new Map([
+  [AlertDescription.unexpected_message, "sslv3 alert unexpected message"],
+  [AlertDescription.bad_record_mac, "sslv3 alert bad record mac"],
+  [AlertDescription.record_overflow, "tlsv1 alert record overflow"],
+  [AlertDescription.handshake_failure, "sslv3 alert handshake failure"],
+  [AlertDescription.bad_certificate, "sslv3 alert bad certificate"],
+  [AlertDescription.unsupported_certificate, "sslv3 alert unsupported certificate"],
+  [AlertDescription.certificate_revoked, "sslv3 alert certificate revoked"],
+  [AlertDescription.certificate_expired, "sslv3 alert certificate expired"],
+  [AlertDescription.certificate_unknown, "sslv3 alert certificate unknown"],
+  [AlertDescription.illegal_parameter, "sslv3 alert illegal parameter"],
+  [AlertDescription.unknown_ca, "tlsv1 alert unknown ca"],
+  [AlertDescription.access_denied, "tlsv1 alert access denied"],
+  [AlertDescription.decode_error, "tlsv1 alert decode error"],
+  [AlertDescription.decrypt_error, "tlsv1 alert decrypt error"],
+  [AlertDescription.protocol_version, "tlsv1 alert protocol version"],
+  [AlertDescription.insufficient_security, "tlsv1 alert insufficient security"],
+  [AlertDescription.internal_error, "tlsv1 alert internal error"],
+  [AlertDescription.inappropriate_fallback, "tlsv1 alert inappropriate fallback"],
+  [AlertDescription.user_canceled, "tlsv1 alert user cancelled"],
+  [AlertDescription.missing_extension, "tlsv13 alert missing extension"],
+  [AlertDescription.unsupported_extension, "tlsv1 unsupported extension"],
+  [AlertDescription.unrecognized_name, "tlsv1 unrecognized name"],
+  [AlertDescription.bad_certificate_status_response, "tlsv1 bad certificate status response"],
+  [AlertDescription.unknown_psk_identity, "tlsv1 alert unknown psk identity"],
+  [AlertDescription.certificate_required, "tlsv13 alert certificate required"],
+  [AlertDescription.no_application_protocol, "tlsv1 alert no application protocol"],
+]);
+
 /** node's own codes that mlstls reports with node's meaning, in node's shape (see nodeError). */
 export const NODE_ERROR_CODES = {
   ERR_TLS_CERT_ALTNAME_INVALID: "the peer's certificate does not name the host",
@@ -176,11 +211,19 @@ export const NODE_ERROR_CODES = {
   ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS: "ALPNCallback and ALPNProtocols were both given",
   ERR_TLS_ALPN_CALLBACK_INVALID_RESULT: "ALPNCallback chose a protocol the client did not offer",
   ERR_TLS_SNI_FROM_SERVER: "setServername() was called on a server socket",
-  ERR_SSL_WRONG_SSL_VERSION: "the first bytes from the peer are not TLS",
+  ERR_SSL_WRONG_SSL_VERSION: "renegotiate(): TLS 1.3 has no renegotiation",
   ERR_METHOD_NOT_IMPLEMENTED: "a node:tls method with no MLS-TLS counterpart",
   ERR_SOCKET_CLOSED: "an operation on a socket that is closed",
   ERR_SOCKET_CONNECTION_FAILED: "the transport could not connect",
+  ERR_SSL_WRONG_VERSION_NUMBER: "the peer's first bytes are not TLS",
+  ERR_SSL_HTTP_REQUEST: "the peer's first bytes are a plain HTTP request",
+  ERR_SSL_HTTPS_PROXY_REQUEST: "the peer's first bytes are an HTTP CONNECT request",
 } as const;
+
+/** node's code for each alert a peer may send: what a socket reports for ERR_MLSTLS_PEER_ALERT. */
+export const PEER_ALERT_CODES: readonly string[] = Object.freeze(
+  [...OPENSSL_ALERT_REASONS.values()].map((r) => `ERR_SSL_${r.toUpperCase().replace(/ /g, "_")}`),
+);
 
 /** Every code listed above, once each: what lib/index.ts exports as ERROR_CODES. */
 export const ALL_ERROR_CODES: readonly string[] = Object.freeze([
@@ -189,6 +232,7 @@ export const ALL_ERROR_CODES: readonly string[] = Object.freeze([
   ...Object.keys(CONFIG_ERROR_CODES),
   ...X509_ERROR_CODES,
   ...Object.keys(NODE_ERROR_CODES),
+  ...PEER_ALERT_CODES,
 ]);
 
 export class MlsTlsError extends Error {

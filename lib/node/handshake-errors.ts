@@ -10,6 +10,7 @@ import type { Initiator } from "../protocol/index.js";
 import { userErrorOf } from "../auth/secure-context.js";
 import { type PeerValidator, peerCertificateObject, verificationErrorOf } from "../auth/verify.js";
 import { refusedSession } from "./client-sessions.js";
+import { asOpensslError } from "./openssl-errors.js";
 
 /** The leaf certificate of an X.509 credential; undefined for basic credentials and unparseable ones. */
 export function leafCertificate(peer: PeerCredential | undefined): X509Certificate | undefined {
@@ -26,10 +27,11 @@ export function leafCertificate(peer: PeerCredential | undefined): X509Certifica
 
 /**
  * The error the user sees for an engine failure: node's verification error when our validator refused the peer
- * (e.g. code CERT_HAS_EXPIRED), the user's own error from SNICallback or ALPNCallback, otherwise the engine's.
+ * (e.g. code CERT_HAS_EXPIRED), the user's own error from SNICallback or ALPNCallback, node's ERR_SSL_* error for
+ * a peer's alert or a first record that is not TLS, otherwise the engine's.
  */
 export function surface(err: MlsTlsError): Error {
-  return verificationErrorOf(err) ?? userErrorOf(err) ?? err;
+  return verificationErrorOf(err) ?? userErrorOf(err) ?? asOpensslError(err);
 }
 
 /** For promises: the same error the socket emits. */

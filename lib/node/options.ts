@@ -71,6 +71,8 @@ export interface ClientSessionOptions {
 
 /** connect()'s way to open a fresh transport to the same destination, for the session fallback. */
 export const kReconnect = Symbol("mlstls.reconnect");
+/** Set by the server's acceptor on the sockets it makes (see MlsTlsSocket.accepted). */
+export const kAccepted = Symbol("mlstls.accepted");
 
 export interface MlsTlsSocketOptions extends MlsTlsCommonOptions, ClientSessionOptions {
   isServer?: boolean;
@@ -100,6 +102,8 @@ export interface MlsTlsSocketOptions extends MlsTlsCommonOptions, ClientSessionO
   /** The configuration resolved by a Server or connect(), so it is parsed once rather than per socket. */
   [kAuth]?: AuthConfig;
   [kReconnect]?: () => Duplex;
+  /** Accepted by an mlstls server: a failed handshake is its 'tlsClientError', not the socket's 'error'. */
+  [kAccepted]?: true;
 }
 
 export interface ConnectionUpdateEvent {

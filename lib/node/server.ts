@@ -26,6 +26,7 @@ import {
   type MlsTlsSocketOptions,
   alpnNames,
   checkSessionStore,
+  kAccepted,
   nodeCredentialOptions,
 } from "./options.js";
 import { codeError, invalidArgType, outOfRange } from "./node-errors.js";
@@ -176,6 +177,7 @@ export class TlsAcceptor {
       server: owner,
       handshakeTimeout: this.handshakeTimeout,
       [kAuth]: this.auth,
+      [kAccepted]: true,
     });
     if (this.unconfirmed >= this.maxUnconfirmed) {
       const err = mlsTlsError("ERR_MLSTLS_TOO_MANY_HANDSHAKES", `more than ${this.maxUnconfirmed} handshakes in progress`);

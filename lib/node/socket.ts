@@ -35,6 +35,7 @@ import { type AuthConfig, clientAuth, kAuth, serverAuth, wrapUserError } from ".
 import { type PeerValidator, peerCertificateObject } from "../auth/verify.js";
 import { peerX509Certificate } from "../auth/peer-certificate.js";
 import { refusedSession, registryFor, sessionBuffer } from "./client-sessions.js";
+import { WRONG_SSL_VERSION, sslError } from "./openssl-errors.js";
 import { explainClientHandshakeError, explainUntrusted, leafCertificate, surface, surfaceRejection } from "./handshake-errors.js";
 import { AbortError, codeError, invalidArgType, invalidState, outOfRange } from "./node-errors.js";
 import {
@@ -46,6 +47,7 @@ import {
   alpnNames,
   checkSessionStore,
   clientSessionOf,
+  kAccepted,
   kReconnect,
   wireServerName,
 } from "./options.js";
@@ -100,8 +102,13 @@ export class MlsTlsSocket extends TransportSocket {
   /** The server that accepted this socket; node's http overwrites it with its own server, as with net sockets. */
   server: net.Server | undefined;
 
-  /** The mlstls server for 'tlsClientError' and 'keylog'; `server` may be reassigned (node's http does). */
+  /** The server for 'keylog' (and 'tlsClientError' when it accepted us); `server` may be reassigned (node's http does). */
   private readonly owner: net.Server | undefined;
+  /**
+   * Whether an mlstls server accepted this socket. Only then does a failed handshake go to the server's
+   * 'tlsClientError'; a TLSSocket made by hand with `server:` reports it on its own 'error', as node's does.
+   */
+  private readonly accepted: boolean;
   private readonly isServer: boolean;
   private readonly opts: MlsTlsSocketOptions;
   private readonly auth: AuthConfig;
@@ -175,10 +182,12 @@ export class MlsTlsSocket extends TransportSocket {
     // As node's TLSSocket: without a socket, one is made here and connected later with connect().
     const own = transport === undefined || transport === null;
     const t: Duplex = own ? new NetSocket({ allowHalfOpen: true }) : transport;
-    // As node: a net.Socket brings its own allowHalfOpen; the option applies to other streams.
-    const userNetSocket = !own && options[kAuth] === undefined && t instanceof NetSocket;
+    // As node: a stream given by the caller brings its own allowHalfOpen and the option is ignored; the option
+    // applies to a socket made here (and our server and connect() pass their own choice).
+    const userStream = !own && options[kAuth] === undefined;
+    const userNetSocket = userStream && t instanceof NetSocket;
     super(t, {
-      allowHalfOpen: userNetSocket ? (t as NetSocket).allowHalfOpen === true : options.allowHalfOpen === true,
+      allowHalfOpen: userStream ? (t as Duplex).allowHalfOpen === true : options.allowHalfOpen === true,
       // 'close' is emitted by _destroy with node's hadError argument.
       emitClose: false,
       autoDestroy: true,
@@ -192,6 +201,7 @@ export class MlsTlsSocket extends TransportSocket {
     this.opts = options;
     this.server = options.server;
     this.owner = options.server;
+    this.accepted = options[kAccepted] === true;
     // Configuration errors surface here, synchronously, not at the first handshake.
     this.auth = options[kAuth] ?? (this.isServer ? serverAuth(options) : clientAuth(options));
     this.alpn = alpnNames(options.ALPNProtocols);
@@ -200,6 +210,10 @@ export class MlsTlsSocket extends TransportSocket {
     } else {
       this.resumeFrom = clientSessionOf(options);
     }
+
+    // As node's TLSSocket made by hand (not by connect() or a server, which hand their sockets over to the caller):
+    // its errors are also emitted as '_tlsError', and one that nobody listens for does not throw.
+    if (options[kAuth] === undefined) this.on("error", (err: Error) => this.emit("_tlsError", err));
 
     // As in node:tls, a 'keylog' listener added at any time turns key logging on from then on.
     this.on("newListener", (event: string | symbol) => {
@@ -247,12 +261,14 @@ export class MlsTlsSocket extends TransportSocket {
   }
 
   /**
-   * As net.Socket: the bytes written and not yet accepted by the transport (0 when nothing is queued). A write in
-   * flight to the transport is still in writableLength: its callback waits for the transport.
+   * As net.Socket: the bytes written and not yet accepted by the transport (0 when nothing is queued), and
+   * undefined once destroyed (net's has no handle then). A write in flight to the transport is still in
+   * writableLength: its callback waits for the transport.
    */
   // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
   override get bufferSize(): number {
-    return this.writableLength;
+    // Typed number, as @types/node types net's, which is undefined at run time too.
+    return this.destroyed ? (undefined as unknown as number) : this.writableLength;
   }
 
   /** "TLSv1.3": the record layer is TLS 1.3's; the MLS suite shows in getCipher().name. null once destroyed. */
@@ -360,10 +376,8 @@ export class MlsTlsSocket extends TransportSocket {
    */
   renegotiate(_options: object, callback?: (err: Error | null) => void): boolean {
     if (this.destroyed) return false;
-    const err = codeError(
-      "ERR_SSL_WRONG_SSL_VERSION",
-      "renegotiation does not exist in TLS 1.3; use keyUpdate() or connectionUpdate() for fresh keys",
-    );
+    // node's error exactly (programs compare the message); README says what to use instead.
+    const err = sslError(WRONG_SSL_VERSION);
     if (callback !== undefined) process.nextTick(callback, err);
     return false;
   }
@@ -474,6 +488,23 @@ export class MlsTlsSocket extends TransportSocket {
     }
   }
 
+  // With onread nothing is ever pushed, so _read() is not called again: pause() and resume() stop and restart
+  // reading from the transport themselves, as net's do with onread.
+  override pause(): this {
+    super.pause();
+    if (this.opts.onread !== undefined && !this.pausedTransport && this.secure) {
+      this.pausedTransport = true;
+      this.transport.pause();
+    }
+    return this;
+  }
+
+  override resume(): this {
+    super.resume();
+    if (this.opts.onread !== undefined) this._read();
+    return this;
+  }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, cb: WriteCallback): void {
     this.writeChunks([{ chunk }], cb);
   }
@@ -521,8 +552,9 @@ export class MlsTlsSocket extends TransportSocket {
     }
 
     const engine = this.engine;
-    // Flush when there is something the peer should still read: our fatal alert, or a clean goodbye.
-    const flush = this.engineFailed || (err === null && this.secure);
+    // Flush when there is something the peer should still read: our fatal alert, or a clean goodbye. A peer that
+    // does not speak TLS gets nothing: its connection is dropped at once, unread input and all, as node's is.
+    const flush = (this.engineFailed && engine?.failed?.code !== "ERR_MLSTLS_NOT_TLS") || (err === null && this.secure);
     if (engine !== undefined) {
       if (this.secure && engine.failed === undefined) this.lastEpoch = engine.epoch;
       // A graceful destroy() says goodbye with close_notify, so the peer sees a clean end rather than truncation.
@@ -705,10 +737,10 @@ export class MlsTlsSocket extends TransportSocket {
       t.cork();
       process.nextTick(() => {
         this.corkedForTick = false;
-        t.uncork();
+        this.guardTransport(() => t.uncork());
       });
     }
-    t.write(bytes);
+    this.guardTransport(() => t.write(bytes));
   }
 
   private onEngineEvent(ev: ConnectionEvent): void {
@@ -732,11 +764,7 @@ export class MlsTlsSocket extends TransportSocket {
         return;
       case "end":
         if (this.eofPushed || this.destroyed) return;
-        this.eofPushed = true;
-        this.push(null);
-        // As net does at EOF: with nothing left to read, 'end' is emitted even if nobody reads, so
-        // allowHalfOpen: false ends our side and the socket can close.
-        if (this.readableLength === 0) this.read(0);
+        this.pushEof();
         return;
       case "keyUpdate": {
         if (ev.direction === "send") this.updates.onNewSendKeys();
@@ -898,7 +926,7 @@ export class MlsTlsSocket extends TransportSocket {
     if (this.destroyed) return;
     // As node: a server socket's servername is known from the ClientHello, also when SNI then fails the handshake.
     if (this.isServer && this.servername === null) this.servername = (this.engine as Responder | undefined)?.serverName || null;
-    if (this.isServer && this.owner !== undefined) {
+    if (this.isServer && this.owner !== undefined && this.accepted) {
       // As node: the server hears about it, the socket closes without an 'error' nobody listens for. It is
       // destroyed first (node's listeners see `destroyed`), and its TCP connection closes as soon as our alert
       // is flushed, without waiting for a peer that may never stop sending (a junk or slow client).
@@ -910,6 +938,15 @@ export class MlsTlsSocket extends TransportSocket {
       }
     } else {
       this.destroy(err);
+    }
+  }
+
+  /** A caller's stream may throw from write() (e.g. a Duplex without _write): that is its failure, not ours. */
+  private guardTransport(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.onTransportError(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
@@ -929,6 +966,13 @@ export class MlsTlsSocket extends TransportSocket {
     if (this.destroyed) return;
     // After close_notify the readable side already ended; the socket closes once it is consumed and finished.
     if (this.eofPushed) return;
+    // Closed under us after the handshake, with no FIN and no error (the transport was destroyed by its owner):
+    // as node's TLSSocket, this socket is destroyed in the same 'close' event, so the transport's later 'close'
+    // listeners see it destroyed.
+    if (this.secure && !this.transportEof) {
+      this.destroy();
+      return;
+    }
     this.onTransportEof();
   }
 
@@ -947,10 +991,19 @@ export class MlsTlsSocket extends TransportSocket {
       }
       // As node:tls: a plain end. Whoever cares that no close_notify came reads `truncated` (README).
       this.truncated = true;
-      this.eofPushed = true;
-      this.push(null);
-      if (this.readableLength === 0) this.read(0);
+      this.pushEof();
     });
+  }
+
+  private pushEof(): void {
+    this.eofPushed = true;
+    // As net's onread: the read that finds EOF asks for a buffer too (programs that count buffers see it).
+    const onread = this.opts.onread;
+    if (typeof onread?.buffer === "function") onread.buffer();
+    this.push(null);
+    // As net does at EOF: with nothing left to read, 'end' is emitted even if nobody reads, so
+    // allowHalfOpen: false ends our side and the socket can close.
+    if (this.readableLength === 0) this.read(0);
   }
 
   /** The peer went away (FIN, or close_notify) before the handshake completed: node's ECONNRESET. */

@@ -116,7 +116,7 @@ describe("cli: mlstls", function () {
       expect(await client.exit).to.equal(1);
       expect(client.stderr()).to.match(/^mlstls: error ERR_MLSTLS_FINGERPRINT_MISMATCH: peer identity SHA256:\S+ is not among the pinned fingerprints$/m);
       expect(client.stdout()).to.equal("");
-      await server.waitFor(/handshake failed with 127\.0\.0\.1:\d+: error ERR_MLSTLS_PEER_ALERT/);
+      await server.waitFor(/handshake failed with 127\.0\.0\.1:\d+: error ERR_SSL_TLSV1_ALERT_ACCESS_DENIED/);
       server.child.kill("SIGTERM");
       expect(await server.exit).to.equal(0);
     });

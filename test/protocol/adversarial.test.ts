@@ -251,7 +251,7 @@ describe("adversarial: each responder state", () => {
     p.queues.c2s.push(Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
     await deliver(p, "c2s");
     expect(p.server.errors).to.have.length(1);
-    expect(p.server.errors[0]!.code).to.equal("ERR_MLSTLS_UNEXPECTED_RECORD");
+    expect(p.server.errors[0]!.code).to.equal("ERR_MLSTLS_NOT_TLS");
   });
 
   it("wait_client_hello: application data or a server message is unexpected", async () => {

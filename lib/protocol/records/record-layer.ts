@@ -141,8 +141,10 @@ export class RecordDeframer {
     const version = (this.peek(1) << 8) | this.peek(2);
     const length = (this.peek(3) << 8) | this.peek(4);
 
+    // As OpenSSL: a first record whose version is not 3.x is another protocol (no alert); after that, or with an
+    // unknown type but a TLS version, it is a TLS peer breaking the rules. (An SSL 2.0 hello sets the top bit.)
+    if (!this.seenRecord && (version >> 8 !== 3 || (type & 0x80) !== 0)) this.rejectForeignProtocol(type, version & 0xff);
     if (!isKnownType(type)) {
-      if (!this.seenRecord) this.rejectForeignProtocol(type, version & 0xff);
       throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_RECORD", `record of unknown content type ${type}`);
     }
     if (version !== RECORD_VERSION && !(this.acceptLegacyVersion && version === LEGACY_RECORD_VERSION)) {
@@ -182,7 +184,7 @@ export class RecordDeframer {
       text.length === RECORD_HEADER_LEN
         ? `plain text "${text}" (a plaintext protocol such as HTTP on the TLS port?)`
         : `bytes ${Array.from({ length: RECORD_HEADER_LEN }, (_, i) => this.peek(i).toString(16).padStart(2, "0")).join(" ")}`;
-    throw mlsTlsError("ERR_MLSTLS_UNEXPECTED_RECORD", `first record does not look like TLS: it starts with ${hint}`);
+    throw mlsTlsError("ERR_MLSTLS_NOT_TLS", `first record does not look like TLS: it starts with ${hint}`);
   }
 
   /** Byte i of the buffered stream (i < total). Only used for the 5 header bytes. */
