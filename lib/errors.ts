@@ -7,6 +7,8 @@
 //   in node's shape, a plain Error with `code`, where node:tls reports them that way.
 // lib/index.ts derives ERROR_CODES from the lists here, and README's "Error codes" names exactly those codes.
 
+import { inspect } from "node:util";
+
 /** TLS alert descriptions (RFC 8446 §6). */
 export const AlertDescription = {
   close_notify: 0,
@@ -213,6 +215,8 @@ export const NODE_ERROR_CODES = {
   ERR_TLS_SNI_FROM_SERVER: "setServername() was called on a server socket",
   ERR_SSL_WRONG_SSL_VERSION: "renegotiate(): TLS 1.3 has no renegotiation",
   ERR_METHOD_NOT_IMPLEMENTED: "a node:tls method with no MLS-TLS counterpart",
+  ERR_TLS_INVALID_PROTOCOL_VERSION: "minVersion or maxVersion is not one of node's TLS version names",
+  ERR_TLS_INVALID_CONTEXT: "tls.createSecurePair() was given something that is not a SecureContext",
   ERR_SOCKET_CLOSED: "an operation on a socket that is closed",
   ERR_SOCKET_CONNECTION_FAILED: "the transport could not connect",
   ERR_SSL_WRONG_VERSION_NUMBER: "the peer's first bytes are not TLS",
@@ -292,6 +296,31 @@ export function mlsTlsError(code: MlsTlsErrorCode, message: string, options?: Er
 export function mlsTlsError(code: MlsTlsErrorCode | ConfigErrorCode, message: string, options: ErrorOptions = {}): MlsTlsError | MlsTlsConfigError {
   if (isConfigCode(code)) return new MlsTlsConfigError(code, message, options.cause === undefined ? undefined : { cause: options.cause });
   return new MlsTlsError(code, message, options);
+}
+
+/** What node appends to ERR_INVALID_ARG_TYPE and ERR_OUT_OF_RANGE messages to describe the received value. */
+export function describeReceived(value: unknown): string {
+  if (value === null || value === undefined) return ` Received ${String(value)}`;
+  if (typeof value === "function") return ` Received function ${value.name}`;
+  if (typeof value === "object") {
+    const ctor = (value as { constructor?: { name?: string } }).constructor;
+    if (ctor?.name) return ` Received an instance of ${ctor.name}`;
+    return ` Received ${inspect(value, { depth: -1 })}`;
+  }
+  let shown = inspect(value, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return ` Received type ${typeof value} (${shown})`;
+}
+
+/**
+ * node's ERR_INVALID_ARG_TYPE (a TypeError). `name` is an argument ("options") or a property ("options.ciphers");
+ * `expected` reads like node's: "of type string", "of type object", "an instance of Buffer, TypedArray, or DataView".
+ */
+export function invalidArgType(name: string, expected: string, value: unknown): TypeError {
+  const kind = name.includes(".") ? "property" : "argument";
+  return Object.assign(new TypeError(`The "${name}" ${kind} must be ${expected}.${describeReceived(value)}`), {
+    code: "ERR_INVALID_ARG_TYPE",
+  });
 }
 
 /** An error in node's own shape (a plain Error with `code` and node's extra fields), for node's codes. */

@@ -3,6 +3,7 @@
 import { checkServerIdentity as nodeCheckServerIdentity, rootCertificates as nodeRootCertificates } from "node:tls";
 import { DEFAULT_SUITES as DEFAULT_SUITE_IDS, SUITES } from "./suites.js";
 import { ALL_ERROR_CODES } from "./errors.js";
+import { SecureContext } from "./auth/secure-context.js";
 
 export { connect, type ConnectOptions } from "./node/connect.js";
 export { Server, createServer, type ServerConstructor, type ServerOptions, type SecureConnectionListener } from "./node/server.js";
@@ -100,6 +101,17 @@ export function getCiphers(): string[] {
  */
 export const ERROR_CODES: readonly string[] = ALL_ERROR_CODES;
 
+/**
+ * node's deprecated tls.createSecurePair() (DEP0064) has no MLS-TLS counterpart: wrap a stream with
+ * `new TLSSocket(stream, options)` instead. As node, a `context` that is not a SecureContext is refused first.
+ */
+export function createSecurePair(context?: unknown): never {
+  if (context !== undefined && !(context instanceof SecureContext)) {
+    throw Object.assign(new TypeError("context must be a SecureContext"), { code: "ERR_TLS_INVALID_CONTEXT" });
+  }
+  throw Object.assign(new Error("The createSecurePair() method is not implemented"), { code: "ERR_METHOD_NOT_IMPLEMENTED" });
+}
+
 /** node:tls's hostname check, for code that calls tls.checkServerIdentity directly. */
 export const checkServerIdentity = nodeCheckServerIdentity;
 
@@ -137,7 +149,8 @@ export function convertALPNProtocols(protocols: readonly (string | Uint8Array)[]
       parts.push(Buffer.from([b.length]), b);
     }
     out.ALPNProtocols = Buffer.concat(parts);
-  } else if (protocols instanceof Uint8Array) {
-    out.ALPNProtocols = Buffer.from(protocols);
+  } else if (ArrayBuffer.isView(protocols)) {
+    // Any TypedArray or DataView, copied byte for byte as node does.
+    out.ALPNProtocols = Buffer.from(Buffer.from(protocols.buffer, protocols.byteOffset, protocols.byteLength));
   }
 }

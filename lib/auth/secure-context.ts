@@ -10,7 +10,7 @@
 import { KeyObject, X509Certificate, createPrivateKey } from "node:crypto";
 import { applyPostQuantum, parseSuiteList, suiteById, type PostQuantumMode } from "../suites.js";
 import type { IdentitySource } from "../protocol/index.js";
-import { MlsTlsError, mlsTlsError } from "../errors.js";
+import { MlsTlsError, invalidArgType, mlsTlsError } from "../errors.js";
 import {
   Identity,
   describeSuiteList,
@@ -40,8 +40,11 @@ import { certFacts, type CertFacts } from "./x509.js";
 
 /** A private key as node:tls's `key` accepts it (PEM, or {pem, passphrase}), or a KeyObject. */
 export type KeyInput = string | Buffer | KeyObject | { pem: string | Buffer; passphrase?: string };
-/** node:tls's `key`: one key or several (one per key type). */
-export type KeyOption = KeyInput | readonly KeyInput[];
+/**
+ * node:tls's `key`: one key, or several (one per key type), each of which may also be {pem, passphrase} as in node
+ * (node refuses that form outside an array).
+ */
+export type KeyOption = string | Buffer | KeyObject | readonly KeyInput[];
 /** node:tls's `cert`: a PEM chain (leaf first), or several chains (one per key). */
 export type CertOption = string | Buffer | readonly (string | Buffer)[];
 /** A pinned-key identity: an Identity (mlstls.createIdentity()), its toPem() text, or any LocalIdentity. */
@@ -132,7 +135,7 @@ export interface ServerAuthOptions extends AuthOptions {
 
 function present(v: unknown): boolean {
   // node:tls treats every falsy key/cert/ca as absent.
-  return v !== undefined && v !== null && v !== false && v !== "";
+  return Boolean(v);
 }
 
 function keyObjectOf(k: KeyInput, passphrase: string | undefined, where: string): KeyObject {
@@ -144,6 +147,92 @@ function keyObjectOf(k: KeyInput, passphrase: string | undefined, where: string)
     return createPrivateKey({ key: k.pem, format: "pem", passphrase: k.passphrase ?? passphrase ?? "" });
   }
   throw mlsTlsError("ERR_INVALID_ARG_TYPE", `${where} must be a PEM string, a Buffer, {pem, passphrase} or a KeyObject`);
+}
+
+const PEM_TYPES = "of type string or an instance of Buffer, TypedArray, or DataView";
+
+/** One key, cert or ca entry as node checks it (a string or bytes; a KeyObject or X509Certificate too, ours). */
+function pemEntry(name: string, v: unknown, extra?: Function): unknown {
+  if (typeof v === "string" || Buffer.isBuffer(v) || (extra !== undefined && v instanceof extra)) return v;
+  if (ArrayBuffer.isView(v)) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  throw invalidArgType(name, PEM_TYPES, v);
+}
+
+/**
+ * node:tls's type checks of `ca`, `cert` and `key` (in node's order, with node's ERR_INVALID_ARG_TYPE), run
+ * before anything else looks at them: a falsy option is absent, every other must be a string or bytes (or an array
+ * of those; each key of an array may be {pem, passphrase}). TypedArrays and DataViews come back as Buffers.
+ */
+export function checkCredentialTypes<T extends object>(o: T, name = "options"): T {
+  const out = { ...o } as Record<string, unknown>;
+  const each = (k: string, f: (v: unknown) => unknown): void => {
+    const v = out[k];
+    if (!v) return;
+    out[k] = Array.isArray(v) ? v.map(f) : f(v);
+  };
+  each("ca", (v) => pemEntry(`${name}.ca`, v, X509Certificate));
+  each("cert", (v) => pemEntry(`${name}.cert`, v));
+  const key = out.key;
+  if (Array.isArray(key)) {
+    out.key = key.map((v: unknown) => {
+      const pem = (v as { pem?: unknown } | null | undefined)?.pem;
+      if (pem === undefined) return pemEntry(`${name}.key`, v, KeyObject);
+      return { ...(v as object), pem: pemEntry(`${name}.key`, pem) };
+    });
+  } else if (key) out.key = pemEntry(`${name}.key`, key, KeyObject);
+  checkContextOptionTypes(out, name);
+  return out as T;
+}
+
+/** node:tls's TLS version names (minVersion, maxVersion); MLS-TLS runs TLS 1.3's record layer whatever they say. */
+const TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
+
+/**
+ * The type checks node:tls makes of the other secure-context options, with node's codes and messages. mlstls has
+ * no use for most of them (MLS suites fix ciphers and curves), but code passing a wrong type learns it as with node.
+ */
+function checkContextOptionTypes(o: Record<string, unknown>, name: string): void {
+  const str = (k: string): void => {
+    if (o[k] !== undefined && typeof o[k] !== "string") throw invalidArgType(`${name}.${k}`, "of type string", o[k]);
+  };
+  str("ciphers");
+  str("ecdhCurve");
+  // node checks the passphrase when it reads a key.
+  if (o.key && o.passphrase !== undefined && o.passphrase !== null) str("passphrase");
+  for (const [k, which] of [["minVersion", "minimum"], ["maxVersion", "maximum"]] as const) {
+    const v = o[k];
+    if (v !== undefined && v !== null && !TLS_VERSIONS.includes(v as string)) {
+      throw Object.assign(new TypeError(`${JSON.stringify(v)} is not a valid ${which} TLS protocol version`), {
+        code: "ERR_TLS_INVALID_PROTOCOL_VERSION",
+      });
+    }
+  }
+  if (o.sessionTimeout !== undefined && o.sessionTimeout !== null && typeof o.sessionTimeout !== "number") {
+    throw invalidArgType(`${name}.sessionTimeout`, "of type number", o.sessionTimeout);
+  }
+  const tk = o.ticketKeys;
+  if (tk !== undefined && tk !== null) {
+    if (!ArrayBuffer.isView(tk)) throw invalidArgType(`${name}.ticketKeys`, "an instance of Buffer, TypedArray, or DataView", tk);
+    if (tk.byteLength !== 48) {
+      throw Object.assign(new TypeError(`The property '${name}.ticketKeys' must be exactly 48 bytes. Received ${tk.byteLength}`), {
+        code: "ERR_INVALID_ARG_VALUE",
+      });
+    }
+  }
+}
+
+/**
+ * node's error for a key whose certificate of the same key type is another key's (OpenSSL's X509_check_private_key,
+ * as node:tls reports it). A certificate of another key type is ours to refuse (ERR_MLSTLS_KEY_CERT_MISMATCH): node
+ * accepts it, and its handshakes then fail.
+ */
+function keyValuesMismatch(): Error {
+  const err = new Error("error:05800074:x509 certificate routines::key values mismatch");
+  return Object.assign(err, { library: "x509 certificate routines", reason: "key values mismatch", code: "ERR_OSSL_X509_KEY_VALUES_MISMATCH" });
+}
+
+function sameKeyType(leaf: X509Certificate, key: KeyObject): boolean {
+  return key.type === "private" && leaf.publicKey.asymmetricKeyType === key.asymmetricKeyType;
 }
 
 function subjectOf(cert: X509Certificate): string {
@@ -210,7 +299,17 @@ function identitiesFromPem(
     }
   }
   const chains = given.map((c) => completeChain(c, trust));
-  if (keys.length === 1 && chains.length === 1) return [identityOrDelegator(keyObjectOf(keys[0]!, passphrase, "key"), chains[0]!)];
+  if (keys.length === 1 && chains.length === 1) {
+    const ko = keyObjectOf(keys[0]!, passphrase, "key");
+    let leaf: X509Certificate | undefined;
+    try {
+      leaf = parsePemCertificates(chains[0]!)[0];
+    } catch {
+      leaf = undefined; // identityOrDelegator reports it
+    }
+    if (leaf !== undefined && sameKeyType(leaf, ko) && !leaf.checkPrivateKey(ko)) throw keyValuesMismatch();
+    return [identityOrDelegator(ko, chains[0]!)];
+  }
   const leaves = chains.map((c, i) => {
     const first = parsePemCertificates(c)[0];
     if (first === undefined) throw mlsTlsError("ERR_INVALID_ARG_VALUE", `cert[${i}] holds no PEM certificate`);
@@ -222,6 +321,7 @@ function identitiesFromPem(
     const ko = keyObjectOf(k, passphrase, `key[${i}]`);
     const j = leaves.findIndex((leaf, n) => !used.has(n) && ko.type === "private" && leaf.checkPrivateKey(ko));
     if (j < 0) {
+      if (leaves.some((leaf) => sameKeyType(leaf, ko))) throw keyValuesMismatch();
       throw mlsTlsError(
         "ERR_MLSTLS_KEY_CERT_MISMATCH",
         `no entry of cert starts with the certificate of key[${i}] (${ko.asymmetricKeyType ?? "unknown"} key)`,
@@ -273,14 +373,19 @@ function identityOption(v: unknown): LocalIdentity {
  * the `secureContext` option, server.addContext() and SNICallback answers. It cannot be used with node:tls.
  */
 export class SecureContext {
-  /** node:tls code reads `secureContext.context`; here that is the context itself. */
+  /**
+   * node:tls code reads `secureContext.context` (node's native context); here that is the context itself, with the
+   * native context's methods addCACert(), addRootCerts(), setCert() and setKey().
+   */
   readonly context: SecureContext;
   /** Our identities, at most one per signature scheme; empty when anonymous. */
-  readonly identities: readonly LocalIdentity[];
+  identities: readonly LocalIdentity[] = [];
   /** `ca`, parsed; undefined means node's root certificates. */
-  readonly trust: TrustStore | undefined;
+  trust: TrustStore | undefined;
   /** An RSA (RSA-PSS, P-521, Ed448) key and its chain, which delegate per connection; for suites no identity serves. */
-  readonly delegator: Delegator | undefined;
+  delegator: Delegator | undefined;
+  /** setCert()/setKey() halves, until both are set. */
+  #pending: { cert?: string | Buffer; key?: string | Buffer | KeyObject; passphrase?: string } = {};
 
   constructor(options: SecureContextOptions = {}) {
     if (options === null || typeof options !== "object") throw mlsTlsError("ERR_INVALID_ARG_TYPE", "options must be an object");
@@ -290,6 +395,7 @@ export class SecureContext {
         "pfx is not supported; convert it with `openssl pkcs12 -in file.pfx -nodes` and pass key and cert",
       );
     }
+    options = checkCredentialTypes(options);
     const hasPem = present(options.key) || present(options.cert);
     const trust = present(options.ca) ? TrustStore.from(options.ca!) : undefined;
     if (present(options.identity) && hasPem) {
@@ -320,7 +426,12 @@ export class SecureContext {
         }
       }
     }
-    this.delegator = delegators[0];
+    this.#setIdentities(ids, delegators[0]);
+    this.trust = trust;
+    this.context = this;
+  }
+
+  #setIdentities(ids: LocalIdentity[], delegator: Delegator | undefined): void {
     for (let i = 0; i < ids.length; i++) {
       for (let j = 0; j < i; j++) {
         if (suitesForIdentity(ids[i]!).some((s) => suitesForIdentity(ids[j]!).includes(s))) {
@@ -328,9 +439,50 @@ export class SecureContext {
         }
       }
     }
+    this.delegator = delegator;
     this.identities = Object.freeze(ids);
-    this.trust = trust;
-    this.context = this;
+  }
+
+  // node's native SecureContext methods (secureContext.context.addCACert(...), ...): they change this context, for
+  // the connections that start after the call.
+
+  /** Trusts the certificates of `cert` (PEM) too, besides `ca` (or node's root certificates when there was none). */
+  addCACert(cert: string | Buffer): void {
+    const pem = pemEntry("cert", cert);
+    this.trust = (this.trust ?? TrustStore.default()).with(pem as string | Buffer);
+  }
+
+  /** Trusts node's root certificates too. */
+  addRootCerts(): void {
+    if (this.trust === undefined) return;
+    this.trust = this.trust.with(TrustStore.default().certificates.map((c) => c.x509));
+  }
+
+  /** Our certificate chain (PEM, leaf first); with setKey()'s key it becomes an identity, replacing the one of its key type. */
+  setCert(cert: string | Buffer): void {
+    this.#pending.cert = pemEntry("cert", cert) as string | Buffer;
+    this.#applyPending();
+  }
+
+  /** Our private key (PEM); with setCert()'s chain it becomes an identity, replacing the one of its key type. */
+  setKey(key: string | Buffer, passphrase?: string): void {
+    this.#pending.key = pemEntry("key", key, KeyObject) as string | Buffer | KeyObject;
+    this.#pending.passphrase = passphrase;
+    this.#applyPending();
+  }
+
+  #applyPending(): void {
+    const { cert, key, passphrase } = this.#pending;
+    if (cert === undefined || key === undefined) return;
+    const [made] = identitiesFromPem(key, cert, passphrase, this.trust);
+    this.#pending = {};
+    if (made instanceof Delegator) {
+      this.#setIdentities([...this.identities], made);
+      return;
+    }
+    const suites = suitesForIdentity(made!);
+    const others = this.identities.filter((id) => !suitesForIdentity(id).some((s) => suites.includes(s)));
+    this.#setIdentities([...others, made!], this.delegator);
   }
 
   /** The MLS suites our identities can sign for; undefined when anonymous (any suite). */

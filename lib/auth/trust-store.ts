@@ -148,6 +148,12 @@ export class TrustStore {
     return TrustStore.#default;
   }
 
+  /** A new store: this one's anchors and those of `ca` (a store is immutable; secureContext.context.addCACert uses this). */
+  with(ca: CaInput): TrustStore {
+    const added = TrustStore.#parse(Array.isArray(ca) ? ca : [ca]).certificates;
+    return new TrustStore([...this.certificates, ...added.filter((c) => !this.has(c))]);
+  }
+
   has(c: CertFacts): boolean {
     return this.#byDer.has(c.der.toString("base64"));
   }

@@ -11,33 +11,7 @@ export function codeError(code: string, message: string, props: Record<string, u
   return Object.assign(new Cls(message), { code }, props);
 }
 
-/** What node appends to ERR_INVALID_ARG_TYPE and ERR_OUT_OF_RANGE messages to describe the received value. */
-export function describeReceived(value: unknown): string {
-  if (value === null || value === undefined) return ` Received ${String(value)}`;
-  if (typeof value === "function") return ` Received function ${value.name}`;
-  if (typeof value === "object") {
-    const ctor = (value as { constructor?: { name?: string } }).constructor;
-    if (ctor?.name) return ` Received an instance of ${ctor.name}`;
-    return ` Received ${inspect(value, { depth: -1 })}`;
-  }
-  let shown = inspect(value, { colors: false });
-  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
-  return ` Received type ${typeof value} (${shown})`;
-}
-
-/**
- * node's ERR_INVALID_ARG_TYPE (a TypeError). `name` is an argument ("options") or a property ("options.ciphers");
- * `expected` reads like node's: "of type string", "of type object", "an instance of Buffer, TypedArray, or DataView".
- */
-export function invalidArgType(name: string, expected: string, value: unknown): TypeError {
-  const kind = name.includes(".") ? "property" : "argument";
-  return codeError(
-    "ERR_INVALID_ARG_TYPE",
-    `The "${name}" ${kind} must be ${expected}.${describeReceived(value)}`,
-    {},
-    TypeError,
-  ) as TypeError;
-}
+export { describeReceived, invalidArgType } from "../errors.js";
 
 /** node's ERR_INVALID_ARG_VALUE (a TypeError). */
 export function invalidArgValue(name: string, value: unknown, reason = "is invalid"): TypeError {

@@ -5,7 +5,7 @@ import type * as net from "node:net";
 import type { Duplex } from "node:stream";
 import { domainToASCII } from "node:url";
 import type { AuthConfig, AuthOptions, SNICallback } from "../auth/secure-context.js";
-import { kAuth } from "../auth/secure-context.js";
+import { checkCredentialTypes, kAuth } from "../auth/secure-context.js";
 import type { CheckServerIdentity, PeerCertificateObject } from "../auth/verify.js";
 import { type SessionStore, decryptSession } from "../sessions/store.js";
 import { codeError, invalidArgType } from "./node-errors.js";
@@ -193,7 +193,8 @@ const CREDENTIAL_KEYS = ["key", "cert", "ca", "pfx", "passphrase"] as const;
  * same options; the half credential is dropped with a warning, since MLS needs both halves or neither.
  */
 export function nodeCredentialOptions<T extends object>(o: T): T {
-  const out = { ...o } as Record<string, unknown>;
+  // node checks the types of ca, cert and key first, so `key: true` throws even when the cert is absent.
+  const out = checkCredentialTypes(o) as Record<string, unknown>;
   for (const k of CREDENTIAL_KEYS) {
     const v = out[k];
     if (k in out && v !== undefined && !v) delete out[k];

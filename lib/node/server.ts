@@ -67,6 +67,8 @@ export interface ServerOptions extends MlsTlsCommonOptions {
    * 64 KiB of a partial message) cannot take unbounded memory. Default 1024; Infinity disables.
    */
   maxUnconfirmedHandshakes?: number;
+  /** node's 48 bytes of TLS ticket keys: kept for getTicketKeys() (MLS-TLS sessions use none). Default random. */
+  ticketKeys?: Buffer;
 }
 
 export const DEFAULT_MAX_UNCONFIRMED_HANDSHAKES = 1024;
@@ -242,6 +244,8 @@ class ServerImpl extends net.Server {
     // net.Server does not pass its options to EventEmitter; EventEmitter.init keeps the listeners and sets the flag.
     if (opts.captureRejections === true) (EventEmitter as unknown as { init(this: unknown, o: object): void }).init.call(this, { captureRejections: true });
     this.acceptor = acceptor;
+    // Checked by the acceptor (node's type and length errors).
+    if (opts.ticketKeys) this.ticketKeys = Buffer.from(opts.ticketKeys);
     this.handshakeTimeout = acceptor.handshakeTimeout;
     this.sessionStore = acceptor.sessionStore;
     this.on("connection", (raw: Duplex) => this.acceptor.accept(raw, this));
