@@ -115,6 +115,8 @@ export const OTHER_ERROR_CODES = {
   ERR_MLSTLS_BAD_SESSION: "a session blob that cannot be decoded",
   ERR_MLSTLS_SESSION_STORE: "the server's session store failed or was too slow (reported as 'sessionStoreError')",
   ERR_MLSTLS_TOO_MANY_HANDSHAKES: "the server already has maxUnconfirmedHandshakes handshakes in progress",
+  // As node: its server drops the connection when SNICallback fails (the socket reports the callback's error).
+  ERR_MLSTLS_SNI_FAILED: "SNICallback failed or gave no SecureContext: the connection is dropped without an alert",
   ERR_TLS_INVALID_STATE: "the API used in the wrong state (node's code)",
 } as const;
 export type OtherErrorCode = keyof typeof OTHER_ERROR_CODES;
@@ -222,6 +224,7 @@ export const NODE_ERROR_CODES = {
   ERR_SSL_WRONG_VERSION_NUMBER: "the peer's first bytes are not TLS",
   ERR_SSL_HTTP_REQUEST: "the peer's first bytes are a plain HTTP request",
   ERR_SSL_HTTPS_PROXY_REQUEST: "the peer's first bytes are an HTTP CONNECT request",
+  ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: "a server requiring a client certificate got none",
 } as const;
 
 /** node's code for each alert a peer may send: what a socket reports for ERR_MLSTLS_PEER_ALERT. */

@@ -21,7 +21,7 @@ import {
   suitesForIdentity,
   withPostQuantum,
 } from "./identity.js";
-import { anonymousIdentity, checkPostQuantumSuites, type CredentialValidator, type LocalIdentity } from "../mls/index.js";
+import { checkPostQuantumSuites, type CredentialValidator, type LocalIdentity } from "../mls/index.js";
 import {
   TrustStore,
   validatorFromTlsOptions,
@@ -118,10 +118,14 @@ export interface ClientAuthOptions extends AuthOptions {
   host?: string;
 }
 
-/** node's SNICallback: answer with an mlstls SecureContext, options for one, or nothing (the default identity). */
+/**
+ * node's SNICallback: answer with an mlstls SecureContext (from createSecureContext), or nothing (the default
+ * identity). As node's, anything else fails the handshake with "Invalid SNI context", and an error drops the
+ * connection without an alert.
+ */
 export type SNICallback = (
   servername: string,
-  callback: (err: Error | null, context?: SecureContext | SecureContextOptions | null) => void,
+  callback: (err: Error | null, context?: SecureContext | { context: SecureContext } | null) => void,
 ) => void;
 
 export interface ServerAuthOptions extends AuthOptions {
@@ -548,7 +552,7 @@ const passThrough = new WeakSet<MlsTlsError>();
 export function wrapUserError(
   e: unknown,
   what: string,
-  code: "ERR_MLSTLS_HANDSHAKE_FAILURE" | "ERR_MLSTLS_INTERNAL" = "ERR_MLSTLS_HANDSHAKE_FAILURE",
+  code: "ERR_MLSTLS_HANDSHAKE_FAILURE" | "ERR_MLSTLS_INTERNAL" | "ERR_MLSTLS_SNI_FAILED" = "ERR_MLSTLS_HANDSHAKE_FAILURE",
 ): MlsTlsError {
   const err = e instanceof Error ? e : new Error(String(e));
   const wrapped = mlsTlsError(code, `${what} failed: ${err.message}`, { cause: err });
@@ -694,7 +698,6 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
   checkFunction(o.SNICallback, "SNICallback");
   if (fn === undefined) servableOf(configured, explicit, ctx.servableSuites, "the server's");
   const sniCallback = o.SNICallback;
-  const converted = new WeakMap<object, SecureContext>();
 
   const make = (): PeerValidator =>
     validatorFromTlsOptions("server", {
@@ -711,38 +714,29 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
   const fromCallback = (name: string, cb: SNICallback): Promise<SecureContext | undefined> =>
     new Promise((resolve, reject) => {
       let called = false;
-      const done = (err: Error | null, c?: SecureContext | SecureContextOptions | null): void => {
+      const done = (err: Error | null, c?: SecureContext | { context: SecureContext } | null): void => {
         if (called) return;
         called = true;
         if (err) {
-          reject(wrapUserError(err, "SNICallback"));
+          reject(wrapUserError(err, "SNICallback", "ERR_MLSTLS_SNI_FAILED"));
           return;
         }
         if (c === undefined || c === null) {
           resolve(undefined);
           return;
         }
-        try {
-          let sc = typeof c === "object" ? converted.get(c) : undefined;
-          if (sc === undefined) {
-            sc = toSecureContext(c, "SNICallback's context");
-            if (typeof c === "object") converted.set(c, sc);
-          }
-          resolve(sc);
-        } catch (e) {
-          // node's error for an SNICallback answer that is no context: "Invalid SNI context", without a code; ours
-          // carries the reason as its cause.
-          // Bad options for a context keep their configuration error.
-          const invalid = (e as { code?: unknown } | null)?.code === "ERR_INVALID_ARG_TYPE";
-          reject(wrapUserError(invalid ? new Error("Invalid SNI context", { cause: e }) : e, "SNICallback's context"));
-        }
+        // As node: a SecureContext (or an object whose `context` is one), anything else is "Invalid SNI context",
+        // an Error without a code.
+        const sc = c instanceof SecureContext ? c : (c as { context?: unknown }).context;
+        if (sc instanceof SecureContext) resolve(sc);
+        else reject(wrapUserError(new Error("Invalid SNI context"), "SNICallback's context", "ERR_MLSTLS_SNI_FAILED"));
       };
       try {
         cb(name, done);
       } catch (e) {
         if (!called) {
           called = true;
-          reject(wrapUserError(e, "SNICallback"));
+          reject(wrapUserError(e, "SNICallback", "ERR_MLSTLS_SNI_FAILED"));
         }
       }
     });
@@ -773,7 +767,14 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
     // identity serves the default one. Its `ca` still verifies the client (useTrust above).
     if (!chosen.hasIdentity && chosen !== ctx) ({ chosen, whose } = { chosen: ctx, whose: "the server's identity" });
     const servable = chosen.servableSuites;
-    if (servable === undefined) return anonymousIdentity(suite);
+    if (servable === undefined) {
+      // A server that configures SNI but has no certificate for this name, not even a default one, fails as
+      // node's does (OpenSSL: "passed a null parameter"), rather than serve an anonymous identity nobody asked for.
+      throw mlsTlsError(
+        "ERR_MLSTLS_HANDSHAKE_FAILURE",
+        `passed a null parameter: ${whose} has no certificate (SNI chose a context without one, and the server has none)`,
+      );
+    }
     const id = await chosen.identityForConnection(suite, "server", binding);
     if (id === undefined) {
       throw mlsTlsError(

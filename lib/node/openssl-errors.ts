@@ -6,13 +6,16 @@
 // Facts from OpenSSL 3.0 (include/openssl/sslerr.h): a received alert N is reason 1000 + N, packed as
 // 0x0A000000 | reason; the reason texts are in lib/errors.ts.
 
-import { OPENSSL_ALERT_REASONS, type MlsTlsError } from "../errors.js";
+import { AlertDescription, OPENSSL_ALERT_REASONS, type MlsTlsError } from "../errors.js";
 import { codeError } from "./node-errors.js";
 
 /** OpenSSL's SSL_R_WRONG_VERSION_NUMBER and SSL_R_HTTP_REQUEST: a first record that is not TLS. */
 const WRONG_VERSION_NUMBER = { reason: "wrong version number", number: 0x10b };
 const HTTP_REQUEST = { reason: "http request", number: 0x9c };
 const HTTPS_PROXY_REQUEST = { reason: "https proxy request", number: 0x9b };
+
+/** OpenSSL's SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE: a server that requires a client certificate got none. */
+const PEER_DID_NOT_RETURN_A_CERTIFICATE = { reason: "peer did not return a certificate", number: 0xc7 };
 
 /** OpenSSL's SSL_R_WRONG_SSL_VERSION: what node's renegotiate() reports on a TLS 1.3 socket. */
 export const WRONG_SSL_VERSION = { reason: "wrong ssl version", number: 0x10a };
@@ -58,4 +61,15 @@ export function asOpensslError(err: MlsTlsError): Error {
     return opensslError(number, reason, `: ${err.message}`, err);
   }
   return err;
+}
+
+/**
+ * A server's view of a failed handshake, where node names it differently from a client: a client without a
+ * certificate (an anonymous or pinned-key credential) refused by requestCert + rejectUnauthorized is node's
+ * ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE. Other errors are returned as they are.
+ */
+export function asServerError(err: Error): Error {
+  const e = err as Error & { code?: unknown };
+  if (e.code !== "ERR_MLSTLS_X509_REQUIRED") return err;
+  return sslError(PEER_DID_NOT_RETURN_A_CERTIFICATE, `: ${err.message}`, { alert: AlertDescription.certificate_required, remote: false, cause: err });
 }

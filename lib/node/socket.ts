@@ -35,7 +35,7 @@ import { type AuthConfig, clientAuth, kAuth, serverAuth, wrapUserError } from ".
 import { type PeerValidator, peerCertificateObject } from "../auth/verify.js";
 import { peerX509Certificate } from "../auth/peer-certificate.js";
 import { refusedSession, registryFor, sessionBuffer } from "./client-sessions.js";
-import { WRONG_SSL_VERSION, sslError } from "./openssl-errors.js";
+import { WRONG_SSL_VERSION, asServerError, sslError } from "./openssl-errors.js";
 import { explainClientHandshakeError, explainUntrusted, leafCertificate, surface, surfaceRejection } from "./handshake-errors.js";
 import { AbortError, codeError, invalidArgType, invalidState, outOfRange } from "./node-errors.js";
 import {
@@ -797,7 +797,7 @@ export class MlsTlsSocket extends TransportSocket {
         if (this.secure) this.destroy(surface(ev.error));
         else if (ev.error.remote && ev.error.code === "ERR_MLSTLS_CLOSED") this.failHandshake(this.hangUpError());
         else if (this.canFallBack(ev.error)) this.fallBack();
-        else this.failHandshake(this.isServer ? surface(ev.error) : explainUntrusted(surface(explainClientHandshakeError(ev.error, this.engine as Initiator)), this.validator));
+        else this.failHandshake(this.isServer ? asServerError(surface(ev.error)) : explainUntrusted(surface(explainClientHandshakeError(ev.error, this.engine as Initiator)), this.validator));
         return;
     }
   }

@@ -96,13 +96,16 @@ describe("node-compat: handshake failures reported with node's codes", () => {
         const server = cleanup.server(
           impl.createServer({ ...agent("agent1"), requestCert: true, rejectUnauthorized: true, ca: nodeFixture("ca1-cert.pem") }),
         );
-        server.on("tlsClientError", () => {});
+        const refused = next<[SslError]>(server, "tlsClientError");
         const port = await listenLocal(server);
         const c = cleanup.stream(impl.connect({ port, host: "127.0.0.1", rejectUnauthorized: false }));
         c.resume();
         const [err] = await next<[SslError]>(c, "error");
         expect(err.code).to.equal(alertCode(116));
         expect(err.reason).to.equal("tlsv13 alert certificate required");
+        const [serverErr] = await refused;
+        expect(serverErr.code).to.equal("ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE");
+        expect(serverErr.message).to.match(/SSL routines:[^:]*:peer did not return a certificate/);
       });
     }
   });
