@@ -52,6 +52,7 @@ import {
   wireServerName,
 } from "./options.js";
 import { UpdatePolicies } from "./update-policy.js";
+import { KeyCertOverride } from "./key-cert.js";
 import { yieldToLoop } from "./loop-budget.js";
 import { type Chunk, sealChunks } from "./write-path.js";
 import { type Transport, TransportSocket } from "./transport-socket.js";
@@ -151,8 +152,13 @@ export class MlsTlsSocket extends TransportSocket {
   private connectEmitted = false;
   /** A server's failed handshake: close the transport once our alert is out, not after the peer's FIN. */
   private abortiveClose = false;
-  /** Our identity is the engine's anonymous one (none was configured). */
-  private anonymous = false;
+  /** Our identity is the engine's anonymous one (none was configured, nor set with setKeyCert()). */
+  private get anonymous(): boolean {
+    return this.noIdentity && !this.keyCert.used;
+  }
+  /** No identity was configured: the engine makes an anonymous one, which is no certificate to show. */
+  private noIdentity = false;
+  private readonly keyCert = new KeyCertOverride();
   /** The epoch when the engine last changed it or was stopped, for `epoch` after close. */
   private lastEpoch: bigint | undefined;
   private readonly onAbort: (() => void) | undefined;
@@ -447,9 +453,14 @@ export class MlsTlsSocket extends TransportSocket {
     return undefined;
   }
 
-  /** Not available: an MLS-TLS socket's identity is fixed by its options (use SNICallback on servers). */
-  setKeyCert(_context: unknown): void {
-    throw codeError("ERR_METHOD_NOT_IMPLEMENTED", "The setKeyCert() method is not implemented");
+  /**
+   * node's setKeyCert(): the key and certificate this socket presents, a SecureContext or options for one. Takes
+   * effect if called before our identity is chosen: on a server up to its ALPNCallback (node's use), on a client
+   * before the handshake starts. The key must sign for the negotiated MLS suite.
+   */
+  setKeyCert(context: unknown): void {
+    if (this.destroyed) return;
+    this.keyCert.set(context);
   }
 
   /** OpenSSL's protocol trace has no MLS-TLS counterpart: a no-op. See README "Debugging a connection". */
@@ -606,12 +617,13 @@ export class MlsTlsSocket extends TransportSocket {
     const keylog = this.listenerCount("keylog") > 0 || (this.owner?.listenerCount("keylog") ?? 0) > 0;
     const auth = this.auth.connection();
     this.validator = auth.validator;
-    // No identity configured: the engine makes an anonymous one, which is no certificate to show.
-    this.anonymous = auth.identity === undefined;
+    this.noIdentity = auth.identity === undefined;
+    // setKeyCert() can still choose the identity: already called, or (node's use) from a server's ALPNCallback.
+    const late = this.keyCert.isSet || (this.isServer && o.ALPNCallback !== undefined);
     const common = {
       suites: auth.suites,
-      identity: auth.identity,
-      servableSuites: auth.servableSuites,
+      identity: late ? this.keyCert.wrap(auth.identity, this.isServer ? "server" : "client") : auth.identity,
+      servableSuites: late ? this.keyCert.servable(auth.identity, auth.servableSuites) : auth.servableSuites,
       validatePeer: auth.validatePeer,
       // What a delegated peer credential must be bound to (PROTOCOL.md, "RSA certificates: per-connection delegation").
       peerBinding: auth.validator,
@@ -646,7 +658,8 @@ export class MlsTlsSocket extends TransportSocket {
         alpnCallback === undefined
           ? undefined
           : (info: ClientHelloInfo): string | null => {
-              const chosen = alpnCallback({ servername: info.serverName, protocols: info.alpnProtocols });
+              // As node: called on the socket, so that it can setKeyCert().
+              const chosen = alpnCallback.call(this, { servername: info.serverName, protocols: info.alpnProtocols });
               if (chosen === undefined) {
                 throw new MlsTlsError("ERR_MLSTLS_NO_APPLICATION_PROTOCOL", "ALPNCallback rejected the offered protocols");
               }

@@ -1,7 +1,8 @@
 // Socket details that node's own tests check, next to node:tls. From these files of Node.js v20.11.1
 // (test/parallel/; MIT license, Node.js contributors): test-tls-onread-static-buffer, test-tls-streamwrap-buffersize,
 // test-tls-socket-allow-half-open-option, test-tls-socket-close, test-tls-client-renegotiation-13,
-// test-tls-delayed-attach-error. The code is ours; each scenario runs with node:tls and with mlstls.
+// test-tls-delayed-attach-error; setKeyCert() as node's documentation describes it (Node 20.17+). The code is ours;
+// each scenario runs with node:tls and with mlstls.
 
 import { expect } from "chai";
 import * as net from "node:net";
@@ -181,6 +182,33 @@ describe("node-compat: socket details", () => {
         raw.write(Buffer.alloc(1024, 42));
         await closed(raw);
         expect(failures).to.have.length(1);
+      });
+    }
+  });
+
+  describe("setKeyCert() from the server's ALPNCallback", () => {
+    for (const impl of IMPLS) {
+      it(`${impl.name}: the certificate follows the protocol the callback sees`, async function () {
+        if (typeof (impl.TLSSocket.prototype as { setKeyCert?: unknown }).setKeyCert !== "function") this.skip();
+        const other = impl.createSecureContext(agent("agent3"));
+        const server = cleanup.server(
+          impl.createServer({
+            ...agent("agent1"),
+            ALPNCallback(this: AnySocket, info: { protocols: string[] }) {
+              if (info.protocols.includes("b")) (this as unknown as { setKeyCert(c: unknown): void }).setKeyCert(other);
+              return info.protocols[0];
+            },
+          }),
+        );
+        const port = await listenLocal(server);
+        const names: string[] = [];
+        for (const p of ["a", "b"]) {
+          const c = cleanup.stream(impl.connect({ port, host: "127.0.0.1", rejectUnauthorized: false, ALPNProtocols: [p] }));
+          await next(c, "secureConnect");
+          names.push(`${c.alpnProtocol}:${c.getPeerCertificate().subject.CN}`);
+          c.end();
+        }
+        expect(names).to.deep.equal(["a:agent1", "b:agent3"]);
       });
     }
   });

@@ -28,7 +28,7 @@ describe("types: mlstls in node:tls's places", () => {
     expect(members.getTLSTicket()).to.equal(undefined);
     expect(members.autoSelectFamilyAttemptedAddresses).to.deep.equal([]);
     expect(members.bufferSize).to.equal(0);
-    expect(() => members.setKeyCert({} as tls.SecureContext)).to.throw(Error).with.property("code", "ERR_METHOD_NOT_IMPLEMENTED");
+    expect(() => members.setKeyCert(mlstls.createSecureContext() as unknown as tls.SecureContext)).to.not.throw();
     socket.destroy();
   });
 
