@@ -56,6 +56,14 @@ describe("node-compat: secure contexts and credentials", () => {
         impl.createServer({ key, cert, ca: 0 }).close();
       });
 
+      it(`${impl.name}: null for every other option is absent too (test-tls-connect-secure-context)`, () => {
+        const nulls = Object.fromEntries(
+          ["ciphers", "clientCertEngine", "crl", "dhparam", "passphrase", "pfx", "privateKeyIdentifier", "privateKeyEngine",
+            "sessionIdContext", "sessionTimeout", "sigalgs", "ticketKeys"].map((k) => [k, null]),
+        );
+        impl.createSecureContext({ ca, ...nulls });
+      });
+
       it(`${impl.name}: TypedArray and DataView credentials, and {pem} keys inside an array`, () => {
         const view = (b: Buffer): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
         impl.createServer({ key: new Uint8Array(key), cert: view(cert), ca: view(ca) }).close();
