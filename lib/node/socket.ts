@@ -1,6 +1,8 @@
 // MlsTlsSocket: the stream.Duplex that node:tls users see, a thin adapter between a transport (usually a TCP
 // net.Socket) and the sans-I/O engine. Transport bytes go to engine.receive(); engine output goes to the
-// transport; decrypted data is pushed to the readable side; writes are coalesced into full records.
+// transport; decrypted data is pushed to the readable side; writes are coalesced into full records. This file is the
+// socket's life: handshake, data path, updates and close. Its node:tls query surface (getCipher,
+// getPeerCertificate, ...) is tls-socket-surface.ts, its net.Socket half transport-socket.ts.
 //
 // Lifecycle rules that keep it a drop-in for tls.TLSSocket (see README "Migrating from node:tls"):
 // - Writes before the handshake are held and flushed once the engine is established.
@@ -10,17 +12,11 @@
 // - Before the handshake, errors on server sockets go to the server's 'tlsClientError'; client sockets get node's
 //   ECONNRESET "Client network socket disconnected before secure TLS connection was established".
 
-import { X509Certificate } from "node:crypto";
 import type * as net from "node:net";
-import type * as tls from "node:tls";
-import type { NonSharedBuffer } from "node:buffer";
-import type { BasicPeerCertificate } from "../auth/peer-certificate.js";
 import { Socket as NetSocket } from "node:net";
 import type { Duplex } from "node:stream";
 import { debuglog } from "node:util";
-import type { SuiteParams } from "../suites.js";
 import { MlsTlsError } from "../errors.js";
-import type { PeerCredential } from "../mls/index.js";
 import {
   type ClientHelloInfo,
   type ConnectionCallbacks,
@@ -32,17 +28,13 @@ import {
   releaseRecord,
 } from "../protocol/index.js";
 import { type AuthConfig, clientAuth, kAuth, serverAuth, wrapUserError } from "../auth/secure-context.js";
-import { type PeerValidator, peerCertificateObject } from "../auth/verify.js";
-import { peerX509Certificate } from "../auth/peer-certificate.js";
 import { refusedSession, registryFor, sessionBuffer } from "./client-sessions.js";
-import { WRONG_SSL_VERSION, asServerError, sslError } from "./openssl-errors.js";
-import { explainClientHandshakeError, explainUntrusted, leafCertificate, surface, surfaceRejection } from "./handshake-errors.js";
-import { AbortError, codeError, invalidArgType, invalidState, outOfRange } from "./node-errors.js";
+import { asServerError } from "./openssl-errors.js";
+import { explainClientHandshakeError, explainUntrusted, surface, surfaceRejection } from "./handshake-errors.js";
+import { AbortError, codeError, invalidArgType } from "./node-errors.js";
 import {
-  type ClientSessionOptions,
   type ConnectionUpdateEvent,
   type KeyUpdateEvent,
-  type MlsPeerCertificate,
   type MlsTlsSocketOptions,
   alpnNames,
   checkSessionStore,
@@ -52,10 +44,10 @@ import {
   wireServerName,
 } from "./options.js";
 import { UpdatePolicies } from "./update-policy.js";
-import { KeyCertOverride } from "./key-cert.js";
 import { yieldToLoop } from "./loop-budget.js";
 import { type Chunk, sealChunks } from "./write-path.js";
-import { type Transport, TransportSocket } from "./transport-socket.js";
+import type { Transport } from "./transport-socket.js";
+import { TlsSocketSurface } from "./tls-socket-surface.js";
 
 // The option types and the update defaults were defined here before; they stay importable from this module.
 export * from "./options.js";
@@ -81,27 +73,7 @@ function destroyedError(): Error {
   return codeError("ERR_STREAM_DESTROYED", "Cannot call write after a stream was destroyed");
 }
 
-export class MlsTlsSocket extends TransportSocket {
-  /** Always true: node code tells TLS sockets apart by this. */
-  readonly encrypted = true;
-  /** True once the peer's credential was accepted. */
-  authorized = false;
-  /**
-   * Why the peer is not authorized. At run time a code string (e.g. "CERT_HAS_EXPIRED") or null, exactly as
-   * node:tls; typed `Error` because @types/node types tls.TLSSocket's so (an MlsTlsSocket is a tls.TLSSocket).
-   */
-  authorizationError: Error = null as unknown as Error;
-  /** null before the handshake, false when none was negotiated. */
-  alpnProtocol: string | false | null = null;
-  /** null before the handshake; then the server name sent (client) or received (server), or false. */
-  servername: string | false | null = null;
-  /**
-   * True when the connection ended with the peer's FIN but no close_notify: as node:tls, that is a plain 'end'
-   * (no error), and this tells it apart from a clean close. Data that was cut mid-record never reaches 'data'.
-   */
-  truncated = false;
-  /** The server that accepted this socket; node's http overwrites it with its own server, as with net sockets. */
-  server: net.Server | undefined;
+export class MlsTlsSocket extends TlsSocketSurface {
 
   /** The server for 'keylog' (and 'tlsClientError' when it accepted us); `server` may be reassigned (node's http does). */
   private readonly owner: net.Server | undefined;
@@ -110,16 +82,8 @@ export class MlsTlsSocket extends TransportSocket {
    * 'tlsClientError'; a TLSSocket made by hand with `server:` reports it on its own 'error', as node's does.
    */
   private readonly accepted: boolean;
-  private readonly isServer: boolean;
-  private readonly opts: MlsTlsSocketOptions;
   private readonly auth: AuthConfig;
   private readonly alpn: string[] | undefined;
-  private engine: Initiator | Responder | undefined;
-  /** This connection's verdict on the peer, kept across ConnectionUpdates (and after close). */
-  private validator: PeerValidator | undefined;
-  /** Our own credential, captured when the handshake completes (the engine forgets it on close). */
-  private ownCredential: PeerCredential | undefined;
-  private secure = false;
   private engineFailed = false;
   private tlsErrorEmitted = false;
   private eofPushed = false;
@@ -135,30 +99,13 @@ export class MlsTlsSocket extends TransportSocket {
   private batch: Uint8Array[] | undefined;
   private corkedForTick = false;
   private afterSecure: (() => void)[] = [];
-  private plainRead = 0;
-  private plainDone = 0;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private readonly updates = new UpdatePolicies(() => this.engine);
-  /** Client: the (decrypted) session to resume; dropped by a fallback to a full handshake. */
-  private resumeFrom: Uint8Array | undefined;
-  /** setServername() before the handshake. */
-  private sniOverride: string | undefined;
-  /** setMaxSendFragment(), applied to the engine when it is made. */
-  private maxFragment = MAX_PLAINTEXT;
-  /** Client: the latest 'session' Buffer. */
-  private lastSession: NonSharedBuffer | undefined;
   /** Server: this connection's hold on its session in the store. */
   private persistence: (SessionPersistence & { release(): void }) | undefined;
   private connectEmitted = false;
   /** A server's failed handshake: close the transport once our alert is out, not after the peer's FIN. */
   private abortiveClose = false;
-  /** Our identity is the engine's anonymous one (none was configured, nor set with setKeyCert()). */
-  private get anonymous(): boolean {
-    return this.noIdentity && !this.keyCert.used;
-  }
-  /** No identity was configured: the engine makes an anonymous one, which is no certificate to show. */
-  private noIdentity = false;
-  private readonly keyCert = new KeyCertOverride();
   /** The epoch when the engine last changed it or was stopped, for `epoch` after close. */
   private lastEpoch: bigint | undefined;
   private readonly onAbort: (() => void) | undefined;
@@ -192,20 +139,21 @@ export class MlsTlsSocket extends TransportSocket {
     // applies to a socket made here (and our server and connect() pass their own choice).
     const userStream = !own && options[kAuth] === undefined;
     const userNetSocket = userStream && t instanceof NetSocket;
-    super(t, {
-      allowHalfOpen: userStream ? (t as Duplex).allowHalfOpen === true : options.allowHalfOpen === true,
-      // 'close' is emitted by _destroy with node's hadError argument.
-      emitClose: false,
-      autoDestroy: true,
-      decodeStrings: true,
-      highWaterMark: options.highWaterMark,
-      readableHighWaterMark: options.readableHighWaterMark,
-      writableHighWaterMark: options.writableHighWaterMark,
-    });
+    super(
+      t,
+      {
+        allowHalfOpen: userStream ? (t as Duplex).allowHalfOpen === true : options.allowHalfOpen === true,
+        // 'close' is emitted by _destroy with node's hadError argument.
+        emitClose: false,
+        autoDestroy: true,
+        decodeStrings: true,
+        highWaterMark: options.highWaterMark,
+        readableHighWaterMark: options.readableHighWaterMark,
+        writableHighWaterMark: options.writableHighWaterMark,
+      },
+      options,
+    );
     if (userNetSocket) (t as NetSocket).allowHalfOpen = true;
-    this.isServer = options.isServer === true;
-    this.opts = options;
-    this.server = options.server;
     this.owner = options.server;
     this.accepted = options[kAccepted] === true;
     // Configuration errors surface here, synchronously, not at the first handshake.
@@ -246,225 +194,6 @@ export class MlsTlsSocket extends TransportSocket {
       else signal.addEventListener("abort", onAbort, { once: true });
     }
   }
-
-  // ------------------------------------------------------------------ node:tls surface
-
-  /** True until the handshake completed (for servers: until key confirmation). */
-  get secureConnecting(): boolean {
-    return !this.secure && !this.destroyed;
-  }
-
-  /** Application bytes received, as node:tls counts them (not the record overhead). */
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get bytesRead(): number {
-    return this.plainRead;
-  }
-
-  /** Application bytes written, including those still buffered, as node:tls counts them. */
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get bytesWritten(): number {
-    return this.plainDone + this.writableLength;
-  }
-
-  /**
-   * As net.Socket: the bytes written and not yet accepted by the transport (0 when nothing is queued), and
-   * undefined once destroyed (net's has no handle then). A write in flight to the transport is still in
-   * writableLength: its callback waits for the transport.
-   */
-  // @ts-expect-error TS2611: net.Socket's types declare a property; it is the transport's, read through.
-  override get bufferSize(): number {
-    // Typed number, as @types/node types net's, which is undefined at run time too.
-    return this.destroyed ? (undefined as unknown as number) : this.writableLength;
-  }
-
-  /** "TLSv1.3": the record layer is TLS 1.3's; the MLS suite shows in getCipher().name. null once destroyed. */
-  getProtocol(): string | null {
-    return this.destroyed ? null : "TLSv1.3";
-  }
-
-  /** name: the MLS ciphersuite; standardName: the TLS 1.3 suite with the same record protection. */
-  // Typed as @types/node types tls.TLSSocket's; at run time undefined before the handshake, as node:tls.
-  getCipher(): tls.CipherNameAndProtocol {
-    const s = this.secure ? this.engine?.suite : undefined;
-    return (s === undefined ? undefined : { name: s.name, standardName: s.tlsName, version: "TLSv1.3" }) as tls.CipherNameAndProtocol;
-  }
-
-  /** The negotiated suite's parameters, undefined before the handshake. */
-  get suite(): SuiteParams | undefined {
-    return this.secure ? this.engine?.suite : undefined;
-  }
-
-  /**
-   * {} before the handshake. X.509 credentials: node's certificate object, exactly as node:tls builds it (with
-   * the issuer chain, completed from `ca`, when `detailed`). Basic credentials: a BasicPeerCertificate with the
-   * identity, key and fingerprint. Still available after close.
-   */
-  getPeerCertificate(detailed: true): tls.DetailedPeerCertificate & Partial<BasicPeerCertificate>;
-  getPeerCertificate(detailed?: false): tls.PeerCertificate & Partial<BasicPeerCertificate>;
-  getPeerCertificate(detailed?: boolean): (tls.PeerCertificate | tls.DetailedPeerCertificate) & Partial<BasicPeerCertificate>;
-  getPeerCertificate(detailed = false): MlsPeerCertificate {
-    if (!this.secure || this.peerUnasked()) return {};
-    return this.validator?.getPeerCertificate(detailed) ?? {};
-  }
-
-  /**
-   * A server that verifies nothing (no requestCert, no pinning) has not asked for a client certificate: as
-   * node:tls, it shows none, though the client's MLS leaf always carries a credential.
-   */
-  private peerUnasked(): boolean {
-    return this.isServer && !this.authorized && (this.authorizationError as unknown) === null;
-  }
-
-  /** The peer's X.509 leaf certificate; undefined before the handshake and for pinned-key peers. */
-  getPeerX509Certificate(): X509Certificate | undefined {
-    return this.secure && !this.peerUnasked() ? peerX509Certificate(this.validator?.peerCredential) : undefined;
-  }
-
-  /** Our own certificate object, in getPeerCertificate()'s shapes; {} before the handshake. */
-  getCertificate(): MlsPeerCertificate {
-    return this.ownCredential === undefined || this.anonymous ? {} : peerCertificateObject(this.ownCredential);
-  }
-
-  /** Our own X.509 leaf certificate; undefined before the handshake and for pinned-key identities. */
-  getX509Certificate(): X509Certificate | undefined {
-    return this.anonymous ? undefined : leafCertificate(this.ownCredential);
-  }
-
-  /** The peer's credential as MLS presented it (the latest, after ConnectionUpdates). */
-  get peerCredential(): PeerCredential | undefined {
-    return this.secure ? this.validator?.peerCredential : undefined;
-  }
-
-  /** RFC 5705/8446 exporter; stable for the connection's lifetime. Throws ERR_TLS_INVALID_STATE before the handshake. */
-  exportKeyingMaterial(length: number, label: string, context?: Uint8Array): NonSharedBuffer {
-    if (typeof length !== "number") throw invalidArgType("length", "of type number", length);
-    // node's validateUint32(length, "length", true): a positive 32-bit integer.
-    if (!Number.isInteger(length) || length < 1 || length > 0xffff_ffff) {
-      throw outOfRange("length", !Number.isInteger(length) ? "an integer" : ">= 1 && <= 4294967295", length);
-    }
-    if (typeof label !== "string") throw invalidArgType("label", "of type string", label);
-    if (context !== undefined && !(context instanceof Uint8Array)) {
-      throw invalidArgType("context", "an instance of Buffer, TypedArray, or DataView", context);
-    }
-    if (!this.secure || this.engine === undefined) throw invalidState();
-    const out = this.engine.exportKeyingMaterial(length, label, context);
-    // The engine's buffers are never shared memory.
-    return Buffer.from(out.buffer as ArrayBuffer, out.byteOffset, out.length);
-  }
-
-  /**
-   * Client: the latest 'session' Buffer (encrypted with `sessionKey` if given), for connect({ session }); undefined
-   * before the first. Server: always undefined (server sessions live in the sessionStore).
-   */
-  getSession(): NonSharedBuffer | undefined {
-    return this.lastSession;
-  }
-
-  /** True on a connection resumed from a session (draft §4.5) rather than made by a full handshake. */
-  isSessionReused(): boolean {
-    return this.secure && this.engine?.isResumed === true;
-  }
-
-  /**
-   * Server sockets, once resumed: how far the client's Resumption was ahead of the stored session, i.e. which
-   * repair of draft §4.5 it took (0, 1 or 2 epochs). undefined otherwise.
-   */
-  get resumptionRepair(): 0 | 1 | 2 | undefined {
-    return this.secure && this.engine instanceof Responder ? this.engine.resumptionRepair : undefined;
-  }
-
-  /** TLS 1.3 has no renegotiation, so there is nothing to disable (http2 calls this). */
-  disableRenegotiation(): void {}
-
-  /**
-   * As node:tls on a TLS 1.3 socket: renegotiation does not exist, so this returns false and the callback gets
-   * ERR_SSL_WRONG_SSL_VERSION. keyUpdate() and connectionUpdate() are what renegotiation was used for.
-   */
-  renegotiate(_options: object, callback?: (err: Error | null) => void): boolean {
-    if (this.destroyed) return false;
-    // node's error exactly (programs compare the message); README says what to use instead.
-    const err = sslError(WRONG_SSL_VERSION);
-    if (callback !== undefined) process.nextTick(callback, err);
-    return false;
-  }
-
-  /** Client, before the handshake starts: the server name to send (node's setServername). */
-  setServername(name: string): void {
-    if (this.isServer) throw codeError("ERR_TLS_SNI_FROM_SERVER", "Cannot issue SNI from a TLS server-side socket");
-    if (typeof name !== "string") throw invalidArgType("name", "of type string", name);
-    // node:tls aborts the process here once the handshake started; an error is the kinder failure.
-    if (this.engine !== undefined) throw codeError("ERR_TLS_INVALID_STATE", "setServername() after the handshake started");
-    this.sniOverride = name;
-  }
-
-  /** Client, before the handshake starts: the session to resume (node's setSession). */
-  setSession(session: Buffer | Uint8Array | string): void {
-    if (this.isServer) return;
-    if (this.engine !== undefined) throw codeError("ERR_TLS_INVALID_STATE", "setSession() after the handshake started");
-    const blob = typeof session === "string" ? Buffer.from(session, "latin1") : session;
-    this.resumeFrom?.fill(0);
-    this.resumeFrom = clientSessionOf({ ...(this.opts as ClientSessionOptions), session: blob });
-  }
-
-  /**
-   * The client's ephemeral key exchange, in node's shape: the MLS suite's HPKE KEM, from the suite table.
-   * {} before the handshake; null on a server socket, as in node.
-   */
-  getEphemeralKeyInfo(): { type: string; name: string; size: number } | Record<string, never> | null {
-    if (this.isServer) return null;
-    const suite = this.secure ? this.engine?.suite : undefined;
-    return suite === undefined ? {} : { ...suite.keyExchange };
-  }
-
-  /**
-   * MLS-TLS has no Finished message (key confirmation is an EpochKeyUpdate, PROTOCOL.md §5), so, like node:tls
-   * before a handshake, these return undefined. For channel binding use exportKeyingMaterial() (RFC 9266).
-   */
-  getFinished(): NonSharedBuffer | undefined {
-    return undefined;
-  }
-  getPeerFinished(): NonSharedBuffer | undefined {
-    return undefined;
-  }
-
-  /**
-   * node's setMaxSendFragment: 512 to 16384 bytes of plaintext per record; false (and no change) otherwise.
-   * Not a number (or not an integer) throws, as node's.
-   */
-  setMaxSendFragment(size: number): boolean {
-    if (typeof size !== "number") throw invalidArgType("size", "of type number", size);
-    // node's validateInt32(size, "size"): an integer in the int32 range, or ERR_OUT_OF_RANGE.
-    if (!Number.isInteger(size)) throw outOfRange("size", "an integer", size);
-    if (size < -(2 ** 31) || size > 2 ** 31 - 1) throw outOfRange("size", ">= -2147483648 && <= 2147483647", size);
-    if (size < 512 || size > MAX_PLAINTEXT) return false;
-    this.maxFragment = size;
-    this.engine?.setMaxSendFragment(size);
-    return true;
-  }
-
-  /** The one signature scheme of the negotiated MLS suite (each suite fixes it; from the suite table); [] before. */
-  getSharedSigalgs(): string[] {
-    const suite = this.secure ? this.engine?.suite : undefined;
-    return suite === undefined ? [] : [suite.signature.scheme];
-  }
-
-  /** No TLS session tickets exist in MLS-TLS (sessions are MLS group state: getSession()), so undefined. */
-  getTLSTicket(): NonSharedBuffer | undefined {
-    return undefined;
-  }
-
-  /**
-   * node's setKeyCert(): the key and certificate this socket presents, a SecureContext or options for one. Takes
-   * effect if called before our identity is chosen: on a server up to its ALPNCallback (node's use), on a client
-   * before the handshake starts. The key must sign for the negotiated MLS suite.
-   */
-  setKeyCert(context: unknown): void {
-    if (this.destroyed) return;
-    this.keyCert.set(context);
-  }
-
-  /** OpenSSL's protocol trace has no MLS-TLS counterpart: a no-op. See README "Debugging a connection". */
-  enableTrace(): void {}
 
   // ------------------------------------------------------------------ MLS additions
 
