@@ -37,3 +37,8 @@ function resume(resolve: () => void): void {
 export function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resume, resolve));
 }
+
+/** Runs `task` after the current phase, once the loop has polled for I/O (setImmediate): for the engines' idle work. */
+export function deferIdle(task: () => void): void {
+  setImmediate(task);
+}

@@ -50,7 +50,7 @@ import {
   wireServerName,
 } from "./options.js";
 import { UpdatePolicies } from "./update-policy.js";
-import { yieldToLoop } from "./loop-budget.js";
+import { deferIdle, yieldToLoop } from "./loop-budget.js";
 import { type Chunk, sealChunks } from "./write-path.js";
 import { type Transport, TransportSocket } from "./transport-socket.js";
 
@@ -597,6 +597,7 @@ export class MlsTlsSocket extends TransportSocket {
       allowIdentityChange: true,
       keylog,
       yieldToLoop,
+      deferIdle,
       trace: traceLog.enabled ? this.traceTo() : undefined,
     };
     // After a session fallback, the failed engine is not ours any more: nothing of it may reach the new transport.

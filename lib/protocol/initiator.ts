@@ -410,6 +410,11 @@ export class Initiator extends Connection {
     this.nextUpdate = undefined;
   }
 
+  protected override compactState(): void {
+    super.compactState();
+    this.nextUpdate?.compact();
+  }
+
   protected override disposeRoleSecrets(): void {
     if ("receive" in this.st) zeroize(this.st.receive);
     this.discardNextUpdate();

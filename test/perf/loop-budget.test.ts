@@ -54,6 +54,24 @@ describe("perf: yielding between MLS steps", () => {
     expect(sessions).to.have.length(0);
   });
 
+  it("idle connections keep their MLS state compact, and it decodes again for the next update", async () => {
+    const deferIdle = (task: () => void) => void setImmediate(task);
+    const pair = new Pair({ client: { deferIdle }, server: { deferIdle } });
+    await pair.handshake();
+    const compact = async () => {
+      await pair.settle();
+      await new Promise((r) => setImmediate(r));
+      return [pair.client.conn.mlsSession?.isCompact, pair.server.conn.mlsSession?.isCompact];
+    };
+    expect(await compact()).to.deep.equal([true, true]);
+    await pair.client.conn.connectionUpdate();
+    expect(await compact()).to.deep.equal([true, true]);
+    pair.client.conn.write(Buffer.from("after"));
+    await pair.settle();
+    expect(Buffer.concat(pair.server.received).toString()).to.equal("after");
+    expect(pair.client.conn.epoch).to.equal(pair.server.conn.epoch);
+  });
+
   it("a step waits for its yield to resolve", async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
