@@ -51,7 +51,11 @@ export class MlsSession {
   readonly suite: number;
   /** Undefined while compact. */
   #state: ClientState | undefined;
-  /** encodeState() of the state while compact (compact()), else undefined. Holds private keys. */
+  /**
+   * encodeState() of the state: the state itself while compact (compact()), or an encoding made by encode() that
+   * compact() can take (the state never changes). A buffer of its own, never one the live state's fields view.
+   * Holds private keys.
+   */
   #packed: Uint8Array | undefined;
   readonly #epoch: bigint;
   #commitIssued: boolean;
@@ -89,7 +93,7 @@ export class MlsSession {
    */
   compact(): void {
     if (this.#disposed || this.#state === undefined) return;
-    const packed = encodeState(this.#state);
+    const packed = this.#packed ?? encodeState(this.#state);
     zeroState(this.#state);
     this.#state = undefined;
     this.#packed = packed;
@@ -275,7 +279,8 @@ export class MlsSession {
 
   /** Full session state including private keys. Store it like a private key. */
   encode(): Uint8Array {
-    const body = encodeState(this.#live());
+    const state = this.#live();
+    const body = (this.#packed ??= encodeState(state));
     const out = new Uint8Array(3 + body.length);
     out[0] = SESSION_MAGIC;
     out[1] = FORMAT_VERSION;
@@ -336,7 +341,7 @@ class PendingCommit implements PendingUpdate {
   readonly commit: Uint8Array;
   readonly newEpoch: bigint;
   #state: ClientState | undefined;
-  /** The post-commit state's encoding while compact (as MlsSession's). */
+  /** The post-commit state's encoding: the state while compact, or one encode()/encodeAfter() made (as MlsSession's). */
   #packed: Uint8Array | undefined;
   readonly #suite: number;
   readonly #crypto: MlsCrypto;
@@ -362,7 +367,7 @@ class PendingCommit implements PendingUpdate {
   /** As MlsSession.compact(): the post-commit state kept encoded until it is needed. */
   compact(): void {
     if (this.#state === undefined) return;
-    const packed = encodeState(this.#state);
+    const packed = this.#packed ?? encodeState(this.#state);
     zeroState(this.#state);
     this.#state = undefined;
     this.#packed = packed;
@@ -371,6 +376,9 @@ class PendingCommit implements PendingUpdate {
   apply(): MlsSession {
     const state = this.#live();
     this.#state = undefined;
+    // The session takes the state; an encoding of it made here is not passed on.
+    this.#packed?.fill(0);
+    this.#packed = undefined;
     return MlsSession["wrap"](state, this.#suite, this.#crypto);
   }
 
@@ -382,7 +390,8 @@ class PendingCommit implements PendingUpdate {
   }
 
   encode(): Uint8Array {
-    const body = encodeState(this.#live());
+    const state = this.#live();
+    const body = (this.#packed ??= encodeState(state));
     const out = new Uint8Array(6 + this.commit.length + body.length);
     out[0] = PENDING_MAGIC;
     out[1] = FORMAT_VERSION;
@@ -393,7 +402,8 @@ class PendingCommit implements PendingUpdate {
   }
 
   encodeAfter(): Uint8Array {
-    const body = encodeState(this.#live());
+    const state = this.#live();
+    const body = (this.#packed ??= encodeState(state));
     const out = new Uint8Array(3 + body.length);
     out[0] = SESSION_MAGIC;
     out[1] = FORMAT_VERSION;
