@@ -222,7 +222,7 @@ export abstract class Connection {
     this.sendAlert(AlertDescription.close_notify, AlertLevel.warning);
     this.writeClosed = true;
     // Updates not yet sent can never be sent now; one in flight may still be confirmed by the peer.
-    this.waiters.rejectQueued(mlsTlsError("ERR_MLSTLS_CLOSED", "connection closed before the update was issued"));
+    this.waiters.rejectQueued(() => mlsTlsError("ERR_MLSTLS_CLOSED", "connection closed before the update was issued"));
   }
 
   /**
@@ -657,8 +657,7 @@ export abstract class Connection {
       if (!this._established) throw closedBeforeHandshake();
       this.readClosed = true;
       // Updates waiting for the peer can no longer be confirmed.
-      const err = mlsTlsError("ERR_MLSTLS_CLOSED", "peer closed before the update was confirmed");
-      this.waiters.rejectAll(err);
+      this.waiters.rejectAll(() => mlsTlsError("ERR_MLSTLS_CLOSED", "peer closed before the update was confirmed"));
       this.cb.event({ type: "end" });
       return;
     }
