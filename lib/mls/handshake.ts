@@ -2,7 +2,7 @@
 // acceptance of it with a Welcome (ServerHello), and the initiator's join from that Welcome.
 
 import { createCommit, createGroup, emptyPskIndex, encodeMlsMessage, generateKeyPackageWithKey, joinGroupWithExtensions } from "ts-mls";
-import type { CiphersuiteImpl, ClientState, Extension, KeyPackage, PrivateKeyPackage } from "ts-mls";
+import type { CiphersuiteImpl, ClientState, Extension, KeyPackage, MLSMessage, PrivateKeyPackage } from "ts-mls";
 import { verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { signLeafNodeKeyPackage, verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
 import { mlsTlsError } from "../errors.js";
@@ -140,6 +140,13 @@ export class OfferedKeyPackageImpl implements OfferedKeyPackage {
 }
 
 /**
+ * KeyPackages peekServerName() decoded, by their bytes: inspectKeyPackage() takes the decoding instead of
+ * decoding the same bytes again (a third of a ClientHello's decoding work). A decoded message is plain data
+ * that neither function changes; the entry goes with the bytes.
+ */
+const peeked = new WeakMap<Uint8Array, MLSMessage>();
+
+/**
  * The server_name a KeyPackage asks for, read without checking its signature: only to choose which identity (and
  * so which suites) a server can offer before it verifies the KeyPackage it picks, which must then say the same.
  * Undefined when there is none or the KeyPackage does not decode.
@@ -148,6 +155,7 @@ export function peekServerName(message: Uint8Array): string | undefined {
   try {
     const msg = decodeMessage(message, "ClientHello key_package");
     if (msg.wireformat !== "mls_key_package") return undefined;
+    peeked.set(message, msg);
     const e = msg.keyPackage.extensions.find((x) => extensionNumber(x) === MLSTLS_EXTENSION_TYPES.serverName);
     return e === undefined ? undefined : decodeServerName(e.extensionData);
   } catch {
@@ -174,7 +182,8 @@ export async function inspectKeyPackage(
       `client offered MLS ciphersuite ${describeSuite(rawSuite)}; server supports ${usable.map(describeSuite).join(", ") || "none"}`,
     );
   }
-  const msg = decodeMessage(message, "ClientHello key_package");
+  const msg = peeked.get(message) ?? decodeMessage(message, "ClientHello key_package");
+  peeked.delete(message);
   if (msg.wireformat !== "mls_key_package") throw mlsTlsError("ERR_MLSTLS_DECODE_ERROR", `ClientHello carries ${msg.wireformat}, not a key package`);
   const kp = msg.keyPackage;
   const suite = suiteIdOfName(kp.cipherSuite);

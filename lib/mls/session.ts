@@ -38,6 +38,8 @@ export interface PendingUpdate {
   encode(): Uint8Array;
   /** The post-commit session alone, as MlsSession.encode() would write it once applied. Holds private keys. */
   encodeAfter(): Uint8Array;
+  /** Keeps the post-commit state encoded until it is needed (MlsSession.compact()). */
+  compact(): void;
 }
 
 /**
@@ -47,7 +49,15 @@ export interface PendingUpdate {
  */
 export class MlsSession {
   readonly suite: number;
-  #state: ClientState;
+  /** Undefined while compact. */
+  #state: ClientState | undefined;
+  /**
+   * encodeState() of the state: the state itself while compact (compact()), or an encoding made by encode() that
+   * compact() can take (the state never changes). A buffer of its own, never one the live state's fields view.
+   * Holds private keys.
+   */
+  #packed: Uint8Array | undefined;
+  readonly #epoch: bigint;
   #commitIssued: boolean;
   #disposed = false;
   readonly #crypto: MlsCrypto;
@@ -55,6 +65,7 @@ export class MlsSession {
   // Private, so that no ts-mls type appears in the declarations; module code reaches it as MlsSession["wrap"].
   private constructor(state: ClientState, suite: number, commitIssued: boolean, crypto: MlsCrypto) {
     this.#state = state;
+    this.#epoch = state.groupContext.epoch;
     this.#crypto = crypto;
     this.suite = suite;
     this.#commitIssued = commitIssued;
@@ -66,7 +77,30 @@ export class MlsSession {
 
   #live(): ClientState {
     if (this.#disposed) throw mlsTlsError("ERR_TLS_INVALID_STATE", "MLS session was disposed");
+    if (this.#state === undefined) {
+      // The decoded state's byte fields are views into `packed`, which it now owns: zeroState() zeroes them there.
+      const packed = this.#packed!;
+      this.#packed = undefined;
+      this.#state = decodeState(packed, 0, "compact MLS session").state;
+    }
     return this.#state;
+  }
+
+  /**
+   * Keeps the state as its encoding (one buffer of ~2 KiB) instead of ts-mls's object graph (hundreds of small
+   * objects) until it is needed again: what an idle connection holds. The object graph's secrets are zeroed.
+   * The next use decodes it (~0.2 ms).
+   */
+  compact(): void {
+    if (this.#disposed || this.#state === undefined) return;
+    const packed = this.#packed ?? encodeState(this.#state);
+    zeroState(this.#state);
+    this.#state = undefined;
+    this.#packed = packed;
+  }
+
+  get isCompact(): boolean {
+    return this.#state === undefined;
   }
 
   #tp(): TwoParty {
@@ -76,7 +110,8 @@ export class MlsSession {
   }
 
   get epoch(): bigint {
-    return this.#live().groupContext.epoch;
+    if (this.#disposed) throw mlsTlsError("ERR_TLS_INVALID_STATE", "MLS session was disposed");
+    return this.#epoch;
   }
   get groupId(): Uint8Array {
     return copyBytes(this.#live().groupContext.groupId);
@@ -244,7 +279,8 @@ export class MlsSession {
 
   /** Full session state including private keys. Store it like a private key. */
   encode(): Uint8Array {
-    const body = encodeState(this.#live());
+    const state = this.#live();
+    const body = (this.#packed ??= encodeState(state));
     const out = new Uint8Array(3 + body.length);
     out[0] = SESSION_MAGIC;
     out[1] = FORMAT_VERSION;
@@ -294,7 +330,10 @@ export class MlsSession {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    zeroState(this.#state);
+    if (this.#state !== undefined) zeroState(this.#state);
+    this.#packed?.fill(0);
+    this.#state = undefined;
+    this.#packed = undefined;
   }
 }
 
@@ -302,6 +341,8 @@ class PendingCommit implements PendingUpdate {
   readonly commit: Uint8Array;
   readonly newEpoch: bigint;
   #state: ClientState | undefined;
+  /** The post-commit state's encoding: the state while compact, or one encode()/encodeAfter() made (as MlsSession's). */
+  #packed: Uint8Array | undefined;
   readonly #suite: number;
   readonly #crypto: MlsCrypto;
 
@@ -313,22 +354,44 @@ class PendingCommit implements PendingUpdate {
     this.#suite = suite;
   }
 
-  apply(): MlsSession {
-    const state = this.#state;
-    if (state === undefined) throw mlsTlsError("ERR_TLS_INVALID_STATE", "pending update was already applied or discarded");
+  #live(): ClientState {
+    if (this.#state === undefined && this.#packed !== undefined) {
+      const packed = this.#packed;
+      this.#packed = undefined;
+      this.#state = decodeState(packed, 0, "compact pending update").state;
+    }
+    if (this.#state === undefined) throw mlsTlsError("ERR_TLS_INVALID_STATE", "pending update was already applied or discarded");
+    return this.#state;
+  }
+
+  /** As MlsSession.compact(): the post-commit state kept encoded until it is needed. */
+  compact(): void {
+    if (this.#state === undefined) return;
+    const packed = this.#packed ?? encodeState(this.#state);
+    zeroState(this.#state);
     this.#state = undefined;
+    this.#packed = packed;
+  }
+
+  apply(): MlsSession {
+    const state = this.#live();
+    this.#state = undefined;
+    // The session takes the state; an encoding of it made here is not passed on.
+    this.#packed?.fill(0);
+    this.#packed = undefined;
     return MlsSession["wrap"](state, this.#suite, this.#crypto);
   }
 
   discard(): void {
-    if (this.#state === undefined) return;
-    zeroState(this.#state);
+    if (this.#state !== undefined) zeroState(this.#state);
+    this.#packed?.fill(0);
     this.#state = undefined;
+    this.#packed = undefined;
   }
 
   encode(): Uint8Array {
-    if (this.#state === undefined) throw mlsTlsError("ERR_TLS_INVALID_STATE", "pending update was already applied or discarded");
-    const body = encodeState(this.#state);
+    const state = this.#live();
+    const body = (this.#packed ??= encodeState(state));
     const out = new Uint8Array(6 + this.commit.length + body.length);
     out[0] = PENDING_MAGIC;
     out[1] = FORMAT_VERSION;
@@ -339,8 +402,8 @@ class PendingCommit implements PendingUpdate {
   }
 
   encodeAfter(): Uint8Array {
-    if (this.#state === undefined) throw mlsTlsError("ERR_TLS_INVALID_STATE", "pending update was already applied or discarded");
-    const body = encodeState(this.#state);
+    const state = this.#live();
+    const body = (this.#packed ??= encodeState(state));
     const out = new Uint8Array(3 + body.length);
     out[0] = SESSION_MAGIC;
     out[1] = FORMAT_VERSION;

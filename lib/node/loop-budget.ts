@@ -37,3 +37,11 @@ function resume(resolve: () => void): void {
 export function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resume, resolve));
 }
+
+/**
+ * Runs `task` later, within the same budget as the engines' MLS steps: for their idle work (compacting a session's
+ * state, ~0.1 ms each), so that many connections going idle in one turn do not stall it either.
+ */
+export function deferIdle(task: () => void): void {
+  void yieldToLoop().then(task);
+}

@@ -44,7 +44,7 @@ import {
   wireServerName,
 } from "./options.js";
 import { UpdatePolicies } from "./update-policy.js";
-import { yieldToLoop } from "./loop-budget.js";
+import { deferIdle, yieldToLoop } from "./loop-budget.js";
 import { type Chunk, sealChunks } from "./write-path.js";
 import type { Transport } from "./transport-socket.js";
 import { TlsSocketSurface } from "./tls-socket-surface.js";
@@ -117,6 +117,9 @@ export class MlsTlsSocket extends TlsSocketSurface {
     end: (): void => this.onTransportEof(),
     connect: (): void => {
       if (this.destroyed) return;
+      // As in start(): now that the handle has them, so that they stay readable after the transport is gone.
+      void this.transport.remoteAddress;
+      void this.transport.localAddress;
       // Once per socket: the new connection of a session fallback is not announced again.
       if (!this.connectEmitted) {
         this.connectEmitted = true;
@@ -179,6 +182,12 @@ export class MlsTlsSocket extends TlsSocketSurface {
     if (this.transport.connecting === true || (t instanceof NetSocket && t.pending && !t.destroyed)) {
       // Connecting, or not connected yet (connect() will): the handshake starts once it is.
       t.once("connect", this.transportListeners.connect);
+      // A client on its own connection (mlstls.connect()) makes its ClientHello (KeyPackages: key pairs and
+      // signatures) while TCP connects instead of after: the transport queues it until connected, and the
+      // handshake gains up to a round trip (issue 11). Deferred as below, for listeners attached right after.
+      if (!this.isServer && this.transport.connecting === true && options[kReconnect] !== undefined) {
+        process.nextTick(() => this.start());
+      }
     } else {
       // Deferred so that listeners attached right after construction (e.g. 'keylog') are in place.
       process.nextTick(() => this.start());
@@ -332,8 +341,8 @@ export class MlsTlsSocket extends TlsSocketSurface {
   /** NODE_DEBUG=mlstls: one line per protocol event, tagged with this connection's addresses. */
   private traceTo(): (line: string) => void {
     const t = this.transport;
-    const who = `${t.localPort ?? "?"}>${t.remoteAddress ?? "?"}:${t.remotePort ?? "?"}`;
-    return (line) => traceLog("%s %s", who, line);
+    // Read per line: a client's engine starts while its transport is still connecting (no addresses yet).
+    return (line) => traceLog("%s %s", `${t.localPort ?? "?"}>${t.remoteAddress ?? "?"}:${t.remotePort ?? "?"}`, line);
   }
 
   private start(): void {
@@ -361,6 +370,7 @@ export class MlsTlsSocket extends TlsSocketSurface {
       allowIdentityChange: true,
       keylog,
       yieldToLoop,
+      deferIdle,
       trace: traceLog.enabled ? this.traceTo() : undefined,
     };
     // After a session fallback, the failed engine is not ours any more: nothing of it may reach the new transport.

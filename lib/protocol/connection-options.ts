@@ -86,6 +86,12 @@ export interface ConnectionOptions {
    */
   yieldToLoop?: () => Promise<void>;
   /**
+   * Runs `task` later, once the I/O layer's loop comes back (the node layer: setImmediate). The engine uses it to
+   * keep an idle connection's MLS state compact (encoded, MlsSession.compact()) after its queue ran empty. The
+   * core uses no timers itself. Default: none (the state stays as ts-mls objects).
+   */
+  deferIdle?: (task: () => void) => void;
+  /**
    * Receives one line per protocol event (NODE_DEBUG=mlstls; README, "Debugging a connection"): messages sent and
    * received, states, epochs, updates and their races, resumption repairs, alerts with their reasons, record counts.
    * Never a secret or application data. Default: none (and no line is even formatted).

@@ -59,6 +59,9 @@ export abstract class Connection {
   protected readonly keys = new ConnectionKeys();
 
   private tail: Promise<void> = Promise.resolve();
+  /** Tasks enqueued and not finished. */
+  private pendingTasks = 0;
+  private compactQueued = false;
   private drainScheduled = false;
   private dead: MlsTlsError | undefined;
   private _established = false;
@@ -219,7 +222,7 @@ export abstract class Connection {
     this.sendAlert(AlertDescription.close_notify, AlertLevel.warning);
     this.writeClosed = true;
     // Updates not yet sent can never be sent now; one in flight may still be confirmed by the peer.
-    this.waiters.rejectQueued(mlsTlsError("ERR_MLSTLS_CLOSED", "connection closed before the update was issued"));
+    this.waiters.rejectQueued(() => mlsTlsError("ERR_MLSTLS_CLOSED", "connection closed before the update was issued"));
   }
 
   /**
@@ -439,14 +442,51 @@ export abstract class Connection {
   }
 
   protected enqueue(task: () => void | Promise<void>): void {
+    this.pendingTasks++;
     this.tail = this.tail.then(async () => {
-      if (this.dead !== undefined) return;
       try {
-        await task();
-      } catch (e) {
-        this.fail(e);
+        if (this.dead !== undefined) return;
+        try {
+          await task();
+        } catch (e) {
+          this.fail(e);
+        }
+      } finally {
+        if (--this.pendingTasks === 0) this.onQuiet();
       }
     });
+  }
+
+  /**
+   * The queue ran empty. An established connection with nothing in flight keeps its MLS state compact (encoded,
+   * MlsSession.compact()) until the next MLS step needs it: once the loop comes back (opts.deferIdle) and only if
+   * nothing was queued meanwhile, so a busy connection does not encode its state between records.
+   */
+  private onQuiet(): void {
+    const defer = this.opts.deferIdle;
+    if (defer === undefined || this.compactQueued || !this.compactable()) return;
+    this.compactQueued = true;
+    defer(() => {
+      this.compactQueued = false;
+      if (this.pendingTasks === 0 && this.compactable()) this.compactState();
+    });
+  }
+
+  private compactable(): boolean {
+    return (
+      this._established &&
+      this.dead === undefined &&
+      !this.writeClosed &&
+      !this.readClosed &&
+      this.inDefaultState &&
+      this.session !== undefined &&
+      !this.session.isCompact
+    );
+  }
+
+  /** Compacts the MLS state this connection holds while idle; the roles add what they keep besides the session. */
+  protected compactState(): void {
+    this.session?.compact();
   }
 
   /** A fatal error: alert the peer (if we still may), settle every promise, emit 'error' once, drop keys. */
@@ -617,8 +657,7 @@ export abstract class Connection {
       if (!this._established) throw closedBeforeHandshake();
       this.readClosed = true;
       // Updates waiting for the peer can no longer be confirmed.
-      const err = mlsTlsError("ERR_MLSTLS_CLOSED", "peer closed before the update was confirmed");
-      this.waiters.rejectAll(err);
+      this.waiters.rejectAll(() => mlsTlsError("ERR_MLSTLS_CLOSED", "peer closed before the update was confirmed"));
       this.cb.event({ type: "end" });
       return;
     }

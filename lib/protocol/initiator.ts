@@ -268,6 +268,13 @@ export class Initiator extends Connection {
     this.markEstablished();
     // Nothing we sent depends on it, so the first session is written after the handshake, off its critical path
     // ('session' follows 'secureConnect', as in node:tls). Lost, it only costs a full handshake next time.
+    // It costs a whole MLS commit (the one a Resumption from it sends): wait for the loop first, so that the key
+    // confirmation leaves now (the node layer flushes engine output on the next tick, which a chain of
+    // promise-based MLS steps would hold back) and the application's first writes go out ahead of it; a
+    // connection that was closed meanwhile has no later state to save.
+    if (this.iopts.saveSession === undefined) return;
+    await this.opts.yieldToLoop?.();
+    if (this.failed !== undefined) return;
     await this.save(1);
   }
 
@@ -401,6 +408,11 @@ export class Initiator extends Connection {
   private discardNextUpdate(): void {
     this.nextUpdate?.discard();
     this.nextUpdate = undefined;
+  }
+
+  protected override compactState(): void {
+    super.compactState();
+    this.nextUpdate?.compact();
   }
 
   protected override disposeRoleSecrets(): void {

@@ -52,14 +52,21 @@ export class UpdateWaiters {
     for (const w of this.keyUpdates.splice(0)) w.resolve();
   }
 
-  /** We closed: calls not yet carried by a commit can never be. */
-  rejectQueued(err: Error): void {
-    for (const w of this.queued.splice(0)) w.reject(err);
+  /**
+   * We closed: calls not yet carried by a commit can never be. `err` may be a function making the error: it is
+   * called only if someone waits (an Error's stack trace is the costly part of closing a connection otherwise).
+   */
+  rejectQueued(err: Error | (() => Error)): void {
+    if (this.queued.length === 0) return;
+    const e = typeof err === "function" ? err() : err;
+    for (const w of this.queued.splice(0)) w.reject(e);
   }
 
-  /** The peer closed, or the connection died: nothing waiting can be confirmed any more. */
-  rejectAll(err: Error): void {
+  /** The peer closed, or the connection died: nothing waiting can be confirmed any more. `err` as for rejectQueued. */
+  rejectAll(err: Error | (() => Error)): void {
     const all = [...this.inFlight.splice(0), ...this.queued.splice(0), ...this.keyUpdates.splice(0)];
-    for (const w of all) w.reject(err);
+    if (all.length === 0) return;
+    const e = typeof err === "function" ? err() : err;
+    for (const w of all) w.reject(e);
   }
 }

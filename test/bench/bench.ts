@@ -511,5 +511,7 @@ async function main(): Promise<void> {
 }
 
 await main();
-// Scale-out figures (1 and 2 processes sharing Redis): skipped with a message when no Redis is reachable.
-await (await import("./scale-out.js")).runScaleOut();
+// Scale-out figures (1 and 2 processes sharing Redis): skipped with a message when no Redis is reachable. Only in the
+// parent: a forked server (--child) that ran them too would start a Redis and a client load of its own while the
+// parent measures it (two-process, in-flight, CPU and memory rows).
+if (!process.argv.includes("--child") && !process.argv.includes("--profile")) await (await import("./scale-out.js")).runScaleOut();

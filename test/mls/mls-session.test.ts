@@ -103,6 +103,36 @@ async function implFor(suite: number): Promise<CiphersuiteImpl> {
 describe("mls-session", function () {
   this.timeout(20000);
 
+  describe("compact sessions", () => {
+    it("a compact session and a compact pending update stay the same: encoding, exporter, commits", async () => {
+      const { client, server } = await handshake();
+      const encoded = client.encode();
+      const secret = await client.exportSecret(LABEL, CTX, 32);
+      const epoch = client.epoch;
+      client.compact();
+      server.compact();
+      expect(client.isCompact && server.isCompact).to.equal(true);
+      // Reading the epoch does not decode the state.
+      expect(client.epoch).to.equal(epoch);
+      expect(client.isCompact).to.equal(true);
+      expect(await client.exportSecret(LABEL, CTX, 32)).to.deep.equal(secret);
+      expect(client.isCompact).to.equal(false);
+      expect(client.encode()).to.deep.equal(encoded);
+      client.compact();
+      const update = await client.createUpdate();
+      const after = update.encodeAfter();
+      update.compact();
+      expect(update.encodeAfter()).to.deep.equal(after);
+      update.compact();
+      const next = await server.processUpdate(update.commit);
+      const applied = update.apply();
+      await sameExporter(applied, next);
+      applied.compact();
+      applied.dispose();
+      await expectCode(applied.exportSecret(LABEL, CTX, 32), "ERR_TLS_INVALID_STATE");
+    });
+  });
+
   describe("handshake", () => {
     for (const suite of [1, 2, 3, 7]) {
       it(`adds and joins with suite ${suite}; both export the same secret`, async () => {

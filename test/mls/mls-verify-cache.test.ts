@@ -4,6 +4,7 @@
 import { expect } from "chai";
 import { getCiphersuiteFromName, type CiphersuiteImpl, type CiphersuiteName } from "ts-mls";
 import { nodeCryptoProvider } from "../../lib/mls/crypto-node.js";
+import { verified, VERIFIED_MAX } from "../../lib/mls/node-crypto/signature.js";
 
 const SUITES: readonly CiphersuiteName[] = [
   "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519",
@@ -21,7 +22,10 @@ describe("mls-crypto-node: remembered verifications", () => {
       const a = await sig.keygen();
       const b = await sig.keygen();
       const msg = utf8("a KeyPackage, say");
+      const remembered = verified.size;
       const s = await sig.sign(a.signKey, msg);
+      // A signature we made is remembered as verified under our public key (ts-mls re-checks our own leaf).
+      expect(verified.size).to.equal(Math.min(remembered + 1, VERIFIED_MAX));
       expect(await sig.verify(a.publicKey, msg, s)).to.equal(true);
       expect(await sig.verify(a.publicKey, msg, s)).to.equal(true);
 

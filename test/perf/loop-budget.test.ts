@@ -28,6 +28,50 @@ describe("perf: yielding between MLS steps", () => {
     expect(calls).to.deep.equal([]); // data and KeyUpdates never wait
   });
 
+  it("a client that keeps sessions makes its first one after a yield, and none once its connection is gone", async () => {
+    const calls: string[] = [];
+    const sessions: Uint8Array[] = [];
+    let held: (() => void) | undefined;
+    const client = {
+      yieldToLoop: () => {
+        calls.push("client");
+        // The third yield is the one before the first session: hold it, as a busy loop would.
+        return calls.length === 3 ? new Promise<void>((r) => (held = r)) : Promise.resolve();
+      },
+      saveSession: (blob: Uint8Array) => void sessions.push(blob),
+    };
+    const pair = new Pair({ client, server: { yieldToLoop: async () => undefined } });
+    pair.initiator.start();
+    for (let i = 0; i < 200 && held === undefined; i++) await new Promise((r) => setImmediate(r));
+    // KeyPackages, ServerHello, then the first session: the key confirmation went out before it.
+    expect(calls).to.deep.equal(["client", "client", "client"]);
+    expect(pair.client.conn.established).to.equal(true);
+    expect(pair.client.sent.length).to.be.greaterThan(1);
+    expect(sessions).to.have.length(0);
+    pair.client.conn.destroy();
+    held!();
+    await pair.client.conn.whenIdle();
+    expect(sessions).to.have.length(0);
+  });
+
+  it("idle connections keep their MLS state compact, and it decodes again for the next update", async () => {
+    const deferIdle = (task: () => void) => void setImmediate(task);
+    const pair = new Pair({ client: { deferIdle }, server: { deferIdle } });
+    await pair.handshake();
+    const compact = async () => {
+      await pair.settle();
+      await new Promise((r) => setImmediate(r));
+      return [pair.client.conn.mlsSession?.isCompact, pair.server.conn.mlsSession?.isCompact];
+    };
+    expect(await compact()).to.deep.equal([true, true]);
+    await pair.client.conn.connectionUpdate();
+    expect(await compact()).to.deep.equal([true, true]);
+    pair.client.conn.write(Buffer.from("after"));
+    await pair.settle();
+    expect(Buffer.concat(pair.server.received).toString()).to.equal("after");
+    expect(pair.client.conn.epoch).to.equal(pair.server.conn.epoch);
+  });
+
   it("a step waits for its yield to resolve", async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));

@@ -6,7 +6,7 @@
 import { createHash, createHmac, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from "node:crypto";
 import type { Signature, SignatureAlgorithm } from "ts-mls";
 import { toBase64url } from "../../util/bytes.js";
-import { ecGenerate, ecPrivateKey, ecPublicKey, ed25519Seed, okpPrivateKey, okpPublicBytes, okpPublicKey, P256, P384, type EcCurve } from "../keys.js";
+import { ecdhFor, ecGenerate, ecPrivateKey, ecPublicKey, ed25519Seed, okpPrivateKey, okpPublicBytes, okpPublicKey, P256, P384, type EcCurve } from "../keys.js";
 import { fresh, SHA256, SHA384, type HashParams } from "./hash.js";
 
 
@@ -24,14 +24,31 @@ export function verifyOnce(
   signature: Uint8Array,
   check: () => boolean,
 ): boolean {
-  const id = `${alg} ${toBase64url(publicKey)} ${toBase64url(signature)} ${createHash("sha256").update(message).digest("base64url")}`;
+  const id = verifiedId(alg, publicKey, message, signature);
   if (verified.has(id)) return true;
   const ok = check();
-  if (ok) {
-    if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
-    verified.set(id, true);
-  }
+  if (ok) remember(id);
   return ok;
+}
+
+function verifiedId(alg: string, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): string {
+  return `${alg} ${toBase64url(publicKey)} ${toBase64url(signature)} ${createHash("sha256").update(message).digest("base64url")}`;
+}
+
+function remember(id: string): void {
+  if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+  verified.set(id, true);
+}
+
+// A signature we just made verifies under our own public key (both derived from the one private KeyObject): it is
+// remembered as a success, so that ts-mls checking our own leaf again (the joiner validates every leaf of the
+// ratchet tree, its own included) costs no verification. Only the exact bytes we signed hit this entry; anything
+// the peer changed is verified as before.
+const ownPublic = new WeakMap<KeyObject, Uint8Array>();
+function rememberOwn(alg: string, key: KeyObject, derive: (key: KeyObject) => Uint8Array, message: Uint8Array, signature: Uint8Array): void {
+  let pub = ownPublic.get(key);
+  if (pub === undefined) ownPublic.set(key, (pub = derive(key)));
+  remember(verifiedId(alg, pub, message, signature));
 }
 
 // KeyObjects, imported once per key rather than once per signature (a JWK import costs about as much as an
@@ -76,7 +93,10 @@ export type RandomBytes = (n: number) => Uint8Array;
 function ed25519(randomBytes: RandomBytes): Signature {
   return {
     async sign(signKey, message) {
-      return fresh(nodeSign(null, message, cachedPrivateKey("Ed25519", ed25519Seed(signKey), () => okpPrivateKey("Ed25519", ed25519Seed(signKey)))));
+      const key = cachedPrivateKey("Ed25519", ed25519Seed(signKey), () => okpPrivateKey("Ed25519", ed25519Seed(signKey)));
+      const signature = fresh(nodeSign(null, message, key));
+      rememberOwn("Ed25519", key, okpPublicBytes, message, signature);
+      return signature;
     },
     async verify(publicKey, message, signature) {
       if (publicKey.length !== 32 || signature.length !== 64) return false;
@@ -100,7 +120,10 @@ function ecdsa(curve: EcCurve, hash: HashParams, randomBytes: RandomBytes): Sign
   return {
     async sign(signKey, message) {
       const key = cachedPrivateKey(curve.jwkCrv, signKey, () => ecPrivateKey(curve, signKey));
-      return fresh(nodeSign(hash.name, message, { key, dsaEncoding: "der" }));
+      const signature = fresh(nodeSign(hash.name, message, { key, dsaEncoding: "der" }));
+      // Our public keys are uncompressed points (ecGenerate), as the leaves carry them.
+      rememberOwn(curve.jwkCrv, key, () => ecdhFor(curve, signKey).getPublicKey(), message, signature);
+      return signature;
     },
     async verify(publicKey, message, signature) {
       try {
