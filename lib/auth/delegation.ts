@@ -20,12 +20,17 @@
 //                                                     -- client: the ClientHello's random
 //   Signature algorithms: RSA and RSA-PSS keys sign with RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32; an RSA-PSS
 //   key's own hash restriction wins, salt = hash length), P-521 with ecdsa-with-SHA512, Ed448 with Ed448.
+//
+// One more use (PROTOCOL.md, "One key on both ends"): a server whose Ed25519, P-256 or P-384 key is also the
+// client's (one key and certificate on both ends, which MLS forbids in one group) delegates to a fresh key in the
+// same way, signing with Ed25519, ecdsa-with-SHA256 or ecdsa-with-SHA384. A client accepts such a delegation only
+// from a server, and only when the end-entity key is its own MLS signature key on that connection.
 
 import { createHash, createPublicKey, generateKeyPair, KeyObject, randomBytes, sign, verify, X509Certificate, constants } from "node:crypto";
 import { promisify } from "node:util";
 import { mlsTlsError, nodeError } from "../errors.js";
 import { suiteById } from "../suites.js";
-import { identityFromKeys, MLS_SESSION_SUITES, rawKeysOf } from "../mls/index.js";
+import { identityFromKeys, MLS_SESSION_SUITES, rawKeysOf, signingKeyObject } from "../mls/index.js";
 import type { CredentialInfo, LocalIdentity, PeerCredential } from "../mls/index.js";
 import type { VerificationError } from "./verification-errors.js";
 import { certFacts, KeyUsage } from "./x509.js";
@@ -113,7 +118,10 @@ const OIDS = {
   sha256: "2.16.840.1.101.3.4.2.1",
   sha384: "2.16.840.1.101.3.4.2.2",
   sha512: "2.16.840.1.101.3.4.2.3",
+  ecdsaSha256: "1.2.840.10045.4.3.2",
+  ecdsaSha384: "1.2.840.10045.4.3.3",
   ecdsaSha512: "1.2.840.10045.4.3.4",
+  ed25519: "1.3.101.112",
   ed448: "1.3.101.113",
   commonName: "2.5.4.3",
   basicConstraints: "2.5.29.19",
@@ -126,7 +134,10 @@ const HASH_LEN: Record<PssHash, number> = { sha256: 32, sha384: 48, sha512: 64 }
 /** How the end-entity key signs: the algorithm identifier and node:crypto's parameters for it. */
 type SignatureAlgorithm =
   | { kind: "pss"; hash: PssHash; saltLength: number }
+  | { kind: "ecdsa-sha256" }
+  | { kind: "ecdsa-sha384" }
   | { kind: "ecdsa-sha512" }
+  | { kind: "ed25519" }
   | { kind: "ed448" };
 
 function algorithmIdentifier(a: SignatureAlgorithm): Uint8Array {
@@ -135,8 +146,14 @@ function algorithmIdentifier(a: SignatureAlgorithm): Uint8Array {
       const hashAlg = seq(oid(OIDS[a.hash]), NULL);
       return seq(oid(OIDS.rsaPss), seq(explicit(0, hashAlg), explicit(1, seq(oid(OIDS.mgf1), hashAlg)), explicit(2, uint(a.saltLength))));
     }
+    case "ecdsa-sha256":
+      return seq(oid(OIDS.ecdsaSha256));
+    case "ecdsa-sha384":
+      return seq(oid(OIDS.ecdsaSha384));
     case "ecdsa-sha512":
       return seq(oid(OIDS.ecdsaSha512));
+    case "ed25519":
+      return seq(oid(OIDS.ed25519));
     case "ed448":
       return seq(oid(OIDS.ed448));
   }
@@ -144,6 +161,8 @@ function algorithmIdentifier(a: SignatureAlgorithm): Uint8Array {
 
 function signatureParams(a: SignatureAlgorithm, key: KeyObject): { alg: string | null; key: KeyObject | { key: KeyObject; padding: number; saltLength: number; dsaEncoding?: "der" } } {
   if (a.kind === "pss") return { alg: a.hash, key: { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: a.saltLength } };
+  if (a.kind === "ecdsa-sha256") return { alg: "sha256", key };
+  if (a.kind === "ecdsa-sha384") return { alg: "sha384", key };
   if (a.kind === "ecdsa-sha512") return { alg: "sha512", key };
   return { alg: null, key };
 }
@@ -166,6 +185,15 @@ function algorithmFor(key: KeyObject): SignatureAlgorithm | undefined {
   }
   if (type === "ec" && key.asymmetricKeyDetails?.namedCurve === "secp521r1") return { kind: "ecdsa-sha512" };
   if (type === "ed448") return { kind: "ed448" };
+  return undefined;
+}
+
+/** The algorithm a key MLS signs with directly signs a delegation with, when both ends share it ("One key on both ends"). */
+function sharedKeyAlgorithmFor(key: KeyObject): SignatureAlgorithm | undefined {
+  const type = key.asymmetricKeyType;
+  if (type === "ed25519") return { kind: "ed25519" };
+  if (type === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1") return { kind: "ecdsa-sha256" };
+  if (type === "ec" && key.asymmetricKeyDetails?.namedCurve === "secp384r1") return { kind: "ecdsa-sha384" };
   return undefined;
 }
 
@@ -267,7 +295,10 @@ function oidOf(b: Uint8Array, t: Tlv): string {
 function readAlgorithm(b: Uint8Array, t: Tlv): SignatureAlgorithm {
   const [id, params] = children(b, expectTag(t, 0x30, "AlgorithmIdentifier"));
   const name = oidOf(b, expectTag(id, 0x06, "algorithm"));
+  if (name === OIDS.ecdsaSha256) return { kind: "ecdsa-sha256" };
+  if (name === OIDS.ecdsaSha384) return { kind: "ecdsa-sha384" };
   if (name === OIDS.ecdsaSha512) return { kind: "ecdsa-sha512" };
+  if (name === OIDS.ed25519) return { kind: "ed25519" };
   if (name === OIDS.ed448) return { kind: "ed448" };
   if (name !== OIDS.rsaPss) throw new DerError(`signature algorithm ${name} is not one a delegation may use`);
   const p = children(b, expectTag(params, 0x30, "RSASSA-PSS-params"));
@@ -380,8 +411,8 @@ export class Delegator {
   /** Clock (tests move it). */
   now: () => number = Date.now;
 
-  constructor(key: KeyObject, chain: readonly X509Certificate[]) {
-    const algorithm = algorithmFor(key);
+  constructor(key: KeyObject, chain: readonly X509Certificate[], shared = false) {
+    const algorithm = shared ? sharedKeyAlgorithmFor(key) : algorithmFor(key);
     if (algorithm === undefined || key.type !== "private") throw mlsTlsError("ERR_MLSTLS_UNSUPPORTED_KEY", "this key cannot sign delegations");
     this.#key = key;
     this.#chain = chain.map((c) => new Uint8Array(c.raw));
@@ -390,6 +421,20 @@ export class Delegator {
     this.#endEntityHash = new Uint8Array(createHash("sha256").update(this.#chain[0]!).digest());
     this.#endEntityNotAfter = new Date(chain[0]!.validTo).getTime();
     Object.freeze(this.#chain);
+  }
+
+  /**
+   * A server identity's own key (Ed25519, P-256, P-384) delegating for one connection whose client has the same
+   * key ("One key on both ends"); its credential must be an X.509 chain.
+   */
+  static forSharedKey(own: LocalIdentity): Delegator {
+    const scheme = suiteById(own.suite)?.signature.mlsName;
+    const key = scheme === "Ed25519" || scheme === "P256" || scheme === "P384" ? signingKeyObject(scheme, own.signaturePrivateKey) : undefined;
+    const c = own.credential;
+    if (key === undefined || c.type !== "x509" || c.certificates.length === 0) {
+      throw mlsTlsError("ERR_MLSTLS_BAD_CREDENTIAL", "the client presented the server's own signature key, and the server cannot delegate to another");
+    }
+    return new Delegator(key, c.certificates.map((d) => new X509Certificate(d)), true);
   }
 
   /** The end-entity certificate (for messages and getCertificate()). */
@@ -469,6 +514,8 @@ export interface DelegationExpectation {
   role: DelegationRole;
   /** The opening's suite and context; undefined for a stored (resumed) credential, whose context was checked once. */
   opening?: { suite: number; context: Uint8Array };
+  /** Our own MLS signature key on this connection: a server with the same key may delegate ("One key on both ends"). */
+  ownKey?: Uint8Array;
   /** The time to check the lifetime against; undefined when it was checked before on this connection. */
   now: number | undefined;
 }
@@ -503,7 +550,20 @@ export function verifyDelegation(peer: PeerCredential, expect: DelegationExpecta
     return bad(e instanceof Error ? e.message : String(e));
   }
   const f = parsed.fields;
-  const expected = algorithmFor(eeKey);
+  let expected = algorithmFor(eeKey);
+  if (expected === undefined && expect.role === "server" && expect.ownKey !== undefined) {
+    // A key MLS signs with directly delegates only where it must: a server whose key is our own on this connection.
+    const shared = sharedKeyAlgorithmFor(eeKey);
+    let eeRaw: Uint8Array | undefined;
+    try {
+      eeRaw = rawKeysOf(eeKey).publicKey;
+    } catch {
+      eeRaw = undefined;
+    }
+    if (shared !== undefined && eeRaw !== undefined && eeRaw.length === expect.ownKey.length && Buffer.from(eeRaw).equals(Buffer.from(expect.ownKey))) {
+      expected = shared;
+    }
+  }
   if (expected === undefined) return bad(`the end-entity's ${eeKey.asymmetricKeyType ?? "unknown"} key is one MLS signs with directly; it may not delegate`);
   if (expected.kind !== f.algorithm.kind) return bad("signature algorithm does not fit the end-entity key");
   if (eeUsage !== undefined && (eeUsage & KeyUsage.digitalSignature) === 0) return bad("the end-entity certificate's keyUsage lacks digitalSignature");

@@ -11,6 +11,7 @@ import { KeyObject, X509Certificate, createPrivateKey } from "node:crypto";
 import { applyPostQuantum, parseSuiteList, suiteById, type PostQuantumMode } from "../suites.js";
 import type { IdentitySource } from "../protocol/index.js";
 import { MlsTlsError, invalidArgType, mlsTlsError } from "../errors.js";
+import { bytesEqual } from "../util/bytes.js";
 import {
   Identity,
   describeSuiteList,
@@ -506,8 +507,20 @@ export class SecureContext {
    * Our identity for `suite` on one connection: a key that signs for it, else a fresh delegated identity bound to
    * `binding` (the engine's IdentityContext.binding), made for `role`.
    */
-  async identityForConnection(suite: number, role: DelegationRole, binding: Uint8Array | undefined): Promise<LocalIdentity | undefined> {
+  async identityForConnection(
+    suite: number,
+    role: DelegationRole,
+    binding: Uint8Array | undefined,
+    peerKey?: Uint8Array,
+  ): Promise<LocalIdentity | undefined> {
     const own = this.identityFor(suite);
+    // The client's leaf has our own key (the same key and certificate on both ends): MLS forbids two leaves with
+    // one key, so the server answers with a fresh key that its own key delegates to (PROTOCOL.md, "One key on both
+    // ends"). Only a server can: the client's KeyPackage was made before it knew the server's key.
+    if (own !== undefined && role === "server" && peerKey !== undefined && bytesEqual(own.signaturePublicKey, peerKey)) {
+      if (binding === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "a delegated identity needs the connection's binding");
+      return Delegator.forSharedKey(own).mint(suite, role, binding);
+    }
     if (own !== undefined || this.delegator === undefined || !this.delegator.suites.includes(suite)) return own;
     if (binding === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "a delegated identity needs the connection's binding");
     return this.delegator.mint(suite, role, binding);
@@ -762,6 +775,7 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
     picked: Promise<{ chosen: SecureContext; whose: string }>,
     suite: number,
     binding: Uint8Array | undefined,
+    peerKey: Uint8Array | undefined,
   ): Promise<LocalIdentity> => {
     let { chosen, whose } = await picked;
     // As node (OpenSSL keeps the certificate it has when the SNI context brings none): a context without an
@@ -776,7 +790,7 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
         `passed a null parameter: ${whose} has no certificate (SNI chose a context without one, and the server has none)`,
       );
     }
-    const id = await chosen.identityForConnection(suite, "server", binding);
+    const id = await chosen.identityForConnection(suite, "server", binding, peerKey);
     if (id === undefined) {
       throw mlsTlsError(
         "ERR_MLSTLS_CIPHERSUITE_MISMATCH",
@@ -808,7 +822,7 @@ export function serverAuth(o: ServerAuthOptions, sni: () => readonly SniEntry[] 
             }
             return picked.p;
           };
-          identity = ({ suite, serverName, binding }) => chooseIdentity(pickOnce(serverName), suite, binding);
+          identity = ({ suite, serverName, binding, peerKey }) => chooseIdentity(pickOnce(serverName), suite, binding, peerKey);
           servableSuites = async (serverName) => {
             const picked = (await pickOnce(serverName)).chosen;
             const servable = (picked.hasIdentity ? picked : ctx).servableSuites;

@@ -74,6 +74,8 @@ export interface DelegationContext {
   opening?: { suite: number; context: Uint8Array };
   resumed?: boolean;
   seen?: ReadonlySet<string>;
+  /** Our own MLS signature key on the connection: a server with the same key may delegate. */
+  ownKey?: Uint8Array;
 }
 
 const delegationKey = (der: Uint8Array): string => Buffer.from(der).toString("base64");
@@ -86,7 +88,7 @@ function delegationError(peer: PeerCredential, d: DelegationContext | undefined,
   const c = peer.credential;
   const seen = c.type === "x509" && c.certificates.length > 0 && d.seen?.has(delegationKey(c.certificates[0]!)) === true;
   // Seen before on this connection: its lifetime was checked then; the connection, not the delegation, lasts.
-  return verifyDelegation(peer, { role: d.role, opening: d.opening, now: seen ? undefined : now });
+  return verifyDelegation(peer, { role: d.role, opening: d.opening, ownKey: d.ownKey, now: seen ? undefined : now });
 }
 
 /** Whether the credential presents a delegation (the mlstls extension in its first certificate). */
@@ -344,6 +346,8 @@ export class PeerValidator implements PeerBinding {
   /** What delegated credentials must be bound to on this connection (PeerBinding). */
   #opening: { suite: number; context: Uint8Array } | undefined;
   #resumed = false;
+  /** Our own MLS signature key on this connection (PeerBinding), for a server that shares it. */
+  #ownKey: Uint8Array | undefined;
   /** Delegations accepted on this connection. */
   readonly #seenDelegations = new Set<string>();
   readonly #opts: PeerValidatorOptions;
@@ -388,20 +392,22 @@ export class PeerValidator implements PeerBinding {
   }
 
   /** The engine: the peer's opening credential must be bound to this suite and context. */
-  opening(o: { suite: number; context: Uint8Array }): void {
+  opening(o: { suite: number; context: Uint8Array; ownKey?: Uint8Array }): void {
     this.#opening = { suite: o.suite, context: Uint8Array.from(o.context) };
+    this.#ownKey = o.ownKey === undefined ? undefined : Uint8Array.from(o.ownKey);
     this.#resumed = false;
   }
 
   /** The engine: the peer's credentials come from a stored session (a resumption). */
-  resumed(): void {
+  resumed(o: { ownKey?: Uint8Array } = {}): void {
+    this.#ownKey = o.ownKey === undefined ? undefined : Uint8Array.from(o.ownKey);
     this.#resumed = true;
   }
 
   #delegation(): DelegationContext {
     const o = this.#opts;
     const role = o.peerRole ?? (o.mode === "x509" && o.purpose === "client" ? "client" : "server");
-    return { role, opening: this.#opening, resumed: this.#resumed, seen: this.#seenDelegations };
+    return { role, opening: this.#opening, resumed: this.#resumed, seen: this.#seenDelegations, ownKey: this.#ownKey };
   }
 
   /** Whether the current peer credential verified (node: socket.authorized). */

@@ -31,6 +31,8 @@ export interface PendingJoin {
   readonly suite: number;
   readonly serverName: string | undefined;
   readonly alpnProtocols: readonly string[];
+  /** Our MLS signature public key in this KeyPackage (a peer's delegation may be bound to it). */
+  readonly ownSignatureKey: Uint8Array;
   /** Zeroes the private keys; the KeyPackage can no longer be joined with. */
   dispose(): void;
 }
@@ -52,6 +54,10 @@ export class PendingJoinImpl implements PendingJoin {
     this.#private = priv;
     this.serverName = ext.serverName;
     this.alpnProtocols = Object.freeze([...(ext.alpnProtocols ?? [])]);
+  }
+
+  get ownSignatureKey(): Uint8Array {
+    return this.own.signaturePublicKey;
   }
 
   get privatePackage(): PrivateKeyPackage {

@@ -9,7 +9,7 @@ export { acceptKeyPackage, createKeyPackage, inspectKeyPackage, joinFromWelcome,
 export { peekKeyPackageSuite } from "./state.js";
 export type { OfferedKeyPackage, PendingJoin } from "./handshake.js";
 export { anonymousIdentity, generateIdentity, identityFromKeys } from "./credentials.js";
-export { rawKeysOf } from "./keys.js";
+export { rawKeysOf, signingKeyObject } from "./keys.js";
 export { DEFAULT_MLS_CRYPTO, MLS_SESSION_SUITES, MlsCrypto } from "./provider.js";
 export { checkPostQuantumSuites, mldsaGenerate } from "./pq.js";
 export type { MlsCryptoOptions, MlsCryptoProviderName } from "./provider.js";

@@ -225,3 +225,14 @@ export function isCanonicalPublicKey(scheme: SignatureScheme, key: Uint8Array): 
       return key.length === MLDSA87_PUBLIC_LENGTH;
   }
 }
+
+/**
+ * A node:crypto private KeyObject for an MLS signature key (Ed25519 seed, or a P-256/P-384 scalar), e.g. for signing
+ * something outside MLS with the same key; undefined for other schemes.
+ */
+export function signingKeyObject(scheme: SignatureScheme, privateKey: Uint8Array): KeyObject | undefined {
+  if (scheme === "Ed25519") return okpPrivateKey("Ed25519", ed25519Seed(privateKey));
+  if (scheme === "P256") return ecPrivateKey(P256, privateKey);
+  if (scheme === "P384") return ecPrivateKey(P384, privateKey);
+  return undefined;
+}

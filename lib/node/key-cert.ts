@@ -42,7 +42,7 @@ export class KeyCertOverride {
     return async (ctx: IdentityContext): Promise<LocalIdentity> => {
       const chosen = this.context;
       if (chosen !== undefined) {
-        const id = await chosen.identityForConnection(ctx.suite, role, ctx.binding);
+        const id = await chosen.identityForConnection(ctx.suite, role, ctx.binding, ctx.peerKey);
         // A client offers only what its key signs for: another suite's identity makes it drop this one.
         const other = chosen.servableSuites?.[0];
         if (id === undefined && role === "client" && other !== undefined) return chosen.identityFor(other)!;

@@ -42,6 +42,11 @@ export interface IdentityContext {
   suite: number;
   serverName?: string;
   binding?: Uint8Array;
+  /**
+   * Responder: the initiator's MLS signature key. RFC 9420 forbids two leaves with one signature key, so a server
+   * whose own key this is answers with a delegated one (PROTOCOL.md, "One key on both ends").
+   */
+  peerKey?: Uint8Array;
 }
 
 /**
@@ -50,8 +55,9 @@ export interface IdentityContext {
  * credentials come from a stored session (their binding was checked when it was made).
  */
 export interface PeerBinding {
-  opening(o: { suite: number; context: Uint8Array }): void;
-  resumed(): void;
+  /** `ownKey`: our MLS signature public key on this connection (a server that shares our key delegates to it). */
+  opening(o: { suite: number; context: Uint8Array; ownKey?: Uint8Array }): void;
+  resumed(o?: { ownKey?: Uint8Array }): void;
 }
 
 export interface ConnectionOptions {

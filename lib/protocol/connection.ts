@@ -278,10 +278,10 @@ export abstract class Connection {
     return s;
   }
 
-  protected async resolveIdentity(suite: number, serverName?: string, binding?: Uint8Array): Promise<LocalIdentity | undefined> {
+  protected async resolveIdentity(suite: number, serverName?: string, binding?: Uint8Array, peerKey?: Uint8Array): Promise<LocalIdentity | undefined> {
     const src = this.opts.identity;
     if (src === undefined) return undefined;
-    const id = typeof src === "function" ? await src({ suite, serverName, binding }) : src;
+    const id = typeof src === "function" ? await src({ suite, serverName, binding, peerKey }) : src;
     if (id.suite !== suite) {
       throw mlsTlsError(
         "ERR_MLSTLS_CIPHERSUITE_MISMATCH",

@@ -261,7 +261,7 @@ export class Initiator extends Connection {
     this.pendingJoins.delete(suite);
     this.disposePendingJoins();
     this.setSuite(suite);
-    this.opts.peerBinding?.opening({ suite, context: this.openingDigest() });
+    this.opts.peerBinding?.opening({ suite, context: this.openingDigest(), ownKey: pending.ownSignatureKey });
     const session = await joinFromWelcome(pending, welcome, { validate: this.opts.validatePeer, crypto: this.opts.mlsCrypto });
     await this.confirmKeys(session, serverRandom);
     this.set({ name: "default" });
@@ -296,7 +296,7 @@ export class Initiator extends Connection {
     const stored = decodeClientSession(blob, this.opts.mlsCrypto);
     this.setSuite(stored.session.suite);
     this.serverName ??= stored.serverName;
-    this.opts.peerBinding?.resumed();
+    this.opts.peerBinding?.resumed({ ownKey: stored.session.ownCredential.signaturePublicKey });
     await this.revalidatePeer(stored.session);
     const { session, commit } = prepareResumption(stored);
     this.adoptSession(session);

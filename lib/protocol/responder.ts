@@ -257,7 +257,9 @@ export class Responder extends Connection {
       alpnProtocols: [...offer.alpnProtocols],
     };
     const alpn = this.chooseAlpn(info);
-    const identity = (await this.resolveIdentity(offer.suite, offer.serverName, this.openingDigest())) ?? (await anonymousIdentity(offer.suite));
+    const identity =
+      (await this.resolveIdentity(offer.suite, offer.serverName, this.openingDigest(), offer.peer.signaturePublicKey)) ??
+      (await anonymousIdentity(offer.suite));
     const { session, welcome } = await acceptKeyPackage(offer, identity, {
       alpnProtocol: alpn,
       validate: this.opts.validatePeer,

@@ -1,8 +1,8 @@
 // Socket details that node's own tests check, next to node:tls. From these files of Node.js v20.11.1
 // (test/parallel/; MIT license, Node.js contributors): test-tls-onread-static-buffer, test-tls-streamwrap-buffersize,
 // test-tls-socket-allow-half-open-option, test-tls-socket-close, test-tls-client-renegotiation-13,
-// test-tls-delayed-attach-error; setKeyCert() as node's documentation describes it (Node 20.17+). The code is ours;
-// each scenario runs with node:tls and with mlstls.
+// test-tls-delayed-attach-error, test-tls-client-verify, test-tls-zero-clear-in; setKeyCert() as node's
+// documentation describes it (Node 20.17+). The code is ours; each scenario runs with node:tls and with mlstls.
 
 import { expect } from "chai";
 import * as net from "node:net";
@@ -212,4 +212,22 @@ describe("node-compat: socket details", () => {
       });
     }
   });
+
+  describe("test-tls-client-verify, test-tls-zero-clear-in: the client has the server's own key and certificate", () => {
+    for (const impl of IMPLS) {
+      it(`${impl.name}: connects, and each end sees that certificate`, async () => {
+        const server = cleanup.server(impl.createServer({ ...agent("agent2"), requestCert: true, rejectUnauthorized: false }, (s) => s.end("x")));
+        const served = next<[AnySocket]>(server, "secureConnection");
+        const port = await listenLocal(server);
+        const c = cleanup.stream(impl.connect({ ...agent("agent2"), port, host: "127.0.0.1", rejectUnauthorized: false }));
+        await next(c, "secureConnect");
+        const [s] = await served;
+        expect(c.getPeerCertificate().subject.CN).to.equal("agent2");
+        expect(s.getPeerCertificate().subject.CN).to.equal("agent2");
+        c.resume();
+        await closed(c);
+      });
+    }
+  });
 });
+
