@@ -46,13 +46,12 @@ export type { IdentitySource } from "./protocol/index.js";
 export {
   SecureContext,
   createSecureContext,
-  type AuthOptions,
   type CertOption,
   type IdentityOption,
   type KeyOption,
-  type SNICallback,
   type SecureContextOptions,
 } from "./auth/secure-context.js";
+export type { AuthOptions, SNICallback } from "./auth/connection-auth.js";
 export {
   Identity,
   MlsTlsConfigError,

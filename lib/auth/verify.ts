@@ -10,8 +10,7 @@
 //   authorizationError, getPeerCertificate), honouring rejectUnauthorized and keeping the peer's identity
 //   stable across ConnectionUpdates and resumptions.
 
-import { createHash, timingSafeEqual, X509Certificate, type KeyObject } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { timingSafeEqual, X509Certificate } from "node:crypto";
 import * as tls from "node:tls";
 import { type AlertName, mlsTlsError, nodeError } from "../errors.js";
 import {

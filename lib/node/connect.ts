@@ -3,7 +3,7 @@
 
 import * as net from "node:net";
 import type { Duplex } from "node:stream";
-import { clientAuth, kAuth } from "../auth/secure-context.js";
+import { clientAuth, kAuth } from "../auth/connection-auth.js";
 import { MlsTlsSocket } from "./socket.js";
 import {
   type ClientSessionOptions,

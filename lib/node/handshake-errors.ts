@@ -7,7 +7,7 @@ import { X509Certificate } from "node:crypto";
 import { AlertDescription, MlsTlsError, alertName } from "../errors.js";
 import type { PeerCredential } from "../mls/index.js";
 import type { Initiator } from "../protocol/index.js";
-import { userErrorOf } from "../auth/secure-context.js";
+import { userErrorOf } from "../auth/connection-auth.js";
 import { type PeerValidator, peerCertificateObject, verificationErrorOf } from "../auth/verify.js";
 import { refusedSession } from "./client-sessions.js";
 import { asOpensslError } from "./openssl-errors.js";

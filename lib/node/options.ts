@@ -4,8 +4,9 @@
 import type * as net from "node:net";
 import type { Duplex } from "node:stream";
 import { domainToASCII } from "node:url";
-import type { AuthConfig, AuthOptions, SNICallback } from "../auth/secure-context.js";
-import { checkCredentialTypes, kAuth } from "../auth/secure-context.js";
+import type { AuthConfig, AuthOptions, SNICallback } from "../auth/connection-auth.js";
+import { checkCredentialTypes } from "../auth/secure-context.js";
+import { kAuth } from "../auth/connection-auth.js";
 import type { CheckServerIdentity, PeerCertificateObject } from "../auth/verify.js";
 import { type SessionStore, decryptSession } from "../sessions/store.js";
 import { codeError, invalidArgType } from "./node-errors.js";

@@ -8,16 +8,8 @@ import { EventEmitter } from "node:events";
 import * as net from "node:net";
 import type * as tls from "node:tls";
 import type { Duplex } from "node:stream";
-import {
-  type AuthConfig,
-  type SNICallback,
-  type SecureContextOptions,
-  type SniEntry,
-  SecureContext,
-  kAuth,
-  serverAuth,
-  toSecureContext,
-} from "../auth/secure-context.js";
+import { type AuthConfig, type SNICallback, type SniEntry, kAuth, serverAuth } from "../auth/connection-auth.js";
+import { type SecureContextOptions, SecureContext, toSecureContext } from "../auth/secure-context.js";
 import { DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_TIMEOUT, MemorySessionStore, type SessionStore } from "../sessions/store.js";
 import { MlsTlsSocket } from "./socket.js";
 import {

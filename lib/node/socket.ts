@@ -27,7 +27,7 @@ import {
   type SessionPersistence,
   releaseRecord,
 } from "../protocol/index.js";
-import { type AuthConfig, clientAuth, kAuth, serverAuth, wrapUserError } from "../auth/secure-context.js";
+import { type AuthConfig, clientAuth, kAuth, serverAuth, wrapUserError } from "../auth/connection-auth.js";
 import { refusedSession, registryFor, sessionBuffer } from "./client-sessions.js";
 import { asServerError } from "./openssl-errors.js";
 import { explainClientHandshakeError, explainUntrusted, surface, surfaceRejection } from "./handshake-errors.js";

@@ -36,7 +36,7 @@ import { UpdateWaiters } from "./update-waiters.js";
 import type { LocalIdentity, MlsSession, PeerCredential } from "../mls/index.js";
 
 export type { ConnectionCallbacks, ConnectionEvent, ConnectionOptions, IdentityContext, IdentitySource, PeerBinding, Role } from "./connection-options.js";
-import type { ConnectionCallbacks, ConnectionEvent, ConnectionOptions, Role } from "./connection-options.js";
+import type { ConnectionCallbacks, ConnectionOptions, Role } from "./connection-options.js";
 
 export { DEFAULT_MAX_HANDSHAKE_WITHOUT_DATA, MAX_EMPTY_RECORDS } from "./flood-cap.js";
 

@@ -21,7 +21,6 @@ import {
   inspectKeyPackage,
   peekKeyPackageSuite,
   peekServerName,
-  type LocalIdentity,
   type PendingUpdate,
 } from "../mls/index.js";
 import {
