@@ -61,6 +61,17 @@ describe("one key on both ends", function () {
     });
   }
 
+  it("a pinned-key identity has no certificate to delegate with: one on both ends is still refused", async () => {
+    const id = mlstls.createIdentity({ name: "shared" });
+    const server = cleanup.server(mlstls.createServer({ identity: id, fingerprints: [id.fingerprint] }));
+    const refused = waitFor<[Error & { code?: string }]>(server, "tlsClientError");
+    const port = await listen(server);
+    const c = cleanup.stream(mlstls.connect({ identity: id, fingerprints: [id.fingerprint], port, host: "127.0.0.1" }));
+    const [clientErr] = await waitFor<[Error & { code?: string; alert?: number }]>(c, "error");
+    expect(clientErr.alert).to.equal(42);
+    expect((await refused)[0].code).to.equal("ERR_MLSTLS_BAD_CREDENTIAL");
+  });
+
   describe("the verifier accepts such a delegation only where it must", () => {
     const own = identityFromPem({ key: fixture("p256.key"), cert: fixture("p256-chain.pem") });
     const other = identityFromPem({ key: fixture("p384.key"), cert: fixture("p384-chain.pem") });
