@@ -227,10 +227,13 @@ export const NODE_ERROR_CODES = {
   ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: "a server requiring a client certificate got none",
 } as const;
 
+/** node's code for an OpenSSL reason of the SSL library: "ERR_SSL_" and the reason in capitals ("wrong version number"). */
+export function sslErrorCode(reason: string): string {
+  return `ERR_SSL_${reason.toUpperCase().replace(/ /g, "_")}`;
+}
+
 /** node's code for each alert a peer may send: what a socket reports for ERR_MLSTLS_PEER_ALERT. */
-export const PEER_ALERT_CODES: readonly string[] = Object.freeze(
-  [...OPENSSL_ALERT_REASONS.values()].map((r) => `ERR_SSL_${r.toUpperCase().replace(/ /g, "_")}`),
-);
+export const PEER_ALERT_CODES: readonly string[] = Object.freeze([...OPENSSL_ALERT_REASONS.values()].map(sslErrorCode));
 
 /** Every code listed above, once each: what lib/index.ts exports as ERROR_CODES. */
 export const ALL_ERROR_CODES: readonly string[] = Object.freeze([

@@ -29,6 +29,7 @@
 import { createHash, createPublicKey, generateKeyPair, KeyObject, randomBytes, sign, verify, X509Certificate, constants } from "node:crypto";
 import { promisify } from "node:util";
 import { mlsTlsError, nodeError } from "../errors.js";
+import { bytesEqual } from "../util/bytes.js";
 import { suiteById } from "../suites.js";
 import { identityFromKeys, MLS_SESSION_SUITES, rawKeysOf, signingKeyObject } from "../mls/index.js";
 import type { CredentialInfo, LocalIdentity, PeerCredential } from "../mls/index.js";
@@ -560,7 +561,7 @@ export function verifyDelegation(peer: PeerCredential, expect: DelegationExpecta
     } catch {
       eeRaw = undefined;
     }
-    if (shared !== undefined && eeRaw !== undefined && eeRaw.length === expect.ownKey.length && Buffer.from(eeRaw).equals(Buffer.from(expect.ownKey))) {
+    if (shared !== undefined && eeRaw !== undefined && bytesEqual(eeRaw, expect.ownKey)) {
       expected = shared;
     }
   }

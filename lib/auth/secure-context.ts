@@ -306,6 +306,8 @@ export class SecureContext {
   trust: TrustStore | undefined;
   /** An RSA (RSA-PSS, P-521, Ed448) key and its chain, which delegate per connection; for suites no identity serves. */
   delegator: Delegator | undefined;
+  /** "One key on both ends": our identities' own keys as delegators, made once each on first need. */
+  readonly #sharedKeyDelegators = new Map<string, Delegator>();
   /** setCert()/setKey() halves, until both are set. */
   #pending: { cert?: string | Buffer; key?: string | Buffer | KeyObject; passphrase?: string } = {};
 
@@ -363,6 +365,8 @@ export class SecureContext {
     }
     this.delegator = delegator;
     this.identities = Object.freeze(ids);
+    // setCert()/setKey() may pair a key with another chain: its delegator is made again.
+    this.#sharedKeyDelegators.clear();
   }
 
   // node's native SecureContext methods (secureContext.context.addCACert(...), ...): they change this context, for
@@ -435,7 +439,14 @@ export class SecureContext {
     // ends"). Only a server can: the client's KeyPackage was made before it knew the server's key.
     if (own !== undefined && role === "server" && peerKey !== undefined && bytesEqual(own.signaturePublicKey, peerKey)) {
       if (binding === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "a delegated identity needs the connection's binding");
-      return Delegator.forSharedKey(own).mint(suite, role, binding);
+      // By key: identityFor() may hand out a new object per call for the same key (one per suite).
+      const byKey = Buffer.from(own.signaturePublicKey).toString("base64");
+      let delegator = this.#sharedKeyDelegators.get(byKey);
+      if (delegator === undefined) {
+        delegator = Delegator.forSharedKey(own);
+        this.#sharedKeyDelegators.set(byKey, delegator);
+      }
+      return delegator.mint(suite, role, binding);
     }
     if (own !== undefined || this.delegator === undefined || !this.delegator.suites.includes(suite)) return own;
     if (binding === undefined) throw mlsTlsError("ERR_MLSTLS_INTERNAL", "a delegated identity needs the connection's binding");

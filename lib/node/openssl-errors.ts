@@ -1,12 +1,12 @@
 // node:tls reports a TLS failure with OpenSSL's reason: a plain Error whose `code` is "ERR_SSL_" + the reason in
-// capitals, with `library` and `reason` properties and OpenSSL's "error:XXXXXXXX:SSL routines::reason" text in the
-// message. Programs (and node's own tests) match on those codes and texts, so the socket reports the same failures
+// capitals, with `library` and `reason` properties and OpenSSL's text in the message: "error:", the packed error
+// number in 8 hex digits, ":SSL routines::", the reason. Programs (and node's own tests) match on those codes and texts, so the socket reports the same failures
 // the same way. The engine's own error stays available as `cause`; `alert` and `remote` are kept.
 //
 // Facts from OpenSSL 3.0 (include/openssl/sslerr.h): a received alert N is reason 1000 + N, packed as
 // 0x0A000000 | reason; the reason texts are in lib/errors.ts.
 
-import { AlertDescription, OPENSSL_ALERT_REASONS, type MlsTlsError } from "../errors.js";
+import { AlertDescription, OPENSSL_ALERT_REASONS, sslErrorCode, type MlsTlsError } from "../errors.js";
 import { codeError } from "./node-errors.js";
 
 /** OpenSSL's SSL_R_WRONG_VERSION_NUMBER and SSL_R_HTTP_REQUEST: a first record that is not TLS. */
@@ -26,15 +26,11 @@ export const WRONG_SSL_VERSION = { reason: "wrong ssl version", number: 0x10a };
  */
 export function sslError({ reason, number }: { reason: string; number: number }, detail = "", props: Record<string, unknown> = {}): Error {
   const packed = (0x0a000000 | number).toString(16).toUpperCase().padStart(8, "0");
-  return codeError(`ERR_SSL_${reason.toUpperCase().replace(/ /g, "_")}`, `error:${packed}:SSL routines::${reason}${detail}`, {
+  return codeError(sslErrorCode(reason), `error:${packed}:SSL routines::${reason}${detail}`, {
     library: "SSL routines",
     reason,
     ...props,
   });
-}
-
-function opensslError(number: number, reason: string, detail: string, cause: MlsTlsError): Error {
-  return sslError({ reason, number }, detail, { alert: cause.alert, remote: cause.remote, cause });
 }
 
 /**
@@ -46,9 +42,10 @@ export function asOpensslError(err: MlsTlsError): Error {
   if (err.code === "ERR_MLSTLS_PEER_ALERT" && err.remote && err.alert !== undefined) {
     const reason = OPENSSL_ALERT_REASONS.get(err.alert);
     if (reason === undefined) return err;
-    // Our own explanation (a refused session, a vanilla TLS server) follows OpenSSL's text when there is one.
-    const plain = /^peer sent fatal alert \w+ \(\d+\)$/.test(err.message);
-    return opensslError(1000 + err.alert, reason, `:SSL alert number ${err.alert}${plain ? "" : `: ${err.message}`}`, err);
+    // Our own explanation (a refused session, a vanilla TLS server: an error made from the plain one, its cause)
+    // follows OpenSSL's text when there is one.
+    const explained = err.cause !== undefined ? `: ${err.message}` : "";
+    return sslError({ reason, number: 1000 + err.alert }, `:SSL alert number ${err.alert}${explained}`, { alert: err.alert, remote: true, cause: err });
   }
   if (err.code === "ERR_MLSTLS_NOT_TLS" && !err.remote) {
     // As OpenSSL tells them apart, by the first bytes.
@@ -58,7 +55,7 @@ export function asOpensslError(err: MlsTlsError): Error {
       : first === "CONNE"
         ? HTTPS_PROXY_REQUEST
         : WRONG_VERSION_NUMBER;
-    return opensslError(number, reason, `: ${err.message}`, err);
+    return sslError({ reason, number }, `: ${err.message}`, { alert: err.alert, remote: false, cause: err });
   }
   return err;
 }

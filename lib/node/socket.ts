@@ -140,7 +140,9 @@ export class MlsTlsSocket extends TlsSocketSurface {
     const t: Duplex = own ? new NetSocket({ allowHalfOpen: true }) : transport;
     // As node: a stream given by the caller brings its own allowHalfOpen and the option is ignored; the option
     // applies to a socket made here (and our server and connect() pass their own choice).
-    const userStream = !own && options[kAuth] === undefined;
+    // Made by hand (`new TLSSocket(...)`), not by connect() or a server, which pass their resolved configuration.
+    const handMade = options[kAuth] === undefined;
+    const userStream = !own && handMade;
     const userNetSocket = userStream && t instanceof NetSocket;
     super(
       t,
@@ -170,7 +172,7 @@ export class MlsTlsSocket extends TlsSocketSurface {
 
     // As node's TLSSocket made by hand (not by connect() or a server, which hand their sockets over to the caller):
     // its errors are also emitted as '_tlsError', and one that nobody listens for does not throw.
-    if (options[kAuth] === undefined) this.on("error", (err: Error) => this.emit("_tlsError", err));
+    if (handMade) this.on("error", (err: Error) => this.emit("_tlsError", err));
 
     // As in node:tls, a 'keylog' listener added at any time turns key logging on from then on.
     this.on("newListener", (event: string | symbol) => {
@@ -800,17 +802,19 @@ export class MlsTlsSocket extends TlsSocketSurface {
     if (records.length > 0) {
       this.idleTimer?.refresh();
       this.inflight = { cb: error === undefined ? cb : () => cb(error as Error), bytes };
-      t.cork();
-      const last = records.length - 1;
-      for (let i = 0; i < last; i++) t.write(records[i]!);
       // A plain net.Socket is done with a write's buffers once it calls back without error, so the records' buffers
       // can be reused; other streams (a PassThrough, say) may still hold them.
       const recycle = Object.getPrototypeOf(t) === NetSocket.prototype;
-      t.write(records[last]!, (err?: Error | null) => {
-        if (recycle && err == null) for (const r of records) releaseRecord(r);
-        this.onFlushed(err);
+      this.guardTransport(() => {
+        t.cork();
+        const last = records.length - 1;
+        for (let i = 0; i < last; i++) t.write(records[i]!);
+        t.write(records[last]!, (err?: Error | null) => {
+          if (recycle && err == null) for (const r of records) releaseRecord(r);
+          this.onFlushed(err);
+        });
+        t.uncork();
       });
-      t.uncork();
     } else {
       process.nextTick(cb, error as Error | undefined);
     }
