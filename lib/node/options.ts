@@ -6,7 +6,9 @@ import type { Duplex } from "node:stream";
 import { domainToASCII } from "node:url";
 import type { AuthConfig, AuthOptions, SNICallback } from "../auth/connection-auth.js";
 import { checkCredentialTypes } from "../auth/secure-context.js";
-import { kAuth } from "../auth/connection-auth.js";
+import { kAuth, wrapUserError } from "../auth/connection-auth.js";
+import { mlsTlsError } from "../errors.js";
+import type { ClientHelloInfo } from "../protocol/index.js";
 import type { CheckServerIdentity, PeerCertificateObject } from "../auth/verify.js";
 import { type SessionStore, decryptSession } from "../sessions/store.js";
 import { codeError, invalidArgType } from "./node-errors.js";
@@ -161,6 +163,31 @@ export function clientSessionOf(o: ClientSessionOptions): Uint8Array | undefined
   if (s === undefined || s === null) return undefined;
   if (!(s instanceof Uint8Array)) throw invalidArgType("options.session", "an instance of Buffer or Uint8Array", s);
   return key === undefined ? Uint8Array.from(s) : decryptSession(s, key);
+}
+
+/**
+ * A server's ALPNCallback as the engine's chooser: called on the socket, as node calls it (so that it can
+ * setKeyCert()); undefined refuses the offer (no_application_protocol), a protocol the client did not offer is node's
+ * ERR_TLS_ALPN_CALLBACK_INVALID_RESULT, reaching 'tlsClientError' as the application's own error.
+ */
+export function alpnSelector(
+  callback: NonNullable<MlsTlsSocketOptions["ALPNCallback"]>,
+  socket: object,
+): (info: ClientHelloInfo) => string | null {
+  return (info) => {
+    const chosen = callback.call(socket, { servername: info.serverName, protocols: info.alpnProtocols });
+    if (chosen === undefined) throw mlsTlsError("ERR_MLSTLS_NO_APPLICATION_PROTOCOL", "ALPNCallback rejected the offered protocols");
+    if (!info.alpnProtocols.includes(chosen)) {
+      const err = codeError(
+        "ERR_TLS_ALPN_CALLBACK_INVALID_RESULT",
+        `ALPN callback returned a value (${String(chosen)}) that did not match any of the client's offered protocols (${info.alpnProtocols.join(", ")})`,
+        {},
+        TypeError,
+      );
+      throw wrapUserError(err, "ALPNCallback", "ERR_MLSTLS_INTERNAL");
+    }
+    return chosen;
+  };
 }
 
 /** Converts node's ALPNProtocols forms (names, buffers, wire format) to names. */

@@ -18,7 +18,6 @@ import type { Duplex } from "node:stream";
 import { debuglog } from "node:util";
 import { MlsTlsError } from "../errors.js";
 import {
-  type ClientHelloInfo,
   type ConnectionCallbacks,
   type ConnectionEvent,
   Initiator,
@@ -37,6 +36,7 @@ import {
   type KeyUpdateEvent,
   type MlsTlsSocketOptions,
   alpnNames,
+  alpnSelector,
   checkSessionStore,
   clientSessionOf,
   kAccepted,
@@ -394,28 +394,7 @@ export class MlsTlsSocket extends TlsSocketSurface {
       },
     };
     if (this.isServer) {
-      const alpnCallback = o.ALPNCallback;
-      const selectAlpn =
-        alpnCallback === undefined
-          ? undefined
-          : (info: ClientHelloInfo): string | null => {
-              // As node: called on the socket, so that it can setKeyCert().
-              const chosen = alpnCallback.call(this, { servername: info.serverName, protocols: info.alpnProtocols });
-              if (chosen === undefined) {
-                throw new MlsTlsError("ERR_MLSTLS_NO_APPLICATION_PROTOCOL", "ALPNCallback rejected the offered protocols");
-              }
-              if (!info.alpnProtocols.includes(chosen)) {
-                // node's error, reaching 'tlsClientError' as the application's own.
-                const err = codeError(
-                  "ERR_TLS_ALPN_CALLBACK_INVALID_RESULT",
-                  `ALPN callback returned a value (${String(chosen)}) that did not match any of the client's offered protocols (${info.alpnProtocols.join(", ")})`,
-                  {},
-                  TypeError,
-                );
-                throw wrapUserError(err, "ALPNCallback", "ERR_MLSTLS_INTERNAL");
-              }
-              return chosen;
-            };
+      const selectAlpn = o.ALPNCallback === undefined ? undefined : alpnSelector(o.ALPNCallback, this);
       const store = o.sessionStore;
       if (store !== undefined) {
         this.persistence = registryFor(store).persistenceFor({
